@@ -1,0 +1,182 @@
+// module.cpp — the pybind11 module convcore._core: checks that arrays match the sizes
+// they are passed with, hands raw pointers to the C++ API with the GIL released, maps
+// C++ errors to Python ones. No algorithm logic: argument normalisation lives in
+// src/convcore/functional.py, the algorithms in cpp/src.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "convcore/convcore.hpp"
+
+namespace py = pybind11;
+using namespace convcore;
+
+namespace {
+
+using Pair = std::tuple<int64_t, int64_t>;
+using Quad = std::tuple<int64_t, int64_t, int64_t, int64_t>;
+
+std::string shape_of(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// The array must have dtype T, be C-contiguous, aligned, of the given shape.
+template <class T>
+void require(const py::array& a, const char* name, const std::vector<int64_t>& shape,
+             bool writable = false) {
+  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
+    throw type_error(std::string(name) + ": expected dtype " +
+                     std::string(py::str(py::dtype::of<T>())) + ", got " +
+                     std::string(py::str(a.dtype())));
+  bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (size_t i = 0; same && i < shape.size(); ++i) same = a.shape(i) == shape[i];
+  if (!same) {
+    std::string want = "(";
+    for (size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + std::to_string(shape[i]);
+    throw value_error(std::string(name) + ": expected shape " + want + "), got " + shape_of(a));
+  }
+  if (!(a.flags() & py::array::c_style))
+    throw value_error(std::string(name) + " must be C-contiguous");
+  if (reinterpret_cast<uintptr_t>(a.data()) % alignof(T) != 0)
+    throw value_error(std::string(name) + " must be aligned to its dtype");
+  if (writable && !a.writeable()) throw value_error(std::string(name) + " must be writable");
+}
+
+Activation make_activation(const std::string& name, double alpha, double beta) {
+  return Activation{activation_kind(name), alpha, beta};
+}
+
+template <class T>
+void conv2d_typed(const Conv2dParams& p, const py::array& x, const py::array& w,
+                  const py::object& b, const py::array& y) {
+  require<T>(x, "input", {p.N, p.C, p.H, p.W});
+  require<T>(w, "weight", {p.K, p.C / std::max<int64_t>(p.groups, 1), p.R, p.S});
+  const T* bias = nullptr;
+  if (!b.is_none()) {
+    py::array ba = b.cast<py::array>();
+    require<T>(ba, "bias", {p.K});
+    bias = static_cast<const T*>(ba.data());
+  }
+  p.validate();
+  require<T>(y, "out", {p.N, p.K, p.out_h(), p.out_w()}, true);
+  const T* xp = static_cast<const T*>(x.data());
+  const T* wp = static_cast<const T*>(w.data());
+  T* yp = static_cast<T*>(const_cast<void*>(y.data()));
+  py::gil_scoped_release release;
+  conv2d(p, xp, wp, bias, yp);
+}
+
+void conv2d_py(const py::array& x, const py::array& w, const py::object& b, const py::array& y,
+               Pair stride, Quad padding, Pair dilation, int64_t groups,
+               const std::string& padding_mode, const std::string& activation, double alpha,
+               double beta, const std::string& algorithm) {
+  if (x.ndim() != 4) throw value_error("input: expected 4 dimensions (N, C, H, W), got " + shape_of(x));
+  if (w.ndim() != 4) throw value_error("weight: expected 4 dimensions (K, C/groups, R, S), got " + shape_of(w));
+  Conv2dParams p;
+  p.N = x.shape(0), p.C = x.shape(1), p.H = x.shape(2), p.W = x.shape(3);
+  p.K = w.shape(0), p.R = w.shape(2), p.S = w.shape(3);
+  std::tie(p.stride_h, p.stride_w) = stride;
+  std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
+  std::tie(p.dilation_h, p.dilation_w) = dilation;
+  p.groups = groups;
+  p.padding_mode = padding_mode_from_name(padding_mode.c_str());
+  p.activation = make_activation(activation, alpha, beta);
+  p.algorithm = algorithm_from_name(algorithm.c_str());
+  if (x.dtype().is(py::dtype::of<float>()))
+    conv2d_typed<float>(p, x, w, b, y);
+  else if (x.dtype().is(py::dtype::of<double>()))
+    conv2d_typed<double>(p, x, w, b, y);
+  else
+    throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
+}
+
+void activate_py(const py::array& x, const py::array& y, const std::string& activation,
+                 double alpha, double beta) {
+  const Activation act = make_activation(activation, alpha, beta);
+  std::vector<int64_t> shape(x.shape(), x.shape() + x.ndim());
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    require<T>(x, "input", shape);
+    require<T>(y, "out", shape, true);
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = static_cast<T*>(const_cast<void*>(y.data()));
+    const int64_t n = x.size();
+    py::gil_scoped_release release;
+    activate(act, xp, yp, n);
+  };
+  if (x.dtype().is(py::dtype::of<float>()))
+    go(float{});
+  else if (x.dtype().is(py::dtype::of<double>()))
+    go(double{});
+  else
+    throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
+}
+
+std::string choose_algorithm_py(Quad nchw, Quad krs_groups, Pair stride, Quad padding,
+                                Pair dilation, const std::string& algorithm) {
+  Conv2dParams p;
+  std::tie(p.N, p.C, p.H, p.W) = nchw;
+  std::tie(p.K, p.R, p.S, p.groups) = krs_groups;
+  std::tie(p.stride_h, p.stride_w) = stride;
+  std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
+  std::tie(p.dilation_h, p.dilation_w) = dilation;
+  p.algorithm = algorithm_from_name(algorithm.c_str());
+  p.validate();
+  return algorithm_name(choose_algorithm(p));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "convcore's C++ core. Use the functions of the convcore package instead.";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const type_error& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    }
+  });
+
+  m.def("conv2d", &conv2d_py, py::arg("input"), py::arg("weight"), py::arg("bias"),
+        py::arg("out"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("groups"), py::arg("padding_mode"), py::arg("activation"), py::arg("alpha"),
+        py::arg("beta"), py::arg("algorithm"),
+        "Raw conv2d: arrays already normalised (C-contiguous, aligned, one dtype); "
+        "padding is (top, bottom, left, right).");
+  m.def("activate", &activate_py, py::arg("input"), py::arg("out"), py::arg("activation"),
+        py::arg("alpha"), py::arg("beta"), "out = activation(input), element-wise.");
+  m.def("choose_algorithm", &choose_algorithm_py, py::arg("nchw"), py::arg("krs_groups"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("algorithm"),
+        "The algorithm conv2d runs for these sizes ('direct' or 'im2col').");
+
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+  m.def("get_isa", &isa, "The ISA whose kernels run now.");
+  m.def("set_isa", &set_isa, py::arg("name"), "Force an ISA (must be compiled and supported).");
+  m.def("isas_compiled", &isas_compiled);
+  m.def("isas_supported", &isas_supported);
+  m.def("kernels", [] {
+    py::list out;
+    for (const auto& k : kernel_list()) {
+      py::dict d;
+      d["table"] = k.table;
+      d["op"] = k.op;
+      d["name"] = k.name;
+      d["isa"] = k.isa;
+      d["mr"] = k.mr;
+      d["nr"] = k.nr;
+      out.append(d);
+    }
+    return out;
+  }, "Every kernel slot of every compiled ISA table.");
+  m.def("version", &version);
+  m.def("compiler", &compiler);
+  m.def("cxx_flags", &cxx_flags);
+}

@@ -1,0 +1,20 @@
+// table.cpp — the AVX2+FMA kernel table; slots without an AVX2 kernel hold the scalar one.
+#include "kernels/avx2/avx2.hpp"
+#include "kernels/scalar/scalar.hpp"
+
+namespace convcore::kernels::avx2 {
+
+const KernelTable& table() {
+  static const KernelTable t = {
+      "avx2",
+      {"gemm_6x16_avx2", "avx2", &gemm_6x16, 6, 16},
+      {"gemm_6x8_avx2", "avx2", &gemm_6x8, 6, 8},
+      {"activate_f32_avx2", "avx2", &activate_f32},
+      {"activate_f64_avx2", "avx2", &activate_f64},
+      {"direct_row_f32_scalar", "scalar", &scalar::direct_row_f32},
+      {"direct_row_f64_scalar", "scalar", &scalar::direct_row_f64},
+  };
+  return t;
+}
+
+}  // namespace convcore::kernels::avx2

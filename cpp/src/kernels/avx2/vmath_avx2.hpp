@@ -1,0 +1,124 @@
+// vmath_avx2.hpp — AVX2+FMA vector exp/tanh/activations (8 x float, 4 x double).
+// Included only by files compiled with -mavx2 -mfma; internal linkage (ODR-safe).
+//
+// exp: Cephes expf — n = round(x*log2 e), r = x - n*ln2 (two-part ln2, exact product),
+// degree-6 polynomial, then scaling by 2^n in two steps so that results down to the
+// subnormal range round once. Max error ~1 ulp; x > 88.7228 gives +inf, x < -103.98
+// gives 0, NaN stays NaN. tanh: odd polynomial below |x| = 0.625 (Cephes tanhf), else
+// 1 - 2/(exp(2|x|)+1) with the sign restored; max error a few ulp.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "convcore/types.hpp"
+
+namespace convcore::kernels::avx2 {
+namespace {
+
+inline __m256 exp_ps(__m256 x) {
+  const __m256 hi = _mm256_set1_ps(88.72283905206835f);
+  const __m256 lo = _mm256_set1_ps(-103.97208404541015625f);
+  const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.8f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+  const __m256 r2 = _mm256_mul_ps(r, r);
+  __m256 y = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.0f));
+  // 2^n as 2^n1 * 2^n2, each a normal number, n1 = floor(n/2).
+  const __m256i ni = _mm256_cvtps_epi32(n);
+  const __m256i n1 = _mm256_srai_epi32(ni, 1);
+  const __m256i n2 = _mm256_sub_epi32(ni, n1);
+  const __m256i bias = _mm256_set1_epi32(127);
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23)));
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23)));
+  y = _mm256_blendv_ps(y, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+  y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+  return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));  // NaN in, NaN out
+}
+
+inline __m256 tanh_ps(__m256 x) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256 ax = _mm256_andnot_ps(sign, x);
+  // |x| < 0.625: x + x*s*P(s), s = x*x
+  const __m256 s = _mm256_mul_ps(x, x);
+  __m256 p = _mm256_set1_ps(-5.70498872745E-3f);
+  p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(2.06390887954E-2f));
+  p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-5.37397155531E-2f));
+  p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.33314422036E-1f));
+  p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-3.33332819422E-1f));
+  const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, s), x, x);
+  // otherwise: 1 - 2/(exp(2|x|) + 1), sign of x
+  const __m256 e = exp_ps(_mm256_add_ps(ax, ax));
+  const __m256 one = _mm256_set1_ps(1.0f);
+  __m256 large = _mm256_sub_ps(one, _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, one)));
+  large = _mm256_or_ps(large, _mm256_and_ps(sign, x));
+  return _mm256_blendv_ps(large, small, _mm256_cmp_ps(ax, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+}
+
+// Activation parameters broadcast once per kernel call.
+struct ActF32 {
+  Activation::Kind kind;
+  __m256 alpha, beta;
+  explicit ActF32(const Activation& a)
+      : kind(a.kind),
+        alpha(_mm256_set1_ps(static_cast<float>(a.alpha))),
+        beta(_mm256_set1_ps(static_cast<float>(a.beta))) {}
+};
+
+inline __m256 activate_ps(__m256 v, const ActF32& a) {
+  switch (a.kind) {
+    case Activation::none: return v;
+    case Activation::relu: return _mm256_max_ps(_mm256_setzero_ps(), v);  // NaN: 2nd operand
+    case Activation::sigmoid: {
+      const __m256 t = _mm256_mul_ps(a.alpha, _mm256_sub_ps(v, a.beta));
+      const __m256 e = exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), t));
+      const __m256 one = _mm256_set1_ps(1.0f);
+      return _mm256_div_ps(one, _mm256_add_ps(one, e));
+    }
+    case Activation::tanh: return tanh_ps(v);
+    case Activation::abs: return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
+    case Activation::square: return _mm256_mul_ps(v, v);
+    case Activation::leaky_relu:
+      return _mm256_blendv_ps(v, _mm256_mul_ps(a.alpha, v),
+                              _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+  }
+  return v;
+}
+
+// float64: the piecewise-linear activations in vectors; sigmoid and tanh return false so
+// the caller finishes them element by element (exact libm, no vector exp for double yet).
+inline bool activate_pd(__m256d& v, const Activation& a) {
+  switch (a.kind) {
+    case Activation::none: return true;
+    case Activation::relu: v = _mm256_max_pd(_mm256_setzero_pd(), v); return true;
+    case Activation::abs: v = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v); return true;
+    case Activation::square: v = _mm256_mul_pd(v, v); return true;
+    case Activation::leaky_relu:
+      v = _mm256_blendv_pd(v, _mm256_mul_pd(_mm256_set1_pd(a.alpha), v),
+                           _mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_LT_OQ));
+      return true;
+    default: return false;
+  }
+}
+
+// Lane mask with the first n (0..8) lanes set.
+inline __m256i mask_ps(int64_t n) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx);
+}
+inline __m256i mask_pd(int64_t n) {
+  const __m256i idx = _mm256_setr_epi64x(0, 1, 2, 3);
+  return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), idx);
+}
+
+}  // namespace
+}  // namespace convcore::kernels::avx2

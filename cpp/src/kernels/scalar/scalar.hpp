@@ -1,0 +1,19 @@
+// scalar.hpp — declarations of the scalar kernels (the twins every ISA is tested against).
+#pragma once
+
+#include "kernels/table.hpp"
+
+namespace convcore::kernels::scalar {
+
+void gemm_6x16(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
+               int64_t n, bool accumulate, const float* bias, const Activation& act);
+void gemm_6x8(int64_t k, const double* a, const double* b, double* c, int64_t ldc, int64_t m,
+              int64_t n, bool accumulate, const double* bias, const Activation& act);
+void activate_f32(const float* x, float* y, int64_t n, const Activation& act);
+void activate_f64(const double* x, double* y, int64_t n, const Activation& act);
+void direct_row_f32(const DirectRowArgs& p, const float* x, const float* w, float bias,
+                    float* y, const Activation& act);
+void direct_row_f64(const DirectRowArgs& p, const double* x, const double* w, double bias,
+                    double* y, const Activation& act);
+
+}  // namespace convcore::kernels::scalar

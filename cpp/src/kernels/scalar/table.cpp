@@ -1,0 +1,19 @@
+// table.cpp — the scalar kernel table: the reference twins, runnable on any CPU.
+#include "kernels/scalar/scalar.hpp"
+
+namespace convcore::kernels::scalar {
+
+const KernelTable& table() {
+  static const KernelTable t = {
+      "scalar",
+      {"gemm_6x16_scalar", "scalar", &gemm_6x16, 6, 16},
+      {"gemm_6x8_scalar", "scalar", &gemm_6x8, 6, 8},
+      {"activate_f32_scalar", "scalar", &activate_f32},
+      {"activate_f64_scalar", "scalar", &activate_f64},
+      {"direct_row_f32_scalar", "scalar", &direct_row_f32},
+      {"direct_row_f64_scalar", "scalar", &direct_row_f64},
+  };
+  return t;
+}
+
+}  // namespace convcore::kernels::scalar

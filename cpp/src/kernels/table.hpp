@@ -1,0 +1,67 @@
+// table.hpp — the kernel table: one slot per operation, filled by each ISA.
+//
+// Drivers (cpp/src/ops) reach kernels only through `kernels()` (dispatch.hpp). Each ISA
+// provides `const KernelTable& <isa>::table()`; a slot an ISA has no kernel of its own
+// for holds the scalar kernel, so no slot is ever null. Adding a kernel: declare its
+// signature here, add the slot, fill it in every ISA's table.cpp and name it in
+// `for_each_slot` (registry.cpp) — the listing, tests and benchmarks read that.
+// The contract of every signature is written in cpp/src/kernels/README.md.
+#pragma once
+
+#include <cstdint>
+
+#include "convcore/types.hpp"
+
+namespace convcore::kernels {
+
+// C[m x n] (ldc) = act(bias[i] + (accumulate ? C : 0) + sum_k A[i,k] * B[k,j]) for the
+// packed panels A (k x MR, a[kk*MR + i]) and B (k x NR, b[kk*NR + j]); m <= MR, n <= NR.
+// bias may be null (no bias); act.kind == none skips the activation.
+template <class T>
+using GemmFn = void (*)(int64_t k, const T* a, const T* b, T* c, int64_t ldc, int64_t m,
+                        int64_t n, bool accumulate, const T* bias, const Activation& act);
+
+// y[i] = act(x[i]) for i < n (x == y allowed).
+template <class T>
+using ActivateFn = void (*)(const T* x, T* y, int64_t n, const Activation& act);
+
+// One output row of a direct convolution, NCHW, zero padding:
+// y[j] = act(bias + sum_{c<C, r<R, s<S} w[(c*R + r)*S + s] * x[c, ih(r), j*sw + s*dw - pl])
+// for j < wo, where row ih(r) = oh*sh + r*dh - pt; taps outside the image count as 0.
+struct DirectRowArgs {
+  int64_t C, H, W, R, S;
+  int64_t oh, wo;
+  int64_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+};
+template <class T>
+using DirectRowFn = void (*)(const DirectRowArgs& p, const T* x, const T* w, T bias, T* y,
+                             const Activation& act);
+
+template <class Fn>
+struct Kernel {
+  const char* name;  // e.g. "gemm_6x16_avx2"
+  const char* isa;   // ISA its code needs
+  Fn fn;
+  int mr = 0, nr = 0;  // register tile (0: untiled)
+};
+
+struct KernelTable {
+  const char* isa;
+  Kernel<GemmFn<float>> gemm_f32;
+  Kernel<GemmFn<double>> gemm_f64;
+  Kernel<ActivateFn<float>> activate_f32;
+  Kernel<ActivateFn<double>> activate_f64;
+  Kernel<DirectRowFn<float>> direct_row_f32;
+  Kernel<DirectRowFn<double>> direct_row_f64;
+};
+
+namespace scalar {
+const KernelTable& table();
+}
+#if defined(CONVCORE_HAVE_AVX2)
+namespace avx2 {
+const KernelTable& table();
+}
+#endif
+
+}  // namespace convcore::kernels

@@ -1,0 +1,170 @@
+// conv2d.cpp — conv2d's front: validation, the non-zero padding modes, the choice of
+// algorithm. The algorithms themselves live in direct.cpp and im2col.cpp.
+#include "convcore/conv2d.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "checked.hpp"
+#include "ops/conv_drivers.hpp"
+#include "threadpool.hpp"
+#include "workspace.hpp"
+
+namespace convcore {
+
+using detail::checked_add;
+using detail::checked_mul;
+using detail::checked_product;
+
+PaddingMode padding_mode_from_name(const char* name) {
+  const std::string s = name;
+  if (s == "zeros") return PaddingMode::zeros;
+  if (s == "reflect") return PaddingMode::reflect;
+  if (s == "replicate") return PaddingMode::replicate;
+  if (s == "circular") return PaddingMode::circular;
+  throw value_error("padding_mode must be one of 'zeros', 'reflect', 'replicate', 'circular', got '" +
+                    s + "'");
+}
+
+Algorithm algorithm_from_name(const char* name) {
+  const std::string s = name;
+  if (s == "auto") return Algorithm::automatic;
+  if (s == "direct") return Algorithm::direct;
+  if (s == "im2col") return Algorithm::im2col;
+  throw value_error("algorithm must be one of 'auto', 'direct', 'im2col', got '" + s + "'");
+}
+
+const char* algorithm_name(Algorithm a) {
+  switch (a) {
+    case Algorithm::automatic: return "auto";
+    case Algorithm::direct: return "direct";
+    case Algorithm::im2col: return "im2col";
+  }
+  return "?";
+}
+
+int64_t Conv2dParams::out_h() const {
+  return (H + pad_top + pad_bottom - dilation_h * (R - 1) - 1) / stride_h + 1;
+}
+int64_t Conv2dParams::out_w() const {
+  return (W + pad_left + pad_right - dilation_w * (S - 1) - 1) / stride_w + 1;
+}
+
+namespace {
+std::string pair(int64_t a, int64_t b) {
+  return "(" + std::to_string(a) + ", " + std::to_string(b) + ")";
+}
+}  // namespace
+
+void Conv2dParams::validate() const {
+  if (N < 0) throw value_error("conv2d: batch size must be >= 0, got " + std::to_string(N));
+  if (C < 1 || H < 1 || W < 1)
+    throw value_error("conv2d: input channels, height and width must be >= 1, got (C, H, W) = (" +
+                      std::to_string(C) + ", " + std::to_string(H) + ", " + std::to_string(W) + ")");
+  if (K < 1 || R < 1 || S < 1)
+    throw value_error("conv2d: weight out_channels and kernel size must be >= 1, got (K, R, S) = (" +
+                      std::to_string(K) + ", " + std::to_string(R) + ", " + std::to_string(S) + ")");
+  if (stride_h < 1 || stride_w < 1)
+    throw value_error("conv2d: stride must be >= 1, got stride=" + pair(stride_h, stride_w));
+  if (dilation_h < 1 || dilation_w < 1)
+    throw value_error("conv2d: dilation must be >= 1, got dilation=" + pair(dilation_h, dilation_w));
+  if (pad_top < 0 || pad_bottom < 0 || pad_left < 0 || pad_right < 0)
+    throw value_error("conv2d: padding must be >= 0");
+  if (groups < 1) throw value_error("conv2d: groups must be >= 1, got " + std::to_string(groups));
+  if (C % groups != 0 || K % groups != 0)
+    throw value_error("conv2d: groups=" + std::to_string(groups) +
+                      " must divide in_channels=" + std::to_string(C) +
+                      " and out_channels=" + std::to_string(K));
+  checked_product("conv2d input", N, C, H, W);
+  checked_product("conv2d weight", K, C / groups, R, S);
+  const int64_t hp = checked_add(checked_add(H, pad_top, "padding"), pad_bottom, "padding");
+  const int64_t wp = checked_add(checked_add(W, pad_left, "padding"), pad_right, "padding");
+  const int64_t eh = checked_add(checked_mul(dilation_h, R - 1, "dilation"), 1, "dilation");
+  const int64_t ew = checked_add(checked_mul(dilation_w, S - 1, "dilation"), 1, "dilation");
+  if (eh > hp || ew > wp)
+    throw value_error("conv2d: kernel size " + pair(eh, ew) + " (with dilation) is larger than the padded input " +
+                      pair(hp, wp));
+  if (padding_mode == PaddingMode::reflect &&
+      (std::max(pad_top, pad_bottom) >= H || std::max(pad_left, pad_right) >= W))
+    throw value_error("conv2d: padding_mode='reflect' needs padding < input size, got padding " +
+                      pair(std::max(pad_top, pad_bottom), std::max(pad_left, pad_right)) +
+                      " for input " + pair(H, W));
+  if (padding_mode == PaddingMode::circular &&
+      (std::max(pad_top, pad_bottom) > H || std::max(pad_left, pad_right) > W))
+    throw value_error("conv2d: padding_mode='circular' needs padding <= input size, got padding " +
+                      pair(std::max(pad_top, pad_bottom), std::max(pad_left, pad_right)) +
+                      " for input " + pair(H, W));
+  checked_product("conv2d output", N, K, out_h(), out_w());
+  checked_product("conv2d work", N, K, out_h(), out_w(), C / groups, R, S);
+}
+
+Algorithm choose_algorithm(const Conv2dParams& p) {
+  if (p.algorithm != Algorithm::automatic) return p.algorithm;
+  // One input channel per group (depthwise, single-channel filtering): the GEMM's
+  // reduction is only R*S long and packing costs more than it saves; direct wins.
+  // Everything else goes to the packed GEMM.
+  return p.C / p.groups == 1 ? Algorithm::direct : Algorithm::im2col;
+}
+
+namespace {
+
+// Index of padded coordinate i (may be out of [0, n)) in the source, by padding mode.
+int64_t source_index(int64_t i, int64_t n, PaddingMode mode) {
+  switch (mode) {
+    case PaddingMode::reflect: return i < 0 ? -i : (i >= n ? 2 * (n - 1) - i : i);
+    case PaddingMode::replicate: return std::clamp<int64_t>(i, 0, n - 1);
+    case PaddingMode::circular: return ((i % n) + n) % n;
+    case PaddingMode::zeros: break;
+  }
+  return i;
+}
+
+template <class T>
+void pad_planes(const Conv2dParams& p, const T* x, T* xp) {
+  const int64_t hp = p.H + p.pad_top + p.pad_bottom, wp = p.W + p.pad_left + p.pad_right;
+  detail::parallel_for(p.N * p.C, [&](int64_t plane) {
+    const T* src = x + plane * p.H * p.W;
+    T* dst = xp + plane * hp * wp;
+    for (int64_t i = 0; i < hp; ++i) {
+      const T* row = src + source_index(i - p.pad_top, p.H, p.padding_mode) * p.W;
+      T* out = dst + i * wp;
+      for (int64_t j = 0; j < wp; ++j) out[j] = row[source_index(j - p.pad_left, p.W, p.padding_mode)];
+    }
+  });
+}
+
+template <class T>
+void run(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+  p.validate();
+  if (p.N == 0) return;
+  if (x == nullptr || w == nullptr || y == nullptr)
+    throw value_error("conv2d: input, weight and output must not be null");
+  const bool pads = p.pad_top || p.pad_bottom || p.pad_left || p.pad_right;
+  if (p.padding_mode != PaddingMode::zeros && pads) {
+    Conv2dParams q = p;
+    q.H = p.H + p.pad_top + p.pad_bottom;
+    q.W = p.W + p.pad_left + p.pad_right;
+    q.pad_top = q.pad_bottom = q.pad_left = q.pad_right = 0;
+    q.padding_mode = PaddingMode::zeros;
+    detail::Buffer<T> xp(checked_product("conv2d padded input", p.N, p.C, q.H, q.W));
+    pad_planes(p, x, xp.get());
+    return run(q, xp.get(), w, bias, y);
+  }
+  if (choose_algorithm(p) == Algorithm::direct)
+    detail::conv2d_direct(p, x, w, bias, y);
+  else
+    detail::conv2d_im2col(p, x, w, bias, y);
+}
+
+}  // namespace
+
+void conv2d(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y) {
+  run(p, x, w, bias, y);
+}
+void conv2d(const Conv2dParams& p, const double* x, const double* w, const double* bias,
+            double* y) {
+  run(p, x, w, bias, y);
+}
+
+}  // namespace convcore

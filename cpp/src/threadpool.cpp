@@ -1,0 +1,178 @@
+// threadpool.cpp — std::thread pool sized from the CPU affinity mask, rebuilt after fork.
+#include "threadpool.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "convcore/runtime.hpp"
+#include "convcore/types.hpp"
+
+namespace convcore::detail {
+namespace {
+
+int affinity_cpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc > 0 ? static_cast<int>(hc) : 1;
+}
+
+int initial_threads() {
+  const char* env = std::getenv("CONVCORE_NUM_THREADS");
+  if (env == nullptr || *env == '\0') return affinity_cpus();
+  char* end = nullptr;
+  long v = std::strtol(env, &end, 10);
+  if (*end != '\0' || v < 1 || v > 1024)
+    throw value_error(std::string("CONVCORE_NUM_THREADS='") + env +
+                      "' is not a whole number from 1 to 1024");
+  return static_cast<int>(v);
+}
+
+class Pool {
+ public:
+  explicit Pool(int nthreads) {
+    for (int i = 1; i < nthreads; ++i) workers_.emplace_back([this] { worker(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Returns false (running nothing) when another job holds the pool.
+  bool try_run(int64_t ntasks, const std::function<void(int64_t)>& fn) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      fn_ = &fn;
+      ntasks_ = ntasks;
+      next_.store(0);
+      error_ = nullptr;
+      active_ = static_cast<int>(workers_.size());
+      ++generation_;
+    }
+    cv_.notify_all();
+    work();
+    std::unique_lock<std::mutex> lk(m_);
+    done_cv_.wait(lk, [this] { return active_ == 0; });
+    fn_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+    return true;
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      int64_t t = next_.fetch_add(1);
+      if (t >= ntasks_) return;
+      try {
+        (*fn_)(t);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(m_);
+        if (!error_) error_ = std::current_exception();
+        next_.store(ntasks_);  // skip the remaining tasks
+      }
+    }
+  }
+  void worker() {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      work();
+      std::lock_guard<std::mutex> lk(m_);
+      if (--active_ == 0) done_cv_.notify_one();
+    }
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex busy_;  // held by the one caller whose job the pool runs
+  std::mutex m_;
+  std::condition_variable cv_, done_cv_;
+  const std::function<void(int64_t)>* fn_ = nullptr;
+  int64_t ntasks_ = 0;
+  std::atomic<int64_t> next_{0};
+  std::exception_ptr error_;
+  int active_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+// The pool and its guard are heap objects that a forked child abandons (their threads
+// do not exist there) and replaces on first use.
+// Callers hold a shared_ptr copy while they run, so resizing never frees a pool in use:
+// the last holder destroys it.
+std::mutex* g_mutex = new std::mutex;
+std::shared_ptr<Pool>* g_pool = new std::shared_ptr<Pool>;
+int g_threads = 0;  // 0: not yet read from the environment
+
+void after_fork_in_child() {
+  // Leaked on purpose: destroying the old pool would join threads that do not exist.
+  g_mutex = new std::mutex;
+  g_pool = new std::shared_ptr<Pool>;
+}
+
+std::shared_ptr<Pool> pool_locked() {
+  static bool registered = (pthread_atfork(nullptr, nullptr, after_fork_in_child), true);
+  (void)registered;
+  if (g_threads == 0) g_threads = initial_threads();
+  if (!*g_pool || (*g_pool)->threads() != g_threads) *g_pool = std::make_shared<Pool>(g_threads);
+  return *g_pool;
+}
+
+}  // namespace
+
+int pool_threads() {
+  std::lock_guard<std::mutex> lk(*g_mutex);
+  if (g_threads == 0) g_threads = initial_threads();
+  return g_threads;
+}
+
+void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn) {
+  if (ntasks <= 0) return;
+  if (ntasks > 1) {
+    std::shared_ptr<Pool> pool;
+    {
+      std::unique_lock<std::mutex> lk(*g_mutex, std::try_to_lock);
+      if (lk.owns_lock()) pool = pool_locked();
+    }
+    if (pool && pool->threads() > 1 && pool->try_run(ntasks, fn)) return;
+  }
+  for (int64_t t = 0; t < ntasks; ++t) fn(t);
+}
+
+}  // namespace convcore::detail
+
+namespace convcore {
+
+void set_num_threads(int n) {
+  if (n < 1 || n > 1024) throw value_error("set_num_threads: n must be from 1 to 1024");
+  std::lock_guard<std::mutex> lk(*detail::g_mutex);
+  detail::g_threads = n;
+}
+
+int get_num_threads() { return detail::pool_threads(); }
+
+}  // namespace convcore

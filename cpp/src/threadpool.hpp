@@ -1,0 +1,19 @@
+// threadpool.hpp — the persistent pool every op runs on.
+//
+// parallel_for(n, fn) calls fn(t) once for every task t in [0, n), spread over the
+// pool's threads and the caller. Tasks are claimed dynamically, so a task must write
+// outputs no other task writes: then results are bitwise the same for any thread
+// count. A call made while the pool is busy (another Python thread, or from inside a
+// task) runs its tasks on the calling thread, so concurrent callers never wait on
+// each other. The first exception thrown by a task is rethrown to the caller.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace convcore::detail {
+
+void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn);
+int pool_threads();
+
+}  // namespace convcore::detail

@@ -1,0 +1,37 @@
+// workspace.hpp — aligned buffers: owned (per call) and per-thread scratch (kept across
+// calls, so repeated calls touch no fresh pages: first touches cost microseconds each).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+namespace convcore::detail {
+
+constexpr size_t kAlign = 64;
+
+// Throws std::bad_alloc for requests larger than physical memory (overcommit would grant
+// them and the process would die on first touch) or that malloc refuses.
+void* aligned_allocate(size_t bytes);
+
+template <class T>
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(int64_t count)
+      : p_(static_cast<T*>(aligned_allocate(static_cast<size_t>(count) * sizeof(T)))) {}
+  ~Buffer() { std::free(p_); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  Buffer(Buffer&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+  T* get() const { return p_; }
+
+ private:
+  T* p_ = nullptr;
+};
+
+// A per-thread buffer of at least `bytes`, valid until the same thread asks again.
+void* thread_scratch(size_t bytes);
+
+}  // namespace convcore::detail

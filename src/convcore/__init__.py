@@ -1,0 +1,66 @@
+"""convcore: fast 2D convolution on NumPy arrays, and the case for convolution layers.
+
+Convolution layers beat fully connected ones: local connectivity and weight sharing keep
+the parameter count independent of the image size, locality lets the layer see spatial
+structure, and convolution is equivariant to translation. convcore computes them fast on
+the CPU (a C++ core with AVX2 kernels and a thread pool) and shows the argument in numbers.
+"""
+
+from __future__ import annotations
+
+from . import _core
+from .functional import (
+    abs,
+    conv2d,
+    leaky_relu,
+    relu,
+    sigmoid,
+    square,
+    tanh,
+)
+
+__version__: str = _core.version()
+
+# Fail at import, with the reason, when CONVCORE_ISA or CONVCORE_NUM_THREADS is bad.
+_core.get_isa()
+_core.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads every convcore call uses (n >= 1)."""
+    from .functional import _int_param
+
+    _core.set_num_threads(_int_param(n, "n", minimum=1))
+
+
+def get_num_threads() -> int:
+    """The number of threads convcore calls use (start value: CONVCORE_NUM_THREADS or the
+    CPUs in this process's affinity mask)."""
+    return _core.get_num_threads()
+
+
+def info() -> dict:
+    """Version, ISA in use, ISAs compiled and supported, threads, compiler and flags."""
+    return {
+        "version": __version__,
+        "isa": _core.get_isa(),
+        "isas_compiled": _core.isas_compiled(),
+        "isas_supported": _core.isas_supported(),
+        "threads": _core.get_num_threads(),
+        "compiler": _core.compiler(),
+        "flags": _core.cxx_flags(),
+    }
+
+
+__all__ = [
+    "abs",
+    "conv2d",
+    "get_num_threads",
+    "info",
+    "leaky_relu",
+    "relu",
+    "set_num_threads",
+    "sigmoid",
+    "square",
+    "tanh",
+]
