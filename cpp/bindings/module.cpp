@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -73,14 +74,14 @@ void conv2d_typed(const Conv2dParams& p, const py::array& x, const py::array& w,
   conv2d(p, xp, wp, bias, yp);
 }
 
-void conv2d_py(const py::array& x, const py::array& w, const py::object& b, const py::array& y,
-               Pair stride, Quad padding, Pair dilation, int64_t groups,
-               const std::string& padding_mode, const std::string& activation, double alpha,
-               double beta, const std::string& algorithm) {
-  if (x.ndim() != 4) throw value_error("input: expected 4 dimensions (N, C, H, W), got " + shape_of(x));
-  if (w.ndim() != 4) throw value_error("weight: expected 4 dimensions (K, C/groups, R, S), got " + shape_of(w));
+Conv2dParams make_params(int64_t N, int64_t C, int64_t H, int64_t W, const py::array& w,
+                         Pair stride, Quad padding, Pair dilation, int64_t groups,
+                         const std::string& padding_mode, const std::string& activation,
+                         double alpha, double beta, const std::string& algorithm) {
+  if (w.ndim() != 4)
+    throw value_error("weight: expected 4 dimensions (K, C/groups, R, S), got " + shape_of(w));
   Conv2dParams p;
-  p.N = x.shape(0), p.C = x.shape(1), p.H = x.shape(2), p.W = x.shape(3);
+  p.N = N, p.C = C, p.H = H, p.W = W;
   p.K = w.shape(0), p.R = w.shape(2), p.S = w.shape(3);
   std::tie(p.stride_h, p.stride_w) = stride;
   std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
@@ -89,6 +90,17 @@ void conv2d_py(const py::array& x, const py::array& w, const py::object& b, cons
   p.padding_mode = padding_mode_from_name(padding_mode.c_str());
   p.activation = make_activation(activation, alpha, beta);
   p.algorithm = algorithm_from_name(algorithm.c_str());
+  return p;
+}
+
+void conv2d_py(const py::array& x, const py::array& w, const py::object& b, const py::array& y,
+               Pair stride, Quad padding, Pair dilation, int64_t groups,
+               const std::string& padding_mode, const std::string& activation, double alpha,
+               double beta, const std::string& algorithm) {
+  if (x.ndim() != 4) throw value_error("input: expected 4 dimensions (N, C, H, W), got " + shape_of(x));
+  const Conv2dParams p = make_params(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w, stride,
+                                     padding, dilation, groups, padding_mode, activation, alpha,
+                                     beta, algorithm);
   if (x.dtype().is(py::dtype::of<float>()))
     conv2d_typed<float>(p, x, w, b, y);
   else if (x.dtype().is(py::dtype::of<double>()))
@@ -96,6 +108,70 @@ void conv2d_py(const py::array& x, const py::array& w, const py::object& b, cons
   else
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
 }
+
+// A Conv2dOp of either dtype: weights packed once, run per batch (layers.Conv2d).
+class PyConv2dOp {
+ public:
+  PyConv2dOp(const py::array& w, const py::object& b, std::tuple<int64_t, int64_t, int64_t> chw,
+             Pair stride, Quad padding, Pair dilation, int64_t groups,
+             const std::string& padding_mode, const std::string& activation, double alpha,
+             double beta, const std::string& algorithm)
+      : double_(w.dtype().is(py::dtype::of<double>())) {
+    const auto [C, H, W] = chw;
+    const Conv2dParams p = make_params(1, C, H, W, w, stride, padding, dilation, groups,
+                                       padding_mode, activation, alpha, beta, algorithm);
+    p.validate();
+    if (double_)
+      make<double>(p, w, b, f64_);
+    else if (w.dtype().is(py::dtype::of<float>()))
+      make<float>(p, w, b, f32_);
+    else
+      throw type_error("weight: expected float32 or float64, got " + std::string(py::str(w.dtype())));
+  }
+
+  void run(const py::array& x, const py::array& y) const {
+    if (double_)
+      run_typed<double>(*f64_, x, y);
+    else
+      run_typed<float>(*f32_, x, y);
+  }
+
+  std::string algorithm() const {
+    return algorithm_name(double_ ? f64_->algorithm() : f32_->algorithm());
+  }
+
+ private:
+  template <class T>
+  static void make(const Conv2dParams& p, const py::array& w, const py::object& b,
+                   std::unique_ptr<Conv2dOp<T>>& op) {
+    require<T>(w, "weight", {p.K, p.C / p.groups, p.R, p.S});
+    const T* bias = nullptr;
+    py::array ba;
+    if (!b.is_none()) {
+      ba = b.cast<py::array>();
+      require<T>(ba, "bias", {p.K});
+      bias = static_cast<const T*>(ba.data());
+    }
+    op = std::make_unique<Conv2dOp<T>>(p, static_cast<const T*>(w.data()), bias);
+  }
+
+  template <class T>
+  static void run_typed(const Conv2dOp<T>& op, const py::array& x, const py::array& y) {
+    const Conv2dParams& p = op.params();
+    if (x.ndim() != 4) throw value_error("input: expected 4 dimensions (N, C, H, W), got " + shape_of(x));
+    const int64_t N = x.shape(0);
+    require<T>(x, "input", {N, p.C, p.H, p.W});
+    require<T>(y, "out", {N, p.K, p.out_h(), p.out_w()}, true);
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = static_cast<T*>(const_cast<void*>(y.data()));
+    py::gil_scoped_release release;
+    op.run(N, xp, yp);
+  }
+
+  bool double_;
+  std::unique_ptr<Conv2dOp<float>> f32_;
+  std::unique_ptr<Conv2dOp<double>> f64_;
+};
 
 void activate_py(const py::array& x, const py::array& y, const std::string& activation,
                  double alpha, double beta) {
@@ -150,6 +226,16 @@ PYBIND11_MODULE(_core, m) {
         py::arg("beta"), py::arg("algorithm"),
         "Raw conv2d: arrays already normalised (C-contiguous, aligned, one dtype); "
         "padding is (top, bottom, left, right).");
+  py::class_<PyConv2dOp>(m, "Conv2dOp",
+                         "A convolution with its weights packed once; run(input, out) per batch.")
+      .def(py::init<const py::array&, const py::object&, std::tuple<int64_t, int64_t, int64_t>,
+                    Pair, Quad, Pair, int64_t, const std::string&, const std::string&, double,
+                    double, const std::string&>(),
+           py::arg("weight"), py::arg("bias"), py::arg("input_chw"), py::arg("stride"),
+           py::arg("padding"), py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"),
+           py::arg("activation"), py::arg("alpha"), py::arg("beta"), py::arg("algorithm"))
+      .def("run", &PyConv2dOp::run, py::arg("input"), py::arg("out"))
+      .def_property_readonly("algorithm", &PyConv2dOp::algorithm);
   m.def("activate", &activate_py, py::arg("input"), py::arg("out"), py::arg("activation"),
         py::arg("alpha"), py::arg("beta"), "out = activation(input), element-wise.");
   m.def("choose_algorithm", &choose_algorithm_py, py::arg("nchw"), py::arg("krs_groups"),

@@ -18,6 +18,28 @@ def conv2d(
     beta: float,
     algorithm: str,
 ) -> None: ...
+class Conv2dOp:
+    """A convolution with its weights packed once; run(input, out) per batch."""
+
+    def __init__(
+        self,
+        weight: NDArray[np.floating],
+        bias: NDArray[np.floating] | None,
+        input_chw: tuple[int, int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int, int, int],
+        dilation: tuple[int, int],
+        groups: int,
+        padding_mode: str,
+        activation: str,
+        alpha: float,
+        beta: float,
+        algorithm: str,
+    ) -> None: ...
+    def run(self, input: NDArray[np.floating], out: NDArray[np.floating]) -> None: ...
+    @property
+    def algorithm(self) -> str: ...
+
 def activate(
     input: NDArray[np.floating], out: NDArray[np.floating], activation: str, alpha: float, beta: float
 ) -> None: ...

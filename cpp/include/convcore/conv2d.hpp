@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "convcore/types.hpp"
 
@@ -52,6 +53,33 @@ struct Conv2dParams {
 // The algorithm `automatic` resolves to for these parameters (never `automatic`).
 Algorithm choose_algorithm(const Conv2dParams& p);
 
+// A convolution layer's operator: validates the parameters and packs the weights once
+// (construction), then runs any number of batches (run). `p.N` is only a hint for the
+// choice of algorithm; `run` takes the batch size. The weights and bias are copied, so
+// the caller's arrays may change afterwards. `run` is const and safe to call from many
+// threads at once. T is float or double.
+template <class T>
+class Conv2dOp {
+ public:
+  Conv2dOp(const Conv2dParams& p, const T* weight, const T* bias);
+  ~Conv2dOp();
+  Conv2dOp(Conv2dOp&&) noexcept;
+  Conv2dOp& operator=(Conv2dOp&&) noexcept;
+
+  // y (N, K, Ho, Wo) = conv2d(x (N, C, H, W)); N == 0 does nothing.
+  void run(int64_t N, const T* x, T* y) const;
+
+  const Conv2dParams& params() const;
+  Algorithm algorithm() const;  // the algorithm chosen at construction
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+extern template class Conv2dOp<float>;
+extern template class Conv2dOp<double>;
+
+// One call: Conv2dOp(p, w, bias).run(p.N, x, y).
 void conv2d(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
 void conv2d(const Conv2dParams& p, const double* x, const double* w, const double* bias,
             double* y);

@@ -134,37 +134,90 @@ void pad_planes(const Conv2dParams& p, const T* x, T* xp) {
   });
 }
 
-template <class T>
-void run(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
-  p.validate();
-  if (p.N == 0) return;
-  if (x == nullptr || w == nullptr || y == nullptr)
-    throw value_error("conv2d: input, weight and output must not be null");
-  const bool pads = p.pad_top || p.pad_bottom || p.pad_left || p.pad_right;
-  if (p.padding_mode != PaddingMode::zeros && pads) {
-    Conv2dParams q = p;
-    q.H = p.H + p.pad_top + p.pad_bottom;
-    q.W = p.W + p.pad_left + p.pad_right;
-    q.pad_top = q.pad_bottom = q.pad_left = q.pad_right = 0;
-    q.padding_mode = PaddingMode::zeros;
-    detail::Buffer<T> xp(checked_product("conv2d padded input", p.N, p.C, q.H, q.W));
-    pad_planes(p, x, xp.get());
-    return run(q, xp.get(), w, bias, y);
-  }
-  if (choose_algorithm(p) == Algorithm::direct)
-    detail::conv2d_direct(p, x, w, bias, y);
-  else
-    detail::conv2d_im2col(p, x, w, bias, y);
-}
-
 }  // namespace
 
+template <class T>
+struct Conv2dOp<T>::Impl {
+  Conv2dParams params;  // as given
+  Conv2dParams inner;   // what the driver runs: zero padding, padded H and W
+  Algorithm algorithm;
+  std::unique_ptr<detail::PackedWeights<T>> weights;
+  detail::Buffer<T> bias;
+  bool has_bias;
+};
+
+template <class T>
+Conv2dOp<T>::Conv2dOp(const Conv2dParams& p, const T* weight, const T* bias)
+    : impl_(std::make_unique<Impl>()) {
+  p.validate();
+  if (weight == nullptr) throw value_error("conv2d: weight must not be null");
+  Impl& m = *impl_;
+  m.params = p;
+  m.inner = p;
+  if (p.padding_mode != PaddingMode::zeros) {
+    m.inner.H = p.H + p.pad_top + p.pad_bottom;
+    m.inner.W = p.W + p.pad_left + p.pad_right;
+    m.inner.pad_top = m.inner.pad_bottom = m.inner.pad_left = m.inner.pad_right = 0;
+    m.inner.padding_mode = PaddingMode::zeros;
+  }
+  m.algorithm = choose_algorithm(m.inner);
+  m.weights = m.algorithm == Algorithm::direct ? detail::direct_pack(m.inner, weight)
+                                               : detail::im2col_pack(m.inner, weight);
+  m.has_bias = bias != nullptr;
+  if (m.has_bias) {
+    m.bias = detail::Buffer<T>(p.K);
+    std::memcpy(m.bias.get(), bias, static_cast<size_t>(p.K) * sizeof(T));
+  }
+}
+
+template <class T>
+Conv2dOp<T>::~Conv2dOp() = default;
+template <class T>
+Conv2dOp<T>::Conv2dOp(Conv2dOp&&) noexcept = default;
+template <class T>
+Conv2dOp<T>& Conv2dOp<T>::operator=(Conv2dOp&&) noexcept = default;
+
+template <class T>
+const Conv2dParams& Conv2dOp<T>::params() const {
+  return impl_->params;
+}
+template <class T>
+Algorithm Conv2dOp<T>::algorithm() const {
+  return impl_->algorithm;
+}
+
+template <class T>
+void Conv2dOp<T>::run(int64_t N, const T* x, T* y) const {
+  const Impl& m = *impl_;
+  if (N < 0) throw value_error("conv2d: batch size must be >= 0, got " + std::to_string(N));
+  if (N == 0) return;
+  if (x == nullptr || y == nullptr) throw value_error("conv2d: input and output must not be null");
+  Conv2dParams p = m.params, q = m.inner;
+  p.N = q.N = N;
+  checked_product("conv2d input", N, p.C, p.H, p.W);
+  checked_product("conv2d output", N, p.K, p.out_h(), p.out_w());
+  const T* bias = m.has_bias ? m.bias.get() : nullptr;
+  detail::Buffer<T> padded;
+  if (p.padding_mode != PaddingMode::zeros) {
+    padded = detail::Buffer<T>(checked_product("conv2d padded input", N, p.C, q.H, q.W));
+    pad_planes(p, x, padded.get());
+    x = padded.get();
+  }
+  if (m.algorithm == Algorithm::direct)
+    detail::direct_run(q, *m.weights, x, bias, y);
+  else
+    detail::im2col_run(q, *m.weights, x, bias, y);
+}
+
+template class Conv2dOp<float>;
+template class Conv2dOp<double>;
+
 void conv2d(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y) {
-  run(p, x, w, bias, y);
+  Conv2dOp<float>(p, w, bias).run(p.N, x, y);
 }
 void conv2d(const Conv2dParams& p, const double* x, const double* w, const double* bias,
             double* y) {
-  run(p, x, w, bias, y);
+  Conv2dOp<double>(p, w, bias).run(p.N, x, y);
 }
 
 }  // namespace convcore

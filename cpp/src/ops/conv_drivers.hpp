@@ -1,14 +1,31 @@
-// conv_drivers.hpp — the conv2d algorithms, called by conv2d.cpp after validation and
-// after non-zero padding modes were materialised (so drivers see zero padding only).
+// conv_drivers.hpp — the conv2d algorithms behind Conv2dOp (conv2d.cpp).
+//
+// Each algorithm packs the weights once into the layout its kernels read (`*_pack`) and
+// then runs any number of times (`*_run`). Drivers see validated parameters with zero
+// padding only: conv2d.cpp materialises the other padding modes first.
 #pragma once
+
+#include <memory>
 
 #include "convcore/conv2d.hpp"
 
 namespace convcore::detail {
 
 template <class T>
-void conv2d_direct(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y);
+struct PackedWeights {
+  virtual ~PackedWeights() = default;
+};
+
 template <class T>
-void conv2d_im2col(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y);
+std::unique_ptr<PackedWeights<T>> direct_pack(const Conv2dParams& p, const T* w);
+template <class T>
+void direct_run(const Conv2dParams& p, const PackedWeights<T>& w, const T* x, const T* bias,
+                T* y);
+
+template <class T>
+std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams& p, const T* w);
+template <class T>
+void im2col_run(const Conv2dParams& p, const PackedWeights<T>& w, const T* x, const T* bias,
+                T* y);
 
 }  // namespace convcore::detail

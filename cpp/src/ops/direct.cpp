@@ -1,11 +1,13 @@
 // direct.cpp — the direct convolution driver: one task per (image, output channel,
 // block of output rows); each output row is computed whole by the direct_row kernel.
 #include <algorithm>
+#include <cstring>
 
 #include "checked.hpp"
 #include "dispatch.hpp"
 #include "ops/conv_drivers.hpp"
 #include "threadpool.hpp"
+#include "workspace.hpp"
 
 namespace convcore::detail {
 namespace {
@@ -19,8 +21,25 @@ kernels::DirectRowFn<double> direct_row<double>() { return kernels().direct_row_
 
 }  // namespace
 
+// The plain direct kernel reads the weights as given: the pack is a copy.
 template <class T>
-void conv2d_direct(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+struct DirectWeights : PackedWeights<T> {
+  Buffer<T> w;
+  explicit DirectWeights(int64_t n) : w(n) {}
+};
+
+template <class T>
+std::unique_ptr<PackedWeights<T>> direct_pack(const Conv2dParams& p, const T* w) {
+  const int64_t n = checked_product("direct weights", p.K, p.C / p.groups, p.R, p.S);
+  auto packed = std::make_unique<DirectWeights<T>>(n);
+  std::memcpy(packed->w.get(), w, static_cast<size_t>(n) * sizeof(T));
+  return packed;
+}
+
+template <class T>
+void direct_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* x,
+                const T* bias, T* y) {
+  const T* w = static_cast<const DirectWeights<T>&>(packed).w.get();
   const int64_t Ho = p.out_h(), Wo = p.out_w();
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups;
   const int64_t rows = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Wo * Cg * p.R * p.S));
@@ -41,9 +60,12 @@ void conv2d_direct(const Conv2dParams& p, const T* x, const T* w, const T* bias,
   });
 }
 
-template void conv2d_direct<float>(const Conv2dParams&, const float*, const float*,
-                                   const float*, float*);
-template void conv2d_direct<double>(const Conv2dParams&, const double*, const double*,
-                                    const double*, double*);
+template std::unique_ptr<PackedWeights<float>> direct_pack(const Conv2dParams&, const float*);
+template std::unique_ptr<PackedWeights<double>> direct_pack(const Conv2dParams&,
+                                                            const double*);
+template void direct_run(const Conv2dParams&, const PackedWeights<float>&, const float*,
+                         const float*, float*);
+template void direct_run(const Conv2dParams&, const PackedWeights<double>&, const double*,
+                         const double*, double*);
 
 }  // namespace convcore::detail

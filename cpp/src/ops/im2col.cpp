@@ -70,18 +70,40 @@ void pack_patches(const Conv2dParams& p, const T* xg, int64_t Cg, int64_t p0, in
   }
 }
 
+
+// A panels of every group, for the GEMM kernel active when packed (its MR).
+template <class T>
+struct Im2colWeights : PackedWeights<T> {
+  Buffer<T> a;
+  int64_t per_group;  // elements of one group's panels
+  int64_t mr;
+  Im2colWeights(int64_t n, int64_t per_group, int64_t mr) : a(n), per_group(per_group), mr(mr) {}
+};
+
 }  // namespace
 
 template <class T>
-void conv2d_im2col(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams& p, const T* w) {
+  const int64_t MR = gemm_kernel<T>().mr;
+  const int64_t Kg = p.K / p.groups, kd = p.C / p.groups * p.R * p.S;
+  const int64_t per_group = checked_product("im2col packed weights", ceil_div(Kg, MR), MR, kd);
+  auto packed = std::make_unique<Im2colWeights<T>>(
+      checked_mul(per_group, p.groups, "im2col packed weights"), per_group, MR);
+  for (int64_t g = 0; g < p.groups; ++g)
+    pack_weights(w + g * Kg * kd, Kg, kd, MR, packed->a.get() + g * per_group);
+  return packed;
+}
+
+template <class T>
+void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* x,
+                const T* bias, T* y) {
+  const auto& pw = static_cast<const Im2colWeights<T>&>(packed);
   const auto& gk = gemm_kernel<T>();
+  if (gk.mr != pw.mr) throw value_error("conv2d: weights were packed for another ISA");
   const int64_t MR = gk.mr, NR = gk.nr;
   const int64_t Ho = p.out_h(), Wo = p.out_w(), P = Ho * Wo;
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, kd = Cg * p.R * p.S;
-  const int64_t a_group = checked_product("im2col packed weights", ceil_div(Kg, MR), MR, kd);
-  Buffer<T> a(checked_mul(a_group, p.groups, "im2col packed weights"));
-  for (int64_t g = 0; g < p.groups; ++g)
-    pack_weights(w + g * Kg * kd, Kg, kd, MR, a.get() + g * a_group);
+  const int64_t a_group = pw.per_group;
 
   // NC: pixels per task, a multiple of NR whose B tile fits kTileBytes (at least NR).
   const int64_t nc_fit = kTileBytes / static_cast<int64_t>(sizeof(T)) / kd / NR * NR;
@@ -94,7 +116,7 @@ void conv2d_im2col(const Conv2dParams& p, const T* x, const T* w, const T* bias,
     const int64_t p0 = tile * NC, np = std::min(NC, P - p0);
     T* b = static_cast<T*>(thread_scratch(static_cast<size_t>(b_tile) * sizeof(T)));
     pack_patches(p, x + (n * p.C + g * Cg) * p.H * p.W, Cg, p0, np, NR, b);
-    const T* ag = a.get() + g * a_group;
+    const T* ag = pw.a.get() + g * a_group;
     T* yg = y + (n * p.K + g * Kg) * P + p0;
     const T* bg = bias != nullptr ? bias + g * Kg : nullptr;
     for (int64_t k0 = 0; k0 < kd; k0 += kKC) {
@@ -112,9 +134,12 @@ void conv2d_im2col(const Conv2dParams& p, const T* x, const T* w, const T* bias,
   });
 }
 
-template void conv2d_im2col<float>(const Conv2dParams&, const float*, const float*,
-                                   const float*, float*);
-template void conv2d_im2col<double>(const Conv2dParams&, const double*, const double*,
-                                    const double*, double*);
+template std::unique_ptr<PackedWeights<float>> im2col_pack(const Conv2dParams&, const float*);
+template std::unique_ptr<PackedWeights<double>> im2col_pack(const Conv2dParams&,
+                                                            const double*);
+template void im2col_run(const Conv2dParams&, const PackedWeights<float>&, const float*,
+                         const float*, float*);
+template void im2col_run(const Conv2dParams&, const PackedWeights<double>&, const double*,
+                         const double*, double*);
 
 }  // namespace convcore::detail
