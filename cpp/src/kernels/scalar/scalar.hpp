@@ -11,9 +11,13 @@ void gemm_6x8(int64_t k, const double* a, const double* b, double* c, int64_t ld
               int64_t n, bool accumulate, const double* bias, const Activation& act);
 void activate_f32(const float* x, float* y, int64_t n, const Activation& act);
 void activate_f64(const double* x, double* y, int64_t n, const Activation& act);
-void direct_row_f32(const DirectRowArgs& p, const float* x, const float* w, float bias,
-                    float* y, const Activation& act);
-void direct_row_f64(const DirectRowArgs& p, const double* x, const double* w, double bias,
-                    double* y, const Activation& act);
+void direct_tile_f32(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
+                     float* y, const Activation& act);
+void direct_tile_f64(const DirectTileArgs& a, const double* x, const double* w, const double* bias,
+                     double* y, const Activation& act);
+void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
+                      float* y, const Activation& act);
+void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w, const double* bias,
+                      double* y, const Activation& act);
 
 }  // namespace convcore::kernels::scalar

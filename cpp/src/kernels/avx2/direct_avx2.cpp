@@ -1,0 +1,166 @@
+// direct_avx2.cpp — width-vectorised direct convolution kernels, AVX2+FMA.
+//   direct_tile  (KB = 4): 4 output channels x up to 3 vectors of one output row
+//                (float 4x24 = 12 ymm accumulators; double 4x12), 4 weight broadcasts and
+//                3 input loads per 12 FMAs.
+//   direct_plane (KB = 1): 1 output channel x up to 8 vectors (float 64 pixels, double
+//                32): depthwise convolution and one-channel filtering.
+// Contract (packed band, tap offsets, weight panels): kernels/README.md. A row is cut into
+// tiles of nearly equal vector counts; the last vector of a row is stored through a lane
+// mask, so any width works. Accumulation order per output: c, then tap, one FMA each —
+// the scalar twins (kernels/scalar/direct_scalar.cpp) use the same order.
+#include <immintrin.h>
+
+#include "kernels/act_scalar.hpp"
+#include "kernels/avx2/avx2.hpp"
+#include "kernels/avx2/vmath_avx2.hpp"
+
+namespace convcore::kernels::avx2 {
+namespace {
+
+struct F32 {
+  using T = float;
+  using V = __m256;
+  static constexpr int L = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const T* p) { return _mm256_loadu_ps(p); }
+  static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V set1(T v) { return _mm256_set1_ps(v); }
+  // Stores the first `lanes` lanes of act(v).
+  struct Epilogue {
+    ActF32 av;
+    explicit Epilogue(const Activation& act) : av(act) {}
+    void store(T* y, V v, int64_t lanes) const {
+      v = activate_ps(v, av);
+      if (lanes == L)
+        _mm256_storeu_ps(y, v);
+      else
+        _mm256_maskstore_ps(y, mask_ps(lanes), v);
+    }
+  };
+};
+
+struct F64 {
+  using T = double;
+  using V = __m256d;
+  static constexpr int L = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V load(const T* p) { return _mm256_loadu_pd(p); }
+  static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V set1(T v) { return _mm256_set1_pd(v); }
+  struct Epilogue {
+    const Activation& act;
+    explicit Epilogue(const Activation& a) : act(a) {}
+    void store(T* y, V v, int64_t lanes) const {
+      const bool done = activate_pd(v, act);
+      if (lanes == L)
+        _mm256_storeu_pd(y, v);
+      else
+        _mm256_maskstore_pd(y, mask_pd(lanes), v);
+      if (!done)  // sigmoid, tanh: element by element (libm)
+        for (int64_t j = 0; j < lanes; ++j) y[j] = act_one<double>(y[j], act);
+    }
+  };
+};
+
+// KB output channels x NV vectors starting at x / y (one output row); the last vector
+// holds `last` valid lanes.
+template <class Tr, int KB, int NV>
+void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
+          const typename Tr::V* bias, typename Tr::T* y, int64_t last,
+          const typename Tr::Epilogue& epi) {
+  using V = typename Tr::V;
+  V acc[KB][NV];
+#pragma GCC unroll 8
+  for (int k = 0; k < KB; ++k)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[k][v] = Tr::zero();
+  for (int64_t c = 0; c < a.C; ++c) {
+    const auto* xc = x + c * a.x_cstride;
+    const auto* wc = w + c * a.taps * KB;
+    for (int64_t t = 0; t < a.taps; ++t) {
+      const auto* p = xc + a.tap[t];
+      V b[KB];
+#pragma GCC unroll 8
+      for (int k = 0; k < KB; ++k) b[k] = Tr::bcast(wc + t * KB + k);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        const V xv = Tr::load(p + v * Tr::L);
+#pragma GCC unroll 8
+        for (int k = 0; k < KB; ++k) acc[k][v] = Tr::fmadd(b[k], xv, acc[k][v]);
+      }
+    }
+  }
+  for (int k = 0; k < KB && k < a.kn; ++k) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v)
+      epi.store(y + k * a.y_kstride + v * Tr::L, Tr::add(acc[k][v], bias[k]),
+                v == NV - 1 ? last : Tr::L);
+  }
+}
+
+template <class Tr, int KB, int NVMAX>
+void direct(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
+            const typename Tr::T* bias, typename Tr::T* y, const Activation& act) {
+  using V = typename Tr::V;
+  const typename Tr::Epilogue epi(act);
+  V bv[KB];
+  for (int k = 0; k < KB; ++k)
+    bv[k] = Tr::set1(bias != nullptr && k < a.kn ? bias[k] : typename Tr::T(0));
+  const int64_t nvec = (a.n + Tr::L - 1) / Tr::L;
+  if (nvec == 0) return;
+  const int64_t ntile = (nvec + NVMAX - 1) / NVMAX;
+  const int64_t base = nvec / ntile, extra = nvec % ntile;
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const auto* xr = x + i * a.x_rstride;
+    auto* yr = y + i * a.y_rstride;
+    int64_t v0 = 0;
+    for (int64_t tix = 0; tix < ntile; ++tix) {
+      const int64_t nv = base + (tix < extra ? 1 : 0);
+      const int64_t last = v0 + nv == nvec ? a.n - (nvec - 1) * Tr::L : Tr::L;
+      const auto* xt = xr + v0 * Tr::L;
+      auto* yt = yr + v0 * Tr::L;
+      switch (nv) {
+#define CONVCORE_TILE(N) \
+  case N:                \
+    if constexpr (N <= NVMAX) tile<Tr, KB, N>(a, xt, w, bv, yt, last, epi); \
+    break;
+        CONVCORE_TILE(1)
+        CONVCORE_TILE(2)
+        CONVCORE_TILE(3)
+        CONVCORE_TILE(4)
+        CONVCORE_TILE(5)
+        CONVCORE_TILE(6)
+        CONVCORE_TILE(7)
+        CONVCORE_TILE(8)
+#undef CONVCORE_TILE
+        default: break;
+      }
+      v0 += nv;
+    }
+  }
+}
+
+}  // namespace
+
+void direct_tile_f32(const DirectTileArgs& a, const float* x, const float* w,
+                     const float* bias, float* y, const Activation& act) {
+  direct<F32, 4, 3>(a, x, w, bias, y, act);
+}
+void direct_tile_f64(const DirectTileArgs& a, const double* x, const double* w,
+                     const double* bias, double* y, const Activation& act) {
+  direct<F64, 4, 3>(a, x, w, bias, y, act);
+}
+void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w,
+                      const float* bias, float* y, const Activation& act) {
+  direct<F32, 1, 8>(a, x, w, bias, y, act);
+}
+void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w,
+                      const double* bias, double* y, const Activation& act) {
+  direct<F64, 1, 8>(a, x, w, bias, y, act);
+}
+
+}  // namespace convcore::kernels::avx2
