@@ -30,9 +30,10 @@ using ActivateFn = void (*)(const T* x, T* y, int64_t n, const Activation& act);
 // y[k*y_kstride + i*y_rstride + j] = act(bias[k] + sum_{c<C, t<taps}
 //     w[(c*taps + t)*KB + k] * x[c*x_cstride + i*x_rstride + tap[t] + j])
 // for k < kn, i < rows, j < n. bias may be null (0). The band must be readable for
-// j < round_up(n, 8); weights of channels kn..KB-1 in the panel are zero.
+// j < round_up(n, 8); weights of channels kn..KB-1 in the panel are zero. Kernels may
+// share input loads between output rows when tap[r*S + s] == tap[s] + r*x_rstride.
 struct DirectTileArgs {
-  int64_t C, taps;
+  int64_t C, taps, S;  // taps = R*S, tap t = r*S + s
   const int64_t* tap;  // offset of each tap from an output pixel's origin, in elements
   int64_t x_cstride, x_rstride;
   int64_t rows, n, kn;

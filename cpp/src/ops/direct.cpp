@@ -140,7 +140,7 @@ void direct_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* 
     for (int64_t c = 0; c < Cg; ++c)
       pack_rows(p, band, x + ((n * p.C + g * Cg + c) * p.H) * p.W,
                 oh0 * p.stride_h - p.pad_top, rin_used, xb + c * rin * band.row_len);
-    kernels::DirectTileArgs a{Cg, taps, pw.taps.data(), rin * band.row_len,
+    kernels::DirectTileArgs a{Cg, taps, p.S, pw.taps.data(), rin * band.row_len,
                               p.stride_h * band.row_len, nrows, Wo, 0, Ho * Wo, Wo};
     for (int64_t blk = 0; blk < pw.blocks; ++blk) {
       const int64_t k0 = g * Kg + blk * pw.kb;
