@@ -48,14 +48,16 @@ inline __m256 exp_ps(__m256 x) {
 inline __m256 tanh_ps(__m256 x) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   const __m256 ax = _mm256_andnot_ps(sign, x);
-  // |x| < 0.625: x + x*s*P(s), s = x*x
+  // |x| < 0.625: x + x*s*P(s), s = x*x,
   const __m256 s = _mm256_mul_ps(x, x);
   __m256 p = _mm256_set1_ps(-5.70498872745E-3f);
   p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(2.06390887954E-2f));
   p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-5.37397155531E-2f));
   p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.33314422036E-1f));
   p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-3.33332819422E-1f));
-  const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, s), x, x);
+  // computed on |x| with the sign put back, so that tanh(-0) = -0
+  const __m256 small = _mm256_or_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, s), ax, ax),
+                                    _mm256_and_ps(sign, x));
   // otherwise: 1 - 2/(exp(2|x|) + 1), sign of x
   const __m256 e = exp_ps(_mm256_add_ps(ax, ax));
   const __m256 one = _mm256_set1_ps(1.0f);
@@ -79,10 +81,14 @@ inline __m256 activate_ps(__m256 v, const ActF32& a) {
     case Activation::none: return v;
     case Activation::relu: return _mm256_max_ps(_mm256_setzero_ps(), v);  // NaN: 2nd operand
     case Activation::sigmoid: {
+      // e = exp(-|t|) never overflows; sigmoid = 1/(1+e) for t >= 0 and e/(1+e) for
+      // t < 0, so the tail below t = -88.7 keeps its (subnormal) value instead of 0.
       const __m256 t = _mm256_mul_ps(a.alpha, _mm256_sub_ps(v, a.beta));
-      const __m256 e = exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), t));
+      const __m256 e = exp_ps(_mm256_or_ps(t, _mm256_set1_ps(-0.0f)));
       const __m256 one = _mm256_set1_ps(1.0f);
-      return _mm256_div_ps(one, _mm256_add_ps(one, e));
+      const __m256 q = _mm256_div_ps(one, _mm256_add_ps(one, e));
+      return _mm256_blendv_ps(q, _mm256_mul_ps(e, q),
+                              _mm256_cmp_ps(t, _mm256_setzero_ps(), _CMP_LT_OQ));
     }
     case Activation::tanh: return tanh_ps(v);
     case Activation::abs: return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
