@@ -48,7 +48,7 @@ inline __m256 exp_ps(__m256 x) {
 inline __m256 tanh_ps(__m256 x) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   const __m256 ax = _mm256_andnot_ps(sign, x);
-  // |x| < 0.625: x + x*s*P(s), s = x*x,
+  // |x| < 0.625: x + x*s*P(s), s = x*x
   const __m256 s = _mm256_mul_ps(x, x);
   __m256 p = _mm256_set1_ps(-5.70498872745E-3f);
   p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(2.06390887954E-2f));
