@@ -59,6 +59,30 @@ template <class T>
 void pack_rows(const Conv2dParams& p, const Band& b, const T* src, int64_t ih0, int64_t rows,
                T* dst) {
   const int64_t sw = p.stride_w;
+  if (sw == 1) {
+    // One phase: [pad_left zeros][the row][zeros]. Short rows: one fill for the whole
+    // piece, then the rows (a library call per few padding elements costs more than
+    // refilling the row); long rows: fill only the padding.
+    const int64_t left = std::min(p.pad_left, b.row_len);
+    const int64_t n = std::clamp<int64_t>(b.row_len - left, 0, p.W);
+    const int64_t r0 = std::clamp<int64_t>(-ih0, 0, rows), r1 = std::clamp<int64_t>(p.H - ih0, 0, rows);
+    const bool short_rows = b.row_len * static_cast<int64_t>(sizeof(T)) <= 2048;
+    if (short_rows) {
+      std::fill(dst, dst + rows * b.row_len, T(0));
+    } else {
+      std::fill(dst, dst + r0 * b.row_len, T(0));
+      std::fill(dst + r1 * b.row_len, dst + rows * b.row_len, T(0));
+    }
+    for (int64_t row = r0; row < r1; ++row) {
+      T* d = dst + row * b.row_len;
+      if (!short_rows) {
+        std::fill(d, d + left, T(0));
+        std::fill(d + left + n, d + b.row_len, T(0));
+      }
+      std::memcpy(d + left, src + (ih0 + row) * p.W, static_cast<size_t>(n) * sizeof(T));
+    }
+    return;
+  }
   for (int64_t row = 0; row < rows; ++row, dst += b.row_len) {
     const int64_t ih = ih0 + row;
     if (ih < 0 || ih >= p.H) {
@@ -66,14 +90,6 @@ void pack_rows(const Conv2dParams& p, const Band& b, const T* src, int64_t ih0, 
       continue;
     }
     const T* s = src + ih * p.W;
-    if (sw == 1) {  // one phase: [pad_left zeros][the row][zeros]
-      const int64_t left = std::min(p.pad_left, b.row_len);
-      const int64_t n = std::clamp<int64_t>(b.row_len - left, 0, p.W);
-      std::fill(dst, dst + left, T(0));
-      std::memcpy(dst + left, s, static_cast<size_t>(n) * sizeof(T));
-      std::fill(dst + left + n, dst + b.row_len, T(0));
-      continue;
-    }
     for (int64_t q = 0; q < sw; ++q) {
       T* d = dst + q * b.phase_len;
       for (int64_t u = 0; u < b.phase_len; ++u) {
