@@ -10,7 +10,6 @@
 // the scalar twins (kernels/scalar/direct_scalar.cpp) use the same order.
 #include <immintrin.h>
 
-#include "kernels/act_scalar.hpp"
 #include "kernels/avx2/avx2.hpp"
 #include "kernels/avx2/vmath_avx2.hpp"
 
@@ -55,13 +54,11 @@ struct F64 {
     const Activation& act;
     explicit Epilogue(const Activation& a) : act(a) {}
     void store(T* y, V v, int64_t lanes) const {
-      const bool done = activate_pd(v, act);
+      activate_pd(v, act);
       if (lanes == L)
         _mm256_storeu_pd(y, v);
       else
         _mm256_maskstore_pd(y, mask_pd(lanes), v);
-      if (!done)  // sigmoid, tanh: element by element (libm)
-        for (int64_t j = 0; j < lanes; ++j) y[j] = act_one<double>(y[j], act);
     }
   };
 };
