@@ -1,13 +1,14 @@
 // direct_avx2.cpp — width-vectorised direct convolution kernels, AVX2+FMA.
-//   direct_tile  (KB = 4): 4 output channels x up to 3 vectors of one output row
-//                (float 4x24 = 12 ymm accumulators; double 4x12), 4 weight broadcasts and
-//                3 input loads per 12 FMAs.
-//   direct_plane (KB = 1): 1 output channel x up to 8 vectors (float 64 pixels, double
-//                32): depthwise convolution and one-channel filtering.
-// Contract (packed band, tap offsets, weight panels): kernels/README.md. A row is cut into
-// tiles of nearly equal vector counts; the last vector of a row is stored through a lane
-// mask, so any width works. Accumulation order per output: c, then tap, one FMA each —
-// the scalar twins (kernels/scalar/direct_scalar.cpp) use the same order.
+//   direct_tile  (KB = 4): 4 output channels x 3 vectors (float 4x24 = 12 ymm
+//                accumulators; double 4x12), 3 input loads + 4 weight broadcasts per 12
+//                FMAs. The vectors of a tile come from one row, or — when rows would
+//                split into short tiles — from the rows' vectors taken as one sequence.
+//   direct_plane (KB = 1): depthwise convolution and one-channel filtering. 3x3 taps with
+//                stride_h == dilation_h: 4 rows x 3 vectors, each input row loaded once
+//                for the 3 output rows that read it; otherwise 2 rows x up to 7 vectors.
+// Contract (packed band, tap offsets, weight panels): kernels/README.md. The last vector
+// of a row is stored through a lane mask, so any width works. Accumulation order per
+// output: c, then tap, one FMA each — as the scalar twins (scalar/direct_scalar.cpp).
 #include <immintrin.h>
 
 #include "kernels/avx2/avx2.hpp"
@@ -188,32 +189,34 @@ void rows(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T
   }
 }
 
-// Rows in groups of RB (tiles up to NVMAX vectors), the remaining rows one at a time
-// (tiles up to NVMAX1).
-template <class Tr, int KB, int RB, int NVMAX, int NVMAX1>
-void direct(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
-            const typename Tr::T* bias, typename Tr::T* y, const Activation& act) {
-  using V = typename Tr::V;
+// Bias of each of the KB channels (0 past kn or without bias), broadcast.
+template <class Tr, int KB>
+void bias_vectors(const typename Tr::T* bias, int64_t kn, typename Tr::V* bv) {
+  for (int k = 0; k < KB; ++k)
+    bv[k] = Tr::set1(bias != nullptr && k < kn ? bias[k] : typename Tr::T(0));
+}
+
+// direct_plane: 3x3 taps whose rows are one output-row stride apart (stride_h ==
+// dilation_h) in groups of 4 rows with row reuse (4 x 3-vector tiles); other rows in
+// pairs (tiles up to 7 vectors), an odd last row alone (up to 8).
+template <class Tr>
+void plane(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
+           const typename Tr::T* bias, typename Tr::T* y, const Activation& act) {
   if (a.n <= 0) return;
   const typename Tr::Epilogue epi(act);
-  V bv[KB];
-  for (int k = 0; k < KB; ++k)
-    bv[k] = Tr::set1(bias != nullptr && k < a.kn ? bias[k] : typename Tr::T(0));
+  typename Tr::V bv[1];
+  bias_vectors<Tr, 1>(bias, a.kn, bv);
+  bool reuse = a.taps == 9 && a.S == 3;
+  for (int64_t t = 0; t < a.taps && reuse; ++t)
+    reuse = a.tap[t] == a.tap[t % a.S] + (t / a.S) * a.x_rstride;
   int64_t i = 0;
-  if constexpr (KB == 1) {
-    // Row reuse: 3x3 taps whose rows are one output-row stride apart (stride_h ==
-    // dilation_h).
-    bool reuse = a.taps == 9 && a.S == 3;
-    for (int64_t t = 0; t < a.taps && reuse; ++t)
-      reuse = a.tap[t] == a.tap[t % a.S] + (t / a.S) * a.x_rstride;
-    if (reuse)
-      for (; i + 4 <= a.rows; i += 4)
-        rows<Tr, 1, 4, 3, true>(a, x + i * a.x_rstride, w, bv, y + i * a.y_rstride, epi);
-  }
-  for (; i + RB <= a.rows; i += RB)
-    rows<Tr, KB, RB, NVMAX>(a, x + i * a.x_rstride, w, bv, y + i * a.y_rstride, epi);
+  if (reuse)
+    for (; i + 4 <= a.rows; i += 4)
+      rows<Tr, 1, 4, 3, true>(a, x + i * a.x_rstride, w, bv, y + i * a.y_rstride, epi);
+  for (; i + 2 <= a.rows; i += 2)
+    rows<Tr, 1, 2, 7>(a, x + i * a.x_rstride, w, bv, y + i * a.y_rstride, epi);
   for (; i < a.rows; ++i)
-    rows<Tr, KB, 1, NVMAX1>(a, x + i * a.x_rstride, w, bv, y + i * a.y_rstride, epi);
+    rows<Tr, 1, 1, 8>(a, x + i * a.x_rstride, w, bv, y + i * a.y_rstride, epi);
 }
 
 // direct_tile: the rows' vectors taken as one sequence, NV at a time, so every tile but
@@ -262,12 +265,10 @@ void flat_tile(const DirectTileArgs& a, const typename Tr::T* x, const typename 
 template <class Tr, int KB, int NV>
 void direct_flat(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
                  const typename Tr::T* bias, typename Tr::T* y, const Activation& act) {
-  using V = typename Tr::V;
   if (a.n <= 0 || a.rows <= 0) return;
   const typename Tr::Epilogue epi(act);
-  V bv[KB];
-  for (int k = 0; k < KB; ++k)
-    bv[k] = Tr::set1(bias != nullptr && k < a.kn ? bias[k] : typename Tr::T(0));
+  typename Tr::V bv[KB];
+  bias_vectors<Tr, KB>(bias, a.kn, bv);
   const int64_t nvec = (a.n + Tr::L - 1) / Tr::L, total = a.rows * nvec;
   const int64_t last = a.n - (nvec - 1) * Tr::L;
   // Row by row (offsets known at compile time: faster per tile) unless more than a
@@ -312,11 +313,11 @@ void direct_tile_f64(const DirectTileArgs& a, const double* x, const double* w,
 }
 void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w,
                       const float* bias, float* y, const Activation& act) {
-  direct<F32, 1, 2, 7, 8>(a, x, w, bias, y, act);
+  plane<F32>(a, x, w, bias, y, act);
 }
 void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w,
                       const double* bias, double* y, const Activation& act) {
-  direct<F64, 1, 2, 7, 8>(a, x, w, bias, y, act);
+  plane<F64>(a, x, w, bias, y, act);
 }
 
 }  // namespace convcore::kernels::avx2
