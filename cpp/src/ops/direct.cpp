@@ -54,6 +54,18 @@ struct DirectWeights : PackedWeights<T> {
   DirectWeights(bool pl, int64_t k, int64_t b, int64_t n) : plane(pl), kb(k), blocks(b), w(n) {}
 };
 
+// Zeroes d[0, n). Padding is a few elements: a conditional store per element up to 8
+// (a plain loop would become a memset call, which costs more than the stores).
+template <class T>
+void zero_pad(T* d, int64_t n) {
+  if (n > 8) {
+    std::fill(d, d + n, T(0));
+    return;
+  }
+  for (int k = 0; k < 8; ++k)
+    if (k < n) d[k] = T(0);
+}
+
 // Copies rows [ih0, ih0 + rows) of one padded input channel into the band layout.
 template <class T>
 void pack_rows(const Conv2dParams& p, const Band& b, const T* src, int64_t ih0, int64_t rows,
@@ -76,8 +88,8 @@ void pack_rows(const Conv2dParams& p, const Band& b, const T* src, int64_t ih0, 
     for (int64_t row = r0; row < r1; ++row) {
       T* d = dst + row * b.row_len;
       if (!short_rows) {
-        std::fill(d, d + left, T(0));
-        std::fill(d + left + n, d + b.row_len, T(0));
+        zero_pad(d, left);
+        zero_pad(d + left + n, b.row_len - left - n);
       }
       std::memcpy(d + left, src + (ih0 + row) * p.W, static_cast<size_t>(n) * sizeof(T));
     }
@@ -145,6 +157,7 @@ void direct_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* 
   const int64_t want = 4 * pool_threads();
   if (p.N * p.groups * ceil_div(Ho, rows) < want)
     rows = std::max<int64_t>(1, ceil_div(Ho, ceil_div(want, p.N * p.groups)));
+  if (rows > 4 && rows < Ho) rows -= rows % 4;  // whole 4-row groups (direct_plane)
   const int64_t bands = ceil_div(Ho, rows);
   const int64_t rin = (rows - 1) * p.stride_h + (p.R - 1) * p.dilation_h + 1;
   const int64_t scratch = checked_product("direct band", Cg, rin, band.row_len);
