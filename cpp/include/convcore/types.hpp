@@ -3,7 +3,8 @@
 // Errors: every convcore function reports bad arguments by throwing
 //   convcore::value_error  (derives std::invalid_argument) — shapes, values, names;
 //   convcore::type_error   (derives std::invalid_argument) — dtypes (Python bindings only);
-//   std::bad_alloc                                         — a workspace that cannot be had.
+//   std::bad_alloc                                         — a workspace that cannot be had;
+//   convcore::interrupted  (derives std::runtime_error)    — stopped by the interrupt handler.
 // Size products are computed with overflow checks; an overflow is a value_error.
 #pragma once
 
@@ -18,6 +19,10 @@ struct value_error : std::invalid_argument {
 };
 struct type_error : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
+};
+// Thrown when the interrupt handler (runtime.hpp) asked a running call to stop.
+struct interrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 // A point-wise function applied to every output element inside the kernel's store.
