@@ -161,9 +161,11 @@ def _filter2d(image: np.ndarray, kernel: np.ndarray, mode: Any, boundary: Any,
         shape, r0, c0 = (m1 - m2 + 1, n1 - n2 + 1), m2 - 1, n2 - 1
     if min(shape) < 0:
         raise ValueError("negative dimensions are not allowed")
-    out = np.zeros(shape, dtype=dtype)
-    if out.size == 0 or kernel.size == 0:
-        return out  # no output, or sums of no terms
+    if min(shape) == 0 or kernel.size == 0:
+        return np.zeros(shape, dtype=dtype)  # no output, or sums of no terms
+    # np.empty, not np.zeros: calloc'd pages are mapped fresh (a page fault per 4 KiB on
+    # first touch, more than the filter itself costs); malloc reuses freed memory.
+    out = np.empty(shape, dtype=dtype)
     if image.size == 0 and bnd != "fill":
         raise ValueError(
             f"boundary={boundary!r} needs a non-empty in1 to extend, got in1 of shape "
