@@ -265,6 +265,7 @@ def _correlate_taps(xp: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
         ws = w.astype(np.int64).view(np.uint64) if w.dtype.kind == "i" else w.astype(np.uint64)
     else:
         acc, xs, ws = out, xp, w
+        acc[...] = 0
     for k in range(w.shape[0]):
         for l in range(w.shape[1]):
             acc += xs[k:k + ho, l:l + wo] * ws[k, l]
