@@ -49,7 +49,7 @@ def make_scene(size: int = SIZE) -> np.ndarray:
     img = np.where((x - 0.73) ** 2 + (y - 0.44) ** 2 < 0.085**2, 110.0, img)
 
     img = img.reshape(size, SUPER, size, SUPER).mean(axis=(1, 3))
-    img += np.random.default_rng(0).normal(0.0, 2.0, img.shape)
+    img += np.random.default_rng(0).normal(0.0, 1.0, img.shape)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
