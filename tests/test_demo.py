@@ -184,6 +184,13 @@ def test_cli_bundled_scene_without_matplotlib(tmp_path, capsys, no_matplotlib):
     assert "bundled scene" in text and "256 x 256" in text and demo.PLOT_HINT in text
 
 
+def test_cli_reports_an_unreadable_image(tmp_path, capsys):
+    np.save(tmp_path / "flat.npy", np.zeros(5))
+    assert main(["--image", str(tmp_path / "flat.npy"), "--no-plot"]) == 2
+    assert main(["--image", str(tmp_path / "missing.png"), "--no-plot"]) == 2
+    assert "flat.npy" in capsys.readouterr().err
+
+
 def test_cli_info(capsys):
     assert main(["info"]) == 0
     assert "isa" in capsys.readouterr().out

@@ -23,7 +23,11 @@ def _info(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from convcore import demo
 
-    demo.run(args.image, args.out, plot=not args.no_plot)
+    try:
+        demo.run(args.image, args.out, plot=not args.no_plot)
+    except (ImportError, OSError, ValueError) as e:  # an unreadable --image: say why
+        print(f"convcore demo: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -61,7 +61,7 @@ def load_image(path: Union[str, Path]) -> np.ndarray:
         try:
             from PIL import Image
         except ImportError:
-            raise SystemExit(
+            raise ImportError(
                 f"reading {path} needs Pillow (pip install pillow), or pass a .npy array"
             ) from None
         with Image.open(path) as im:
