@@ -356,16 +356,17 @@ def plot_permutation(img: np.ndarray, perm: Dict[str, Any], path: Path) -> bool:
 
 
 def run(image: ImageArg = None, out_dir: Union[str, Path] = "convcore_demo",
-        plot: bool = True, *, seed: int = 0,
+        plot: bool = True, *, seed: int = 0, name: Optional[str] = None,
         print_fn: Callable[[str], None] = print) -> Dict[str, Any]:
     """Run the demo on ``image`` (None: the bundled scene; a path: .npy or anything Pillow
-    reads; or a 2-D array of 0..255 intensities), print the results, and (``plot`` and
-    matplotlib installed) write demo_sobel.png and demo_permutation.png into ``out_dir``.
-    Returns the numbers and the paths of the pictures written."""
+    reads; or a 2-D array of 0..255 intensities, called ``name`` in the output), print
+    the results, and (``plot`` and matplotlib installed) write demo_sobel.png and
+    demo_permutation.png into ``out_dir``. Returns the numbers and the paths of the
+    pictures written."""
     if image is None:
         img, source = default_image(), "the bundled scene (convcore/data/scene.npy)"
     elif isinstance(image, np.ndarray):
-        img, source = np.asarray(image, dtype=np.float32), "the given array"
+        img, source = np.asarray(image, dtype=np.float32), name or "the given array"
         if img.ndim != 2 or min(img.shape) < 3:
             raise ValueError(f"image must be 2-D, at least 3 x 3, got shape {img.shape}")
     else:
