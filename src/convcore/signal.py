@@ -164,14 +164,14 @@ def _filter2d(image: np.ndarray, kernel: np.ndarray, mode: Any, boundary: Any,
         raise ValueError("negative dimensions are not allowed")
     if min(shape) == 0 or kernel.size == 0:
         return np.zeros(shape, dtype=dtype)  # no output, or sums of no terms
-    # np.empty, not np.zeros: calloc'd pages are mapped fresh (a page fault per 4 KiB on
-    # first touch, more than the filter itself costs); malloc reuses freed memory.
-    out = np.empty(shape, dtype=dtype)
-    if image.size == 0 and bnd != "fill":
+    if image.size == 0 and bnd != "fill":  # SciPy crashes here (division by zero)
         raise ValueError(
             f"boundary={boundary!r} needs a non-empty in1 to extend, got in1 of shape "
             f"{image.shape}"
         )
+    # np.empty, not np.zeros: calloc'd pages are mapped fresh (a page fault per 4 KiB on
+    # first touch, more than the filter itself costs); malloc reuses freed memory.
+    out = np.empty(shape, dtype=dtype)
     # Rows (columns) of the image the output reads, as padding around it.
     pads = (m2 - 1 - r0, r0 + shape[0] - m1, n2 - 1 - c0, c0 + shape[1] - n1)
     x = np.asarray(image, dtype=dtype)
