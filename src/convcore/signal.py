@@ -290,9 +290,10 @@ def _correlate_int(x: np.ndarray, w: np.ndarray, pads: Tuple[int, int, int, int]
     work = np.float32 if bound <= _EXACT_F32 else np.float64
     y = np.empty(out.shape, dtype=work)
     _correlate_real(x.astype(work), w.astype(work), pads, bnd, work(fill), y)
-    # Every value is an exact integer with |y| <= 2**53: through int64, then wrapped into
-    # the type as SciPy's integer accumulation wraps.
-    out[...] = y.astype(np.int64).astype(out.dtype, copy=False)
+    # Every value is an exact integer with |y| <= bound: through int32 (float32 path,
+    # bound <= 2**24) or int64, then wrapped into the type as SciPy's accumulation wraps.
+    exact = y.astype(np.int32 if work is np.float32 else np.int64)
+    out[...] = exact.astype(out.dtype, copy=False)
 
 
 def _correlate_taps(xp: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:
