@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import convcore
-from convcore import _core
 
 ss = pytest.importorskip("scipy.signal")
 hypothesis = pytest.importorskip("hypothesis")
