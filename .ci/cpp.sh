@@ -35,8 +35,9 @@ for f in include/convcore/convcore.hpp include/convcore/conv2d.hpp \
   ls "$tmp/prefix/$f" "$tmp/prefix/lib/libconvcore.a" >/dev/null
 done
 
-echo "== the example against the installed package"
-cmake -S "$src/examples/cpp" -B "$tmp/example" "${gen[@]}" -DCMAKE_PREFIX_PATH="$tmp/prefix"
+echo "== the example against the installed package (moved: the package is relocatable)"
+mv "$tmp/prefix" "$tmp/moved"
+cmake -S "$src/examples/cpp" -B "$tmp/example" "${gen[@]}" -DCMAKE_PREFIX_PATH="$tmp/moved"
 build "$tmp/example"
 (cd "$tmp" && "$tmp/example/convcore_example" && "$tmp/example/convcore_example" edges.pgm edges2.pgm)
 
@@ -47,7 +48,7 @@ cmake_minimum_required(VERSION 3.18)
 project(v1 LANGUAGES CXX)
 find_package(convcore 1 CONFIG REQUIRED)
 CMAKE
-if cmake -S "$tmp/v1" -B "$tmp/v1/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null 2>&1; then
+if cmake -S "$tmp/v1" -B "$tmp/v1/build" -DCMAKE_PREFIX_PATH="$tmp/moved" >/dev/null 2>&1; then
   echo "cpp.sh: find_package(convcore 1) accepted version 0.x" >&2; exit 1
 fi
 
