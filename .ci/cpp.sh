@@ -2,8 +2,9 @@
 # CI for C++ users: the library alone (CONVCORE_PYTHON=OFF: no Python, no pybind11),
 # its CTest tests, `cmake --install` into a temporary prefix, the example built against
 # that prefix with find_package(convcore CONFIG) and run, and the same example in a
-# throwaway parent project that uses add_subdirectory(convcore). Needs CMake >= 3.18 and
-# a C++17 compiler. Runs on a clean checkout; leaves nothing behind.
+# throwaway parent project that uses add_subdirectory(convcore); the tests also run under
+# ASan+UBSan. Needs CMake >= 3.18 and a C++17 compiler (GCC or Clang). Runs on a clean
+# checkout; leaves nothing behind.
 set -euo pipefail
 src="$(cd "$(dirname "$0")/.." && pwd)"
 tmp="$(mktemp -d)"
@@ -27,6 +28,15 @@ build "$tmp/build"
 ctest --test-dir "$tmp/build" --output-on-failure
 # The start values read from the environment.
 CONVCORE_ISA=scalar CONVCORE_NUM_THREADS=3 ctest --test-dir "$tmp/build" --output-on-failure
+
+echo "== the tests again under AddressSanitizer + UndefinedBehaviorSanitizer"
+san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+cmake -S "$src" -B "$tmp/asan" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCONVCORE_PYTHON=OFF \
+      -DCONVCORE_BUILD_TESTS=ON -DCONVCORE_INSTALL=OFF -DCMAKE_CXX_FLAGS="$san" \
+      -DCMAKE_EXE_LINKER_FLAGS="$san" >/dev/null
+build "$tmp/asan" >/dev/null
+ctest --test-dir "$tmp/asan" --output-on-failure
+CONVCORE_ISA=scalar ctest --test-dir "$tmp/asan" --output-on-failure
 
 echo "== install into a temporary prefix"
 cmake --install "$tmp/build" --prefix "$tmp/prefix"
