@@ -75,6 +75,8 @@ const Case kCases[] = {
     {1, 15, 6, 6, 31, 2, 3, 3, 3, 0, 0, 0, 0, 1, 1, 1, Z, none, true},
     {3, 9, 1, 40, 16, 1, 7, 1, 1, 0, 0, 3, 3, 1, 1, 1, Z, relu, true},
     {1, 33, 4, 4, 7, 2, 2, 1, 1, 0, 1, 0, 1, 1, 2, 1, Z, none, false},
+    // Large enough for several GEMM panels and thread tasks.
+    {2, 40, 19, 21, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, Z, relu, true},
 };
 
 template <class T>
