@@ -32,7 +32,9 @@
 //   the input size; a size product that overflows 64 bits; a null weight; a null input
 //   or output when N > 0;
 //   std::bad_alloc when a workspace (packed weights, padded input) cannot be allocated;
-//   std::system_error when the thread pool cannot start its threads.
+//   std::system_error when the thread pool cannot start its threads;
+//   convcore::interrupted when the interrupt handler (runtime.hpp) stops the call
+//   (y is then partly written).
 // N == 0 is valid and does nothing (x and y may then be nullptr). Pointers need no
 // particular alignment.
 #pragma once

@@ -16,6 +16,13 @@ namespace convcore {
 void set_num_threads(int n);
 int get_num_threads();
 
+// Interruption. When a handler is set, every call polls it from the calling thread between
+// pieces of its work, about every 20 ms; when it returns true the call stops early and
+// throws convcore::interrupted (its output is then unspecified). The Python module sets
+// one that answers Ctrl-C. nullptr removes it.
+using InterruptHandler = bool (*)();
+void set_interrupt_handler(InterruptHandler handler);
+
 // Instruction sets, by name: "avx2" (AVX2 + FMA, x86-64 builds), "scalar" (plain C++,
 // always). `isa()` is the one in use: the widest the CPU supports, or the one forced by
 // CONVCORE_ISA (an unknown or unsupported name is a value_error at first use).
