@@ -1,5 +1,5 @@
-// test_runtime.cpp — threads, instruction sets, the kernel listing and build information
-// (convcore/runtime.hpp).
+// test_runtime.cpp — threads, the interrupt handler, instruction sets, the kernel listing
+// and build information (convcore/runtime.hpp).
 #include <algorithm>
 #include <cstdlib>
 #include <set>
@@ -76,6 +76,54 @@ void kernels() {
   CHECK(std::count(scalar_ops.begin(), scalar_ops.end(), "activate_f64") == 1);
 }
 
+// A conv2d that runs well over the 20 ms poll interval: 8*32*48*48*32*9 = 170M
+// multiply-adds on the scalar kernels, one thread.
+struct LongCall {
+  convcore::Conv2dParams p;
+  std::vector<float> x, w, y;
+  LongCall() {
+    p.N = 8, p.C = 32, p.H = 48, p.W = 48, p.K = 32, p.R = 3, p.S = 3;
+    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+    x.assign(8 * 32 * 48 * 48, 0.5f);
+    w.assign(32 * 32 * 9, 0.25f);
+    y.assign(8 * 32 * 48 * 48, 0.0f);
+  }
+  void run() { convcore::conv2d(p, x.data(), w.data(), nullptr, y.data()); }
+};
+
+int g_polls = 0;
+bool stop_now() { return ++g_polls > 0; }
+bool keep_going() { return ++g_polls < 0; }
+
+void interrupt() {
+  check::context() = "interrupt handler";
+  convcore::set_isa("scalar");
+  convcore::set_num_threads(1);
+  LongCall call;
+  call.run();
+  const std::vector<float> expected = call.y;
+
+  // A handler that says "go on" is polled and changes nothing.
+  convcore::set_interrupt_handler(&keep_going);
+  std::fill(call.y.begin(), call.y.end(), 0.0f);
+  call.run();
+  CHECK(g_polls > 0);
+  CHECK(call.y == expected);
+
+  // A handler that says "stop": the call throws convcore::interrupted.
+  g_polls = 0;
+  convcore::set_interrupt_handler(&stop_now);
+  CHECK_THROWS(call.run(), convcore::interrupted);
+  CHECK(g_polls == 1);  // stopped at the first poll
+
+  // nullptr removes the handler.
+  convcore::set_interrupt_handler(nullptr);
+  g_polls = 0;
+  CHECK_NOTHROW(call.run());
+  CHECK(g_polls == 0 && call.y == expected);
+  convcore::set_num_threads(2);
+}
+
 void build() {
   check::context() = "build info";
   CHECK(convcore::version() == CONVCORE_EXPECTED_VERSION);
@@ -89,6 +137,7 @@ int main() {
   threads();
   isas();
   kernels();
+  interrupt();
   build();
   return check::finish("test_runtime");
 }

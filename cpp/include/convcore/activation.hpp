@@ -12,7 +12,8 @@
 // ulp of the exact function (exact for none, relu, abs; one rounding for square and
 // leaky_relu) and the same bits for any thread count; large arrays are split over the
 // threads.
-// Throws value_error when n < 0.
+// Throws value_error when n < 0; convcore::interrupted when the interrupt handler
+// (runtime.hpp) stops the call (y is then partly written).
 #pragma once
 
 #include <cstdint>

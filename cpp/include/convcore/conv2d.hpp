@@ -99,6 +99,10 @@ Algorithm choose_algorithm(const Conv2dParams& p);
 //
 // The constructor takes weight (K, C/groups, R, S), never nullptr, and bias (K) or
 // nullptr, and throws value_error (p invalid, null weight) or std::bad_alloc.
+// The weights are packed for the register tile of the ISA in use (runtime.hpp); `run`
+// uses the ISA in use when it runs. Scalar twins share their SIMD kernel's tile, so
+// switching between them is fine; an ISA with another tile makes `run` throw value_error
+// (build the operator after set_isa).
 // Movable, not copyable; a moved-from operator may only be destroyed or assigned to.
 template <class T>
 class Conv2dOp {
