@@ -50,6 +50,19 @@ template <class T>
 using LocallyConnectedFn = void (*)(const LocallyConnectedArgs& a, const T* w, const T* x,
                                     const T* bias, T* y, const Activation& act);
 
+// The same for a block of up to 8 images read straight from padded input rows laid out
+// with the images innermost (no patch gather): the reduction runs over Q = C*R rows and
+// S taps, t = q*S + s,
+// y[n*ysn + k*ysk] = act(bias[k*bs] + sum_{q<Q, s<S} w[k*Q*S + q*S + s] * x[q*ldq + s*lds + n])
+// for k < K, n < N <= 8; each tap's 8 image lanes must be readable (lanes >= N unused).
+struct LocallyConnectedRowsArgs {
+  int64_t Q, S, ldq, lds, K, N;
+  int64_t bias_stride, y_k_stride, y_n_stride;
+};
+template <class T>
+using LocallyConnectedRowsFn = void (*)(const LocallyConnectedRowsArgs& a, const T* w,
+                                        const T* x, const T* bias, T* y, const Activation& act);
+
 // One output row of a 2D pooling over one plane (H x W), PyTorch semantics:
 // y[j] = reduce_{r<R, s<S} x[ih(r), j*sw + s*dw - pl] for j < wo, ih(r) = oh*sh + r*dh - pt,
 // taps outside the input skipped (max: identity -inf; NaN propagates) or counted as 0 (avg).
@@ -84,6 +97,8 @@ struct KernelTable {
   Kernel<DirectRowFn<double>> direct_row_f64;
   Kernel<LocallyConnectedFn<float>> locally_connected_f32;
   Kernel<LocallyConnectedFn<double>> locally_connected_f64;
+  Kernel<LocallyConnectedRowsFn<float>> locally_connected_rows_f32;
+  Kernel<LocallyConnectedRowsFn<double>> locally_connected_rows_f64;
   Kernel<MaxPoolRowFn<float>> max_pool_row_f32;
   Kernel<MaxPoolRowFn<double>> max_pool_row_f64;
   Kernel<AvgPoolRowFn<float>> avg_pool_row_f32;

@@ -16,6 +16,12 @@ void locally_connected_f32(const LocallyConnectedArgs& a, const float* w, const 
                            const float* bias, float* y, const Activation& act);
 void locally_connected_f64(const LocallyConnectedArgs& a, const double* w, const double* x,
                            const double* bias, double* y, const Activation& act);
+void locally_connected_rows_f32(const LocallyConnectedRowsArgs& a, const float* w,
+                                const float* x, const float* bias, float* y,
+                                const Activation& act);
+void locally_connected_rows_f64(const LocallyConnectedRowsArgs& a, const double* w,
+                                const double* x, const double* bias, double* y,
+                                const Activation& act);
 void max_pool_row_f32(const PoolRowArgs& p, const float* x, float* y, float* tmp);
 void max_pool_row_f64(const PoolRowArgs& p, const double* x, double* y, double* tmp);
 void avg_pool_row_f32(const PoolRowArgs& p, const float* x, float* y, float* tmp,

@@ -6,8 +6,10 @@
 // contiguous. A register tile of MK filters x MN images (MK*MN = 8 accumulators of
 // 8 floats / 4 doubles) runs along kd (the tail through a lane mask), then the 8 dot
 // products are reduced horizontally into one vector, which takes the bias and the
-// activation before its lanes are stored. Tiles: 2x4 for N >= 4, 4x2 for N = 2, 3 and
-// 8x1 for N = 1; edge tiles repeat the last valid row and drop its results.
+// activation before its lanes are stored. Tiles: 1x8 for N >= 8 (each weight vector,
+// the stream that does not fit in cache, is loaded once for 8 images), 2x4 for N >= 4,
+// 4x2 for N = 2, 3 and 8x1 for N = 1; edge tiles repeat the last valid row and drop
+// its results.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -18,6 +20,10 @@
 
 namespace convcore::kernels::avx2 {
 namespace {
+
+// The weights are a stream read once (megabytes per call): ask for them this far ahead of
+// the loads, past the end of a row into the next one (a prefetch never faults).
+constexpr int kPrefetch = 1024;
 
 // Horizontal sums of 8 float vectors: lane i of the result is the sum of v[i].
 inline __m256 hsum8_ps(const __m256* v) {
@@ -39,32 +45,44 @@ void tile_f32(const LocallyConnectedArgs& a, const float* w, const float* x, con
               float* y, const ActF32& av, int64_t k0, int64_t n0) {
   const float* wr[MK];
   const float* xr[MN];
+  #pragma GCC unroll 12
   for (int i = 0; i < MK; ++i) wr[i] = w + std::min<int64_t>(k0 + i, a.K - 1) * a.kd;
+  #pragma GCC unroll 12
   for (int j = 0; j < MN; ++j) xr[j] = x + std::min<int64_t>(n0 + j, a.N - 1) * a.kd;
   __m256 acc[8];
+  #pragma GCC unroll 12
   for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
   int64_t t = 0;
   for (; t + 8 <= a.kd; t += 8) {
     __m256 xv[MN];
+    #pragma GCC unroll 12
     for (int j = 0; j < MN; ++j) xv[j] = _mm256_loadu_ps(xr[j] + t);
+    #pragma GCC unroll 12
     for (int i = 0; i < MK; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(wr[i] + t) + kPrefetch, _MM_HINT_T0);
       const __m256 wv = _mm256_loadu_ps(wr[i] + t);
+      #pragma GCC unroll 12
       for (int j = 0; j < MN; ++j) acc[i * MN + j] = _mm256_fmadd_ps(wv, xv[j], acc[i * MN + j]);
     }
   }
   if (t < a.kd) {
     const __m256i m = mask_ps(a.kd - t);
     __m256 xv[MN];
+    #pragma GCC unroll 12
     for (int j = 0; j < MN; ++j) xv[j] = _mm256_maskload_ps(xr[j] + t, m);
+    #pragma GCC unroll 12
     for (int i = 0; i < MK; ++i) {
       const __m256 wv = _mm256_maskload_ps(wr[i] + t, m);
+      #pragma GCC unroll 12
       for (int j = 0; j < MN; ++j) acc[i * MN + j] = _mm256_fmadd_ps(wv, xv[j], acc[i * MN + j]);
     }
   }
   __m256 v = hsum8_ps(acc);  // lane i*MN + j: filter k0 + i, image n0 + j
   if (bias != nullptr) {
     alignas(32) float b[8];
+    #pragma GCC unroll 12
     for (int i = 0; i < MK; ++i)
+      #pragma GCC unroll 12
       for (int j = 0; j < MN; ++j) b[i * MN + j] = bias[std::min<int64_t>(k0 + i, a.K - 1) * a.bias_stride];
     v = _mm256_add_ps(v, _mm256_load_ps(b));
   }
@@ -80,25 +98,35 @@ void tile_f64(const LocallyConnectedArgs& a, const double* w, const double* x,
               const double* bias, double* y, const Activation& act, int64_t k0, int64_t n0) {
   const double* wr[MK];
   const double* xr[MN];
+  #pragma GCC unroll 12
   for (int i = 0; i < MK; ++i) wr[i] = w + std::min<int64_t>(k0 + i, a.K - 1) * a.kd;
+  #pragma GCC unroll 12
   for (int j = 0; j < MN; ++j) xr[j] = x + std::min<int64_t>(n0 + j, a.N - 1) * a.kd;
   __m256d acc[8];
+  #pragma GCC unroll 12
   for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_pd();
   int64_t t = 0;
   for (; t + 4 <= a.kd; t += 4) {
     __m256d xv[MN];
+    #pragma GCC unroll 12
     for (int j = 0; j < MN; ++j) xv[j] = _mm256_loadu_pd(xr[j] + t);
+    #pragma GCC unroll 12
     for (int i = 0; i < MK; ++i) {
+      _mm_prefetch(reinterpret_cast<const char*>(wr[i] + t) + kPrefetch, _MM_HINT_T0);
       const __m256d wv = _mm256_loadu_pd(wr[i] + t);
+      #pragma GCC unroll 12
       for (int j = 0; j < MN; ++j) acc[i * MN + j] = _mm256_fmadd_pd(wv, xv[j], acc[i * MN + j]);
     }
   }
   if (t < a.kd) {
     const __m256i m = mask_pd(a.kd - t);
     __m256d xv[MN];
+    #pragma GCC unroll 12
     for (int j = 0; j < MN; ++j) xv[j] = _mm256_maskload_pd(xr[j] + t, m);
+    #pragma GCC unroll 12
     for (int i = 0; i < MK; ++i) {
       const __m256d wv = _mm256_maskload_pd(wr[i] + t, m);
+      #pragma GCC unroll 12
       for (int j = 0; j < MN; ++j) acc[i * MN + j] = _mm256_fmadd_pd(wv, xv[j], acc[i * MN + j]);
     }
   }
@@ -133,7 +161,9 @@ void sweep(const LocallyConnectedArgs& a, const T* w, const T* x, const T* bias,
 void locally_connected_f32(const LocallyConnectedArgs& a, const float* w, const float* x,
                            const float* bias, float* y, const Activation& act) {
   const ActF32 av(act);
-  if (a.N >= 4)
+  if (a.N >= 8)
+    sweep<1, 8>(a, w, x, bias, y, av, tile_f32<1, 8>);
+  else if (a.N >= 4)
     sweep<2, 4>(a, w, x, bias, y, av, tile_f32<2, 4>);
   else if (a.N >= 2)
     sweep<4, 2>(a, w, x, bias, y, av, tile_f32<4, 2>);
@@ -143,7 +173,9 @@ void locally_connected_f32(const LocallyConnectedArgs& a, const float* w, const 
 
 void locally_connected_f64(const LocallyConnectedArgs& a, const double* w, const double* x,
                            const double* bias, double* y, const Activation& act) {
-  if (a.N >= 4)
+  if (a.N >= 8)
+    sweep<1, 8>(a, w, x, bias, y, act, tile_f64<1, 8>);
+  else if (a.N >= 4)
     sweep<2, 4>(a, w, x, bias, y, act, tile_f64<2, 4>);
   else if (a.N >= 2)
     sweep<4, 2>(a, w, x, bias, y, act, tile_f64<4, 2>);
