@@ -3,5 +3,6 @@
 
 #include "convcore/activation.hpp"
 #include "convcore/conv2d.hpp"
+#include "convcore/linear.hpp"
 #include "convcore/runtime.hpp"
 #include "convcore/types.hpp"
