@@ -1,11 +1,10 @@
 // gemm.cpp — linear (the fully connected layer) on the packed GEMM of gemm.hpp, and the
 // GEMM kernel lookup shared with im2col.cpp.
 //
-// y (M x out) = x (M x in) * W^T: A is the input, packed per task into MC x KC blocks of
-// MR-row panels; B is W^T, packed once (LinearOp) into NR-column panels of the whole
-// reduction (panel p at p*NR*in, so any KC block of it is contiguous); the bias is per
-// column of C. Tasks split M into balanced MC-or-smaller row blocks and the columns into
-// NR-aligned ranges, enough of them that the tasks divide evenly over the threads.
+// y (M x out) = x (M x in) * W^T: A is the input, packed per MC x KC block of MR-row
+// panels; B is W^T in NR-column panels, packed once by LinearOp (panel p at p*NR*in, so
+// any KC block of it is contiguous) or per task by the one-call linear(); the bias is
+// per column of C.
 #include "convcore/linear.hpp"
 
 #include <cstring>
@@ -93,50 +92,96 @@ const Activation& LinearOp<T>::activation() const {
   return impl_->act;
 }
 
+namespace {
+
+// Bytes of W^T panels the one-call linear() packs per task (whole rows of W, read as long
+// contiguous runs: packing W in KC-wide pieces of many rows was twice as slow, every
+// piece a new DRAM page).
+constexpr int64_t kLinearPackBytes = 8 << 20;
+constexpr int64_t kLinearNC = 1024;  // columns per task when W is packed once
+
+// y (M x N) = act(x (M x K) * W^T + bias) for K >= 1. W^T's panels (panel p at p*NR*K) come
+// from `packed` (LinearOp: packed once) or, when it is null, each task packs its own
+// columns' panels from w (N x K) into its scratch (at most kLinearPackBytes, fewer
+// columns per task then). Tasks are column blocks with all rows each (so W is read from
+// memory once), as many as make them divide evenly over the threads; rows are split too
+// only when the columns are too few for the threads.
 template <class T>
-void LinearOp<T>::run(int64_t M, const T* x, T* y) const {
-  const Impl& m = *impl_;
-  if (M < 0) throw value_error("linear: batch size must be >= 0, got " + std::to_string(M));
-  const int64_t K = m.in, N = m.out;
-  if (M == 0 || N == 0) return;
-  if (x == nullptr || y == nullptr) throw value_error("linear: input and output must not be null");
-  checked_product("linear input", M, K);
-  checked_product("linear output", M, N);
-  const T* bias = m.has_bias ? m.bias.get() : nullptr;
-  if (K == 0) {  // an empty sum: y = act(bias)
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) y[i * N + j] = bias != nullptr ? bias[j] : T(0);
-    activate(m.act, y, y, M * N);
-    return;
-  }
+void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const T* packed,
+                 const T* bias, T* y, const Activation& act) {
   const auto gk = detail::gemm_kernel<T>();
-  if (gk.nr != m.nr) throw value_error("linear: weights were packed for another ISA");
-  const int64_t MR = gk.mr, NR = gk.nr;
-  // Balanced row blocks of at most MC rows, MR-aligned.
-  const int64_t mb0 = ceil_div(M, detail::gemm_mc<T>() / MR * MR);
-  const int64_t mc = ceil_div(ceil_div(M, mb0), MR) * MR, mb = ceil_div(M, mc);
-  // Column ranges: enough that mb * nb is a multiple of the thread count.
+  const int64_t MR = gk.mr, NR = gk.nr, KC = detail::gemm_kc(K);
   const int64_t threads = detail::pool_threads();
-  const int64_t nb0 = threads / std::gcd(mb, threads);
-  const int64_t ncb = ceil_div(ceil_div(N, std::min(nb0, ceil_div(N, NR))), NR) * NR;
+  const int64_t panels = ceil_div(N, NR);
+  const int64_t nc_max =
+      packed != nullptr
+          ? kLinearNC
+          : std::max<int64_t>(1, kLinearPackBytes / static_cast<int64_t>(sizeof(T)) / K / NR) * NR;
+  const int64_t nb0 = ceil_div(ceil_div(N, nc_max), threads) * threads;
+  const int64_t ncb = ceil_div(panels, std::min(nb0, panels)) * NR;
   const int64_t nb = ceil_div(N, ncb);
-  const int64_t KC = detail::gemm_kc(K);
-  const T* w = m.w.get();
+  const int64_t mb0 = std::min(ceil_div(M, MR), ceil_div(threads, nb));
+  const int64_t mrows = ceil_div(ceil_div(M, mb0), MR) * MR, mb = ceil_div(M, mrows);
+  const int64_t MC = std::min(detail::gemm_mc<T>() / MR * MR, mrows);
+  const int64_t scratch = MC * KC + (packed == nullptr ? ncb * K : 0);
   detail::parallel_for(mb * nb, [&](int64_t t) {
-    const int64_t i0 = (t / nb) * mc, j0 = (t % nb) * ncb;
-    const int64_t rows = std::min(mc, M - i0), cols = std::min(ncb, N - j0);
-    T* abuf = static_cast<T*>(
-        detail::thread_scratch(static_cast<size_t>(mc * KC) * sizeof(T)));
+    const int64_t i0 = (t % mb) * mrows, j0 = (t / mb) * ncb;
+    const int64_t rows = std::min(mrows, M - i0), cols = std::min(ncb, N - j0);
+    T* abuf = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));
+    const T* wp = packed != nullptr ? packed + j0 * K : abuf + MC * KC;
+    if (packed == nullptr)
+      detail::pack_panels(w + j0 * K, K, cols, 0, K, NR, abuf + MC * KC);
     auto a_src = [&](int64_t ia, int64_t ma, int64_t k0, int64_t kc) {
       detail::pack_panels(x + (i0 + ia) * K, K, ma, k0, kc, MR, abuf);
       return detail::Panels<T>{abuf, MR * kc, MR};
     };
     auto b_src = [&](int64_t k0, int64_t) {
-      return detail::Panels<T>{w + j0 * K + k0 * NR, NR * K, NR};
+      return detail::Panels<T>{wp + k0 * NR, NR * K, NR};
     };
     detail::gemm_tile(gk, rows, cols, K, a_src, b_src, y + i0 * N + j0, N,
-                      bias != nullptr ? bias + j0 : nullptr, true, m.act);
+                      bias != nullptr ? bias + j0 : nullptr, true, act);
   });
+}
+
+// Shapes and the empty cases shared by LinearOp::run and linear(); false when done.
+template <class T>
+bool linear_prologue(int64_t M, int64_t K, int64_t N, const T* x, const T* bias, T* y,
+                     const Activation& act) {
+  if (M < 0) throw value_error("linear: batch size must be >= 0, got " + std::to_string(M));
+  if (M == 0 || N == 0) return false;
+  if (x == nullptr || y == nullptr) throw value_error("linear: input and output must not be null");
+  checked_product("linear input", M, K);
+  checked_product("linear output", M, N);
+  if (K == 0) {  // an empty sum: y = act(bias)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) y[i * N + j] = bias != nullptr ? bias[j] : T(0);
+    activate(act, y, y, M * N);
+    return false;
+  }
+  return true;
+}
+
+template <class T>
+void linear_call(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const T* bias, T* y,
+                 const Activation& act) {
+  if (K < 0 || N < 0)
+    throw value_error("linear: in_features and out_features must be >= 0, got (" +
+                      std::to_string(K) + ", " + std::to_string(N) + ")");
+  if (!linear_prologue(M, K, N, x, bias, y, act)) return;
+  if (w == nullptr) throw value_error("linear: weight must not be null");
+  linear_gemm<T>(M, K, N, x, w, nullptr, bias, y, act);
+}
+
+}  // namespace
+
+template <class T>
+void LinearOp<T>::run(int64_t M, const T* x, T* y) const {
+  const Impl& m = *impl_;
+  const T* bias = m.has_bias ? m.bias.get() : nullptr;
+  if (!linear_prologue(M, m.in, m.out, x, bias, y, m.act)) return;
+  if (detail::gemm_kernel<T>().nr != m.nr)
+    throw value_error("linear: weights were packed for another ISA");
+  linear_gemm<T>(M, m.in, m.out, x, nullptr, m.w.get(), bias, y, m.act);
 }
 
 template class LinearOp<float>;
@@ -144,11 +189,11 @@ template class LinearOp<double>;
 
 void linear(int64_t M, int64_t in_features, int64_t out_features, const float* x,
             const float* w, const float* bias, float* y, const Activation& act) {
-  LinearOp<float>(in_features, out_features, w, bias, act).run(M, x, y);
+  linear_call<float>(M, in_features, out_features, x, w, bias, y, act);
 }
 void linear(int64_t M, int64_t in_features, int64_t out_features, const double* x,
             const double* w, const double* bias, double* y, const Activation& act) {
-  LinearOp<double>(in_features, out_features, w, bias, act).run(M, x, y);
+  linear_call<double>(M, in_features, out_features, x, w, bias, y, act);
 }
 
 }  // namespace convcore

@@ -73,19 +73,42 @@ struct Panels {
 // Packs rows [0, rows) x columns [k0, k0 + kc) of a row-major matrix (src, ld) into
 // width-row panels: out[p*width*kc + kk*width + i] = src[(p*width + i)*ld + k0 + kk], rows
 // past `rows` zero. A's panels (width MR) and linear's weight panels (width NR, W is B^T).
+// Full panels go through an 8-column tile (W reads of 8 contiguous values, 8 writes of W
+// contiguous values), which the compiler turns into vector loads and stores.
+template <class T, int W>
+void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc, T* out) {
+  for (int64_t r0 = 0; r0 < rows; r0 += W, out += W * kc) {
+    const T* s = src + r0 * ld + k0;
+    const int64_t nr = std::min<int64_t>(W, rows - r0);
+    int64_t kb = 0;
+    if (nr == W) {
+      for (; kb + 8 <= kc; kb += 8) {
+        T tile[W][8];
+        for (int i = 0; i < W; ++i)
+          for (int kk = 0; kk < 8; ++kk) tile[i][kk] = s[i * ld + kb + kk];
+        for (int kk = 0; kk < 8; ++kk)
+          for (int i = 0; i < W; ++i) out[(kb + kk) * W + i] = tile[i][kk];
+      }
+    }
+    for (; kb < kc; ++kb) {
+      for (int64_t i = 0; i < nr; ++i) out[kb * W + i] = s[i * ld + kb];
+      for (int64_t i = nr; i < W; ++i) out[kb * W + i] = T(0);
+    }
+  }
+}
+
 template <class T>
 void pack_panels(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
                  int64_t width, T* out) {
-  for (int64_t r0 = 0; r0 < rows; r0 += width) {
-    const int64_t nr = std::min(width, rows - r0);
-    for (int64_t i = 0; i < nr; ++i) {
-      const T* s = src + (r0 + i) * ld + k0;
-      for (int64_t kk = 0; kk < kc; ++kk) out[kk * width + i] = s[kk];
-    }
-    for (int64_t i = nr; i < width; ++i)
-      for (int64_t kk = 0; kk < kc; ++kk) out[kk * width + i] = T(0);
-    out += width * kc;
+  switch (width) {
+    case 6: return pack_panels_w<T, 6>(src, ld, rows, k0, kc, out);
+    case 8: return pack_panels_w<T, 8>(src, ld, rows, k0, kc, out);
+    case 16: return pack_panels_w<T, 16>(src, ld, rows, k0, kc, out);
   }
+  for (int64_t r0 = 0; r0 < rows; r0 += width, out += width * kc)
+    for (int64_t kk = 0; kk < kc; ++kk)
+      for (int64_t i = 0; i < width; ++i)
+        out[kk * width + i] = r0 + i < rows ? src[(r0 + i) * ld + k0 + kk] : T(0);
 }
 
 // C[0:m, 0:nc] (ldc) = epilogue(A * B) for one task's tile.
