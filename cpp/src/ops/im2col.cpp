@@ -58,60 +58,53 @@ Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) 
 }
 
 // B block: rows [k0, k0 + kc) of the im2col matrix (row kk = (c, r, s)) for output pixels
-// [p0, p0 + np), as NR-wide panels (columns past np zero). Pixels of one output row form
-// a segment; a stride-1 segment's taps are one contiguous run of the input row.
+// [p0, p0 + np), row-major with row length ld >= np (columns past np zero); the kernel
+// reads its NR-wide panels in place (panel p at b + p*NR, rows ld apart). Rows rather than
+// NR-wide panels keep the copies long: the pixels of one output row form a segment, and
+// for each tap a segment reads input row ih at iw0, iw0 + sw, ...: taps outside [0, W)
+// are zero, the others one branch-free strided (for stride 1, contiguous) copy.
 template <class T>
 void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t p0,
-            int64_t np, int64_t NR, T* b) {
-  const int64_t Wo = p.out_w(), RS = p.R * p.S;
+            int64_t np, int64_t ld, T* b) {
+  const int64_t Wo = p.out_w(), RS = p.R * p.S, sw = p.stride_w;
   struct Seg {
     int64_t j, count, ih0, iw0;
   };
   std::vector<Seg> segs;
-  segs.reserve(static_cast<size_t>(NR));
-  for (int64_t j0 = 0; j0 < np; j0 += NR) {
-    const int64_t nj = std::min(NR, np - j0);
-    segs.clear();
-    for (int64_t j = 0; j < nj;) {
-      const int64_t pix = p0 + j0 + j, oh = pix / Wo, ow = pix % Wo;
-      const int64_t count = std::min(nj - j, Wo - ow);
-      segs.push_back({j, count, oh * p.stride_h - p.pad_top, ow * p.stride_w - p.pad_left});
-      j += count;
-    }
-    int64_t c = k0 / RS, r = (k0 % RS) / p.S, s = k0 % p.S;
-    for (int64_t kk = 0; kk < kc; ++kk) {
-      T* row = b + kk * NR;
-      const T* xc = xg + c * p.H * p.W;
-      for (const Seg& sg : segs) {
-        T* out = row + sg.j;
-        const int64_t ih = sg.ih0 + r * p.dilation_h;
-        if (ih < 0 || ih >= p.H) {
-          std::fill(out, out + sg.count, T(0));
-          continue;
-        }
-        const T* src = xc + ih * p.W;
-        const int64_t iw0 = sg.iw0 + s * p.dilation_w;
-        if (p.stride_w == 1) {
-          // Taps iw0 .. iw0 + count - 1; the ones outside [0, W) are zero.
-          const int64_t lo = std::clamp<int64_t>(-iw0, 0, sg.count);
-          const int64_t hi = std::clamp<int64_t>(p.W - iw0, lo, sg.count);
-          std::fill(out, out + lo, T(0));
-          std::copy(src + iw0 + lo, src + iw0 + hi, out + lo);
-          std::fill(out + hi, out + sg.count, T(0));
-        } else {
-          for (int64_t t = 0; t < sg.count; ++t) {
-            const int64_t iw = iw0 + t * p.stride_w;
-            out[t] = iw >= 0 && iw < p.W ? src[iw] : T(0);
-          }
-        }
+  for (int64_t j = 0; j < np;) {
+    const int64_t pix = p0 + j, oh = pix / Wo, ow = pix % Wo;
+    const int64_t count = std::min(np - j, Wo - ow);
+    segs.push_back({j, count, oh * p.stride_h - p.pad_top, ow * sw - p.pad_left});
+    j += count;
+  }
+  int64_t c = k0 / RS, r = (k0 % RS) / p.S, s = k0 % p.S;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    T* row = b + kk * ld;
+    const T* xc = xg + c * p.H * p.W;
+    for (const Seg& sg : segs) {
+      T* out = row + sg.j;
+      const int64_t ih = sg.ih0 + r * p.dilation_h;
+      const int64_t iw0 = sg.iw0 + s * p.dilation_w;
+      if (ih < 0 || ih >= p.H) {
+        std::fill(out, out + sg.count, T(0));
+        continue;
       }
-      std::fill(row + nj, row + NR, T(0));
-      if (++s == p.S) {
-        s = 0;
-        if (++r == p.R) r = 0, ++c;
-      }
+      const T* src = xc + ih * p.W + iw0;
+      // Taps t in [lo, hi) are inside the row: iw0 + t*sw in [0, W).
+      const int64_t lo = iw0 >= 0 ? 0 : std::min(sg.count, (-iw0 + sw - 1) / sw);
+      const int64_t hi = std::clamp<int64_t>((p.W - iw0 + sw - 1) / sw, lo, sg.count);
+      std::fill(out, out + lo, T(0));
+      if (sw == 1)
+        std::copy(src + lo, src + hi, out + lo);
+      else
+        for (int64_t t = lo; t < hi; ++t) out[t] = src[t * sw];
+      std::fill(out + hi, out + sg.count, T(0));
     }
-    b += kc * NR;
+    std::fill(row + np, row + ld, T(0));
+    if (++s == p.S) {
+      s = 0;
+      if (++r == p.R) r = 0, ++c;
+    }
   }
 }
 
@@ -171,9 +164,10 @@ void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* 
     auto a_src = [&](int64_t i0, int64_t, int64_t k0, int64_t) {
       return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
     };
+    const int64_t ld = ceil_div(np, NR) * NR;
     auto gather_src = [&](int64_t k0, int64_t kc) {
-      gather(p, xg, k0, kc, p0, np, NR, buf);
-      return Panels<T>{buf, NR * kc, NR};
+      gather(p, xg, k0, kc, p0, np, ld, buf);
+      return Panels<T>{buf, NR, ld};
     };
     auto in_place_src = [&](int64_t k0, int64_t kc) {
       const int64_t full = np / NR;
