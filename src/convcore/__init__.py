@@ -20,6 +20,7 @@ from .functional import (
     tanh,
 )
 from .functional import avg_pool2d, conv2d_dense_matrix, locally_connected2d, max_pool2d
+from . import layers
 
 __version__: str = _core.version()
 
@@ -67,4 +68,4 @@ __all__ = [
     "square",
     "tanh",
 ]
-__all__ += ["avg_pool2d", "conv2d_dense_matrix", "locally_connected2d", "max_pool2d"]
+__all__ += ["avg_pool2d", "conv2d_dense_matrix", "layers", "locally_connected2d", "max_pool2d"]
