@@ -64,10 +64,10 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa_name", ISAS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CONV_CASES, ids=str)
-def test_conv2d_layer_matches_reference(isa, dtype, case):
+def test_conv2d_layer_matches_reference(isa_name, dtype, case):
     c, k, kernel, stride, padding, dilation, groups, mode, (n, h, w) = case
     layer = L.Conv2d(c, k, kernel, stride, padding, dilation, groups, padding_mode=mode,
                      dtype=dtype, seed=1)
@@ -77,7 +77,7 @@ def test_conv2d_layer_matches_reference(isa, dtype, case):
     ref, ref_abs = reference_conv2d(x, layer.weight, layer.bias, layer.stride, pads,
                                     layer.dilation, groups, np_mode)
     old = _core.get_isa()
-    _core.set_isa(isa)
+    _core.set_isa(isa_name)
     try:
         y = layer(x)
         y1 = layer(x[0])

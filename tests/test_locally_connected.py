@@ -94,10 +94,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa_name", ISAS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "x".join(map(str, c[:7])))
-def test_matches_reference(isa, dtype, case):
+def test_matches_reference(isa_name, dtype, case):
     n, c, h, w, k, r, s, stride, padding, dilation = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     st = stride if isinstance(stride, tuple) else (stride, stride)
@@ -107,18 +107,18 @@ def test_matches_reference(isa, dtype, case):
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     wt, b = lc_weights(rng, x.shape, k, r, s, st, pads, dl, dtype)
     ref, ref_abs = reference_lc(x, wt, b, st, pads, dl)
-    with forced(isa):
+    with forced(isa_name):
         y = convcore.locally_connected2d(x, wt, b, stride, padding, dilation)
     assert_within(y, ref, ref_abs, c * r * s, dtype)
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa_name", ISAS)
 @pytest.mark.parametrize("n", [1, 8, 11])
-def test_no_bias_unbatched_and_empty(isa, n):
+def test_no_bias_unbatched_and_empty(isa_name, n):
     rng = np.random.default_rng(n)
     x = rng.standard_normal((n, 3, 6, 6)).astype(np.float32)
     wt, _ = lc_weights(rng, x.shape, 5, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), np.float32, False)
-    with forced(isa):
+    with forced(isa_name):
         y = convcore.locally_connected2d(x, wt, None, 1, 1)
         y0 = convcore.locally_connected2d(x[0], wt, None, 1, 1)
         empty = convcore.locally_connected2d(x[:0], wt, None, 1, 1)
@@ -129,15 +129,15 @@ def test_no_bias_unbatched_and_empty(isa, n):
     assert empty.shape == (0, 5, 6, 6)
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa_name", ISAS)
 @pytest.mark.parametrize("activation", ["relu", "tanh", "abs", "square", L.Sigmoid(0.5, 1.0),
                                         L.LeakyReLU(0.2)], ids=str)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fused_activation(isa, activation, dtype):
+def test_fused_activation(isa_name, activation, dtype):
     rng = np.random.default_rng(7)
     x = rng.standard_normal((9, 2, 5, 5)).astype(dtype)
     wt, b = lc_weights(rng, x.shape, 13, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), dtype)
-    with forced(isa):
+    with forced(isa_name):
         plain = convcore.locally_connected2d(x, wt, b, padding=1)
         fused = convcore.locally_connected2d(x, wt, b, padding=1, activation=activation)
         name, a, bb = convcore.functional.activation_spec(activation)
@@ -148,25 +148,25 @@ def test_fused_activation(isa, activation, dtype):
                                atol=16 * np.finfo(dtype).eps)
 
 
-@pytest.mark.parametrize("isa", ISAS)
-def test_threads_bitwise(isa):
+@pytest.mark.parametrize("isa_name", ISAS)
+def test_threads_bitwise(isa_name):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((11, 4, 9, 10)).astype(np.float32)
     wt, b = lc_weights(rng, x.shape, 14, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), np.float32)
-    with forced(isa, threads=1):
+    with forced(isa_name, threads=1):
         one = convcore.locally_connected2d(x, wt, b, padding=1)
-    with forced(isa, threads=2):
+    with forced(isa_name, threads=2):
         two = convcore.locally_connected2d(x, wt, b, padding=1)
     np.testing.assert_array_equal(one, two)
 
 
-@pytest.mark.parametrize("isa", ISAS)
-def test_tied_weights_equal_conv2d(isa):
+@pytest.mark.parametrize("isa_name", ISAS)
+def test_tied_weights_equal_conv2d(isa_name):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((9, 3, 8, 7)).astype(np.float64)
     w = rng.standard_normal((6, 3, 3, 3))
     b = rng.standard_normal(6)
-    with forced(isa):
+    with forced(isa_name):
         conv = convcore.conv2d(x, w, b, stride=(1, 2), padding=1)
         ho, wo = conv.shape[2:]
         lc = convcore.locally_connected2d(
@@ -177,16 +177,16 @@ def test_tied_weights_equal_conv2d(isa):
     assert np.all(np.abs(lc - conv) <= 2 * gamma(29, np.float64) * ref_abs)
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa_name", ISAS)
 @pytest.mark.parametrize("n, bad", [(8, 3), (9, 8), (3, 0), (16, 15)])
-def test_nan_stays_in_its_image_and_window(isa, n, bad):
+def test_nan_stays_in_its_image_and_window(isa_name, n, bad):
     """A NaN pixel poisons exactly the outputs whose window holds it, in its own image:
     never a neighbouring image sharing a vector, nor a filter sharing a tile."""
     rng = np.random.default_rng(11)
     x = rng.standard_normal((n, 2, 6, 6)).astype(np.float32)
     x[bad, 1, 2, 3] = np.nan
     wt, b = lc_weights(rng, x.shape, 13, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), np.float32)
-    with forced(isa):
+    with forced(isa_name):
         y = convcore.locally_connected2d(x, wt, b, padding=1, activation="relu")
     expect = np.zeros(y.shape, bool)
     expect[bad, :, 1:4, 2:5] = True  # outputs (i, j) with |i - 2| <= 1, |j - 3| <= 1
