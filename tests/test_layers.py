@@ -9,13 +9,9 @@ import pytest
 import convcore
 from convcore import _core
 from convcore import layers as L
+from test_locally_connected import gamma  # tests/ is on sys.path (no package)
 
 ISAS = _core.isas_supported()
-
-
-def gamma(n, dtype):
-    u = np.finfo(dtype).eps / 2
-    return n * u / (1 - n * u) + n * 2.0**-53 / (1 - n * 2.0**-53)
 
 
 def reference_conv2d(x, w, b, stride, pads, dilation, groups, mode="constant"):

@@ -22,7 +22,8 @@ ISAS = _core.isas_supported()
 
 @contextlib.contextmanager
 def forced(isa=None, threads=None):
-    """Run with this ISA and thread count, restoring both after."""
+    """Run with this ISA and thread count, restoring both after (shared by the pooling
+    tests; the suite's conftest fixtures 'isa' and 'threads' do the same per test)."""
     old_isa, old_threads = _core.get_isa(), convcore.get_num_threads()
     try:
         if isa is not None:
@@ -36,6 +37,7 @@ def forced(isa=None, threads=None):
 
 
 def gamma(n, dtype):
+    """gamma_n = n*u/(1 - n*u) at the dtype's unit roundoff, plus the float64 reference's."""
     u = np.finfo(dtype).eps / 2
     return n * u / (1 - n * u) + n * 2.0**-53 / (1 - n * 2.0**-53)
 

@@ -4,7 +4,6 @@ the vector width (tails), strides (contiguous loads and gathers), dilation, padd
 ceil_mode (including the rule that the last window starts inside the input or the left
 padding), count_include_pad, NaN and infinities, 1 and 2 threads, errors."""
 
-import contextlib
 import zlib
 
 import numpy as np
@@ -13,22 +12,9 @@ import pytest
 import convcore
 from convcore import _core
 from convcore import layers as L
+from test_locally_connected import forced  # tests/ is on sys.path (no package)
 
 ISAS = _core.isas_supported()
-
-
-@contextlib.contextmanager
-def forced(isa=None, threads=None):
-    old_isa, old_threads = _core.get_isa(), convcore.get_num_threads()
-    try:
-        if isa is not None:
-            _core.set_isa(isa)
-        if threads is not None:
-            convcore.set_num_threads(threads)
-        yield
-    finally:
-        _core.set_isa(old_isa)
-        convcore.set_num_threads(old_threads)
 
 
 def out_size(n, k, s, p, d, ceil):
