@@ -4,9 +4,10 @@
 //   - Blocks of 8 images: the rows are stored with the 8 images innermost, and the
 //     locally_connected_rows kernel reads every tap of the 8 images as one vector
 //     straight from them (no gather; each weight loaded once per 8 images).
-//   - The remaining N % 8 images (all of them when N < 8): the rows as they are (a block
-//     of images bounded by kRowsBytes), each position's patches gathered into (n, c, r, s)
-//     rows for the locally_connected kernel's dot products.
+//   - The remaining N % 8 images (all of them when N < 8, or when 8 images' rows would
+//     exceed kRows8Bytes): the rows as they are (a block of images bounded by
+//     kRowsBytes), each position's patches gathered into (n, c, r, s) rows for the
+//     locally_connected kernel's dot products.
 #include "convcore/locally_connected.hpp"
 
 #include <algorithm>
@@ -36,7 +37,8 @@ std::string pair(int64_t a, int64_t b) {
   return "(" + std::to_string(a) + ", " + std::to_string(b) + ")";
 }
 
-constexpr int64_t kRowsBytes = 1 << 20;  // bound on a task's padded input rows
+constexpr int64_t kRowsBytes = 1 << 20;   // bound on a task's padded rows (dot path)
+constexpr int64_t kRows8Bytes = 1 << 24;  // the rows path needs 8 images' rows at once
 
 template <class T>
 kernels::LocallyConnectedFn<T> lc_kernel(const kernels::KernelTable& t) {
@@ -107,7 +109,9 @@ void run(const LocallyConnected2dParams& p, const T* x, const T* w, const T* bia
   const int64_t kd = p.C * p.R * p.S;
   const int64_t Wp = p.W + p.pad_left + p.pad_right;
   const int64_t per_image = checked_product("locally_connected2d rows", p.C, p.R, Wp);
-  const int64_t n8 = p.N / 8 * 8;  // images that go through the rows kernel
+  // Images that go through the rows kernel (none when 8 images' rows would not fit).
+  const bool rows_fit = per_image <= kRows8Bytes / 8 / static_cast<int64_t>(sizeof(T));
+  const int64_t n8 = rows_fit ? p.N / 8 * 8 : 0;
   const int64_t rest = p.N - n8;
   const int64_t nb_max =
       std::clamp<int64_t>(kRowsBytes / static_cast<int64_t>(sizeof(T)) / per_image, 1, std::max<int64_t>(rest, 1));
