@@ -6,10 +6,9 @@
 // contiguous. A register tile of MK filters x MN images (MK*MN = 8 accumulators of
 // 8 floats / 4 doubles) runs along kd (the tail through a lane mask), then the 8 dot
 // products are reduced horizontally into one vector, which takes the bias and the
-// activation before its lanes are stored. Tiles: 1x8 for N >= 8 (each weight vector,
-// the stream that does not fit in cache, is loaded once for 8 images), 2x4 for N >= 4,
-// 4x2 for N = 2, 3 and 8x1 for N = 1; edge tiles repeat the last valid row and drop
-// its results.
+// activation before its lanes are stored. Tiles: 2x4 for N >= 4, 4x2 for N = 2, 3 and
+// 8x1 for N = 1; edge tiles repeat the last valid row and drop its results. (Blocks of
+// 8 images go to locally_connected_rows instead, see ops/locally_connected.cpp.)
 #include <immintrin.h>
 
 #include <algorithm>
@@ -161,9 +160,7 @@ void sweep(const LocallyConnectedArgs& a, const T* w, const T* x, const T* bias,
 void locally_connected_f32(const LocallyConnectedArgs& a, const float* w, const float* x,
                            const float* bias, float* y, const Activation& act) {
   const ActF32 av(act);
-  if (a.N >= 8)
-    sweep<1, 8>(a, w, x, bias, y, av, tile_f32<1, 8>);
-  else if (a.N >= 4)
+  if (a.N >= 4)
     sweep<2, 4>(a, w, x, bias, y, av, tile_f32<2, 4>);
   else if (a.N >= 2)
     sweep<4, 2>(a, w, x, bias, y, av, tile_f32<4, 2>);
@@ -173,9 +170,7 @@ void locally_connected_f32(const LocallyConnectedArgs& a, const float* w, const 
 
 void locally_connected_f64(const LocallyConnectedArgs& a, const double* w, const double* x,
                            const double* bias, double* y, const Activation& act) {
-  if (a.N >= 8)
-    sweep<1, 8>(a, w, x, bias, y, act, tile_f64<1, 8>);
-  else if (a.N >= 4)
+  if (a.N >= 4)
     sweep<2, 4>(a, w, x, bias, y, act, tile_f64<2, 4>);
   else if (a.N >= 2)
     sweep<4, 2>(a, w, x, bias, y, act, tile_f64<4, 2>);
