@@ -8,7 +8,7 @@ import pytest
 
 import convcore
 from convcore import layers as L
-from test_locally_connected import gamma  # tests/ is on sys.path (no package)
+from convcore.testing import conv_tolerance
 
 
 # (C, H, W, K, R, S, stride, padding, dilation, groups)
@@ -46,7 +46,7 @@ def test_matrix_times_image_is_the_convolution(case):
     ref = m.astype(np.float64) @ x.ravel().astype(np.float64)
     ref_abs = np.abs(m.astype(np.float64)) @ np.abs(x.ravel().astype(np.float64))
     y = convcore.conv2d(x, wt, None, stride, padding, dilation, groups).ravel()
-    assert np.all(np.abs(y - ref) <= gamma(c // groups * r * s + 2, np.float32) * ref_abs)
+    assert np.all(np.abs(y - ref) <= conv_tolerance(c // groups * r * s, np.float32) * ref_abs)
 
 
 def test_refuses_before_allocating():
@@ -85,8 +85,8 @@ def test_layer_equivalents_give_the_same_outputs(case, activation):
     assert isinstance(dense, L.Dense) and isinstance(lc, L.LocallyConnected2d)
     # Float64 sums of at most C*R*S terms in different orders, through a 1-Lipschitz (or
     # a/4) activation: within gamma(n) * sum|x*w| each; the inputs are O(1).
-    n = c * r * s + 2
-    tol = 2 * gamma(n, np.float64) * n * 8
+    n = c * r * s
+    tol = 2 * conv_tolerance(n, np.float64) * (n + 2) * 8
     np.testing.assert_allclose(dense(x.reshape(9, -1)), y.reshape(9, -1), rtol=0, atol=tol)
     np.testing.assert_allclose(lc(x), y, rtol=0, atol=tol)
 

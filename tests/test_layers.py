@@ -7,44 +7,19 @@ import numpy as np
 import pytest
 
 import convcore
-from convcore import _core
 from convcore import layers as L
-from test_locally_connected import gamma  # tests/ is on sys.path (no package)
-
-ISAS = _core.isas_supported()
+from convcore.testing import assert_conv_close, reference_conv2d, reference_conv2d_abs
 
 
-def reference_conv2d(x, w, b, stride, pads, dilation, groups, mode="constant"):
-    """(float64 conv, float64 sum|x*w| + |b|): one strided slice per kernel tap."""
-    x = np.asarray(x, np.float64)
-    w = np.asarray(w, np.float64)
-    xp = np.pad(x, ((0, 0), (0, 0), pads[:2], pads[2:]), mode=mode)
-    n, _, hp, wp = xp.shape
-    k, cg, r, s = w.shape
-    (sh, sw), (dh, dw) = stride, dilation
-    ho, wo = (hp - dh * (r - 1) - 1) // sh + 1, (wp - dw * (s - 1) - 1) // sw + 1
-    kg = k // groups
-    y, ya = np.zeros((n, k, ho, wo)), np.zeros((n, k, ho, wo))
-    with np.errstate(invalid="ignore"):
-        for g in range(groups):
-            xg, wg = xp[:, g * cg:(g + 1) * cg], w[g * kg:(g + 1) * kg]
-            for i in range(r):
-                for j in range(s):
-                    tap = xg[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw]
-                    y[:, g * kg:(g + 1) * kg] += np.einsum("nchw,kc->nkhw", tap, wg[:, :, i, j])
-                    ya[:, g * kg:(g + 1) * kg] += np.einsum("nchw,kc->nkhw", np.abs(tap),
-                                                            np.abs(wg[:, :, i, j]))
-    if b is not None:
-        y += np.asarray(b, np.float64)[:, None, None]
-        ya += np.abs(np.asarray(b, np.float64))[:, None, None]
-    return y, ya
-
-
-def assert_within(actual, ref, ref_abs, n_terms, dtype, lipschitz=1.0):
-    bound = lipschitz * gamma(n_terms + 2, dtype) * ref_abs + 8 * np.finfo(dtype).eps * np.abs(ref) \
-        + (n_terms + 2) * np.finfo(dtype).tiny
-    err = np.abs(np.asarray(actual, np.float64) - ref)
-    assert np.all(err <= bound), f"max error {err.max():.3e}, worst ratio {np.max(err / bound):.3g}"
+def check_conv(y, x, layer, activation=None):
+    """A Conv2d layer's output against convcore.testing's float64 reference and bound."""
+    ref = reference_conv2d(x, layer.weight, layer.bias, layer.stride, layer.padding,
+                           layer.dilation, layer.groups, layer.padding_mode)
+    ref_abs = reference_conv2d_abs(x, layer.weight, layer.bias, layer.stride, layer.padding,
+                                   layer.dilation, layer.groups, layer.padding_mode)
+    n_terms = layer.in_channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
+    assert y.dtype == np.asarray(x).dtype
+    assert_conv_close(y, ref, ref_abs, n_terms + (layer.bias is not None), y.dtype, activation)
 
 
 # ----------------------------------------------------------------------------- Conv2d
@@ -60,32 +35,22 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("isa_name", ISAS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CONV_CASES, ids=str)
-def test_conv2d_layer_matches_reference(isa_name, dtype, case):
+def test_conv2d_layer_matches_reference(isa, dtype, case):
     c, k, kernel, stride, padding, dilation, groups, mode, (n, h, w) = case
     layer = L.Conv2d(c, k, kernel, stride, padding, dilation, groups, padding_mode=mode,
                      dtype=dtype, seed=1)
     x = np.random.default_rng(2).standard_normal((n, c, h, w)).astype(dtype)
-    pads = convcore.functional.conv_padding(padding, layer.kernel_size, layer.stride, layer.dilation)
-    np_mode = {"zeros": "constant", "reflect": "reflect"}[mode]
-    ref, ref_abs = reference_conv2d(x, layer.weight, layer.bias, layer.stride, pads,
-                                    layer.dilation, groups, np_mode)
-    old = _core.get_isa()
-    _core.set_isa(isa_name)
-    try:
-        y = layer(x)
-        y1 = layer(x[0])
-    finally:
-        _core.set_isa(old)
-    assert y.dtype == dtype and y.shape == ref.shape == layer.output_shape(x.shape)
+    y = layer(x)
+    assert y.shape == layer.output_shape(x.shape)
+    check_conv(y, x, layer)
+    y1 = layer(x[0])
     assert y1.shape == layer.output_shape(x.shape[1:])
+    check_conv(y1, x[0], layer)
     n_terms = c // groups * layer.kernel_size[0] * layer.kernel_size[1]
-    assert_within(y, ref, ref_abs, n_terms, dtype)
-    assert_within(y1, ref[0], ref_abs[0], n_terms, dtype)
     assert layer.macs(x.shape) == y.size * n_terms
-    assert layer.num_params == k * c // groups * layer.kernel_size[0] * layer.kernel_size[1] + k
+    assert layer.num_params == k * n_terms + k
 
 
 def test_conv2d_input_size_changes_and_weight_assignment():
@@ -93,23 +58,20 @@ def test_conv2d_input_size_changes_and_weight_assignment():
     rng = np.random.default_rng(0)
     for h, w in [(5, 5), (9, 4), (5, 5), (16, 17)]:
         x = rng.standard_normal((2, 2, h, w)).astype(np.float32)
-        ref, ref_abs = reference_conv2d(x, layer.weight, layer.bias, (1, 1), (1, 1, 1, 1), (1, 1), 1)
-        assert_within(layer(x), ref, ref_abs, 18, np.float32)
+        check_conv(layer(x), x, layer)
     x = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
     before = layer(x)
     new_w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
     layer.weight = new_w
     new_w[:] = 0  # the layer keeps its own copy
-    ref, ref_abs = reference_conv2d(x, layer.weight, layer.bias, (1, 1), (1, 1, 1, 1), (1, 1), 1)
     after = layer(x)
     assert not np.allclose(before, after)
-    assert_within(after, ref, ref_abs, 18, np.float32)
+    check_conv(after, x, layer)
     layer.bias = np.full(3, 100.0, np.float32)
     assert np.all(layer(x) > 50)
     layer.bias = None
     assert layer.num_params == 54
-    ref, ref_abs = reference_conv2d(x, layer.weight, None, (1, 1), (1, 1, 1, 1), (1, 1), 1)
-    assert_within(layer(x), ref, ref_abs, 18, np.float32)
+    check_conv(layer(x), x, layer)
 
 
 def test_parameters_are_read_only_and_assignment_is_validated():
@@ -160,8 +122,8 @@ def test_dense_matches_reference(dtype):
     ref_abs = np.abs(x.astype(np.float64)) @ np.abs(w64).T + np.abs(b64)
     y = layer(x)
     assert y.shape == (2, 5, 9) == layer.output_shape(x.shape) and y.dtype == dtype
-    assert_within(y, ref, ref_abs, 17, dtype)
-    assert_within(layer(x[0, 0]), ref[0, 0], ref_abs[0, 0], 17, dtype)
+    assert_conv_close(y, ref, ref_abs, 17, dtype)
+    assert_conv_close(layer(x[0, 0]), ref[0, 0], ref_abs[0, 0], 17, dtype)
     assert layer.num_params == 17 * 9 + 9
     assert layer.macs((5, 17)) == 5 * 17 * 9
     assert repr(layer) == "Dense(in_features=17, out_features=9, bias=True)"
@@ -356,24 +318,27 @@ def _n_terms(m):
 
 def _compare_layerwise(net, x, torch):
     """Feed each layer convcore's previous output; torch (float64) on the same input is
-    the reference, bounded by gamma(n) * (the same layer on |input|, |weights|)."""
+    the reference, bounded as convcore.testing does: gamma(n) * (the same layer on
+    |input|, |weights|), and an activation's bound propagated from its exact input."""
     tmods = _to_torch(net, torch)
     cur = x
     for m, t in zip(net, tmods):
         ours = m(cur)
+        x64 = cur.astype(np.float64)
         with torch.no_grad():
-            ref = t(torch.from_numpy(cur.astype(np.float64))).numpy()
-            if hasattr(m, "weight") or isinstance(m, L.AvgPool2d):
+            if hasattr(m, "activation_spec"):
+                ref, ref_abs, act = x64, np.abs(x64), m
+                np.testing.assert_allclose(t(torch.from_numpy(x64)).numpy(), m(x64), rtol=1e-13)
+            else:
+                ref, act = t(torch.from_numpy(x64)).numpy(), None
                 absnet = _to_torch(L.Sequential(m), torch)[0]
                 if hasattr(m, "weight"):
                     absnet.weight.abs_()
                     if m.bias is not None:
                         absnet.bias.abs_()
-                ref_abs = absnet(torch.from_numpy(np.abs(cur.astype(np.float64)))).numpy()
-            else:
-                ref_abs = np.abs(ref)
+                ref_abs = absnet(torch.from_numpy(np.abs(x64))).numpy()
         assert ours.shape == ref.shape
-        assert_within(ours, ref, ref_abs, _n_terms(m), ours.dtype)
+        assert_conv_close(ours, ref, ref_abs, _n_terms(m), ours.dtype, act)
         cur = ours
     return cur
 

@@ -10,11 +10,8 @@ import numpy as np
 import pytest
 
 import convcore
-from convcore import _core
 from convcore import layers as L
-from test_locally_connected import forced  # tests/ is on sys.path (no package)
-
-ISAS = _core.isas_supported()
+from test_locally_connected import bitwise_over_threads  # tests/ is on sys.path
 
 
 def out_size(n, k, s, p, d, ceil):
@@ -68,31 +65,27 @@ MAX_CASES = [
 ]
 
 
-@pytest.mark.parametrize("isa_name", ISAS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", MAX_CASES, ids=str)
-def test_max_pool_matches_reference(isa_name, dtype, case):
+def test_max_pool_matches_reference(isa, dtype, case):
     h, w, k, s, p, d, ceil = case
     x = np.random.default_rng(zlib.crc32(repr(case).encode())).standard_normal((2, 3, h, w)).astype(dtype)
     ref = reference_pool(x, pair(k), pair(k if s is None else s), pair(p), pair(d), ceil)
-    with forced(isa_name):
-        y = convcore.max_pool2d(x, k, s, p, d, ceil)
+    y = convcore.max_pool2d(x, k, s, p, d, ceil)
     assert y.dtype == dtype
     np.testing.assert_array_equal(y, ref.astype(dtype))  # max is exact
 
 
-@pytest.mark.parametrize("isa_name", ISAS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("case", [c for c in MAX_CASES if c[5] == 1], ids=str)
-def test_avg_pool_matches_reference(isa_name, dtype, count_include_pad, case):
+def test_avg_pool_matches_reference(isa, dtype, count_include_pad, case):
     h, w, k, s, p, _, ceil = case
     x = np.random.default_rng(zlib.crc32(repr(case).encode())).standard_normal((2, 3, h, w)).astype(dtype)
     k2 = pair(k)
     ref = reference_pool(x, k2, pair(k if s is None else s), pair(p), ceil=ceil, avg=True,
                          count_include_pad=count_include_pad)
-    with forced(isa_name):
-        y = convcore.avg_pool2d(x, k, s, p, ceil, count_include_pad)
+    y = convcore.avg_pool2d(x, k, s, p, ceil, count_include_pad)
     # A sum of R*S terms then one division: gamma(R*S + 1) relative to sum|x| / divisor.
     ref_abs = reference_pool(np.abs(x), k2, pair(k if s is None else s), pair(p), ceil=ceil,
                              avg=True, count_include_pad=count_include_pad)
@@ -102,42 +95,34 @@ def test_avg_pool_matches_reference(isa_name, dtype, count_include_pad, case):
     assert np.all(np.abs(y - ref) <= n * u / (1 - n * u) * ref_abs * 1.01 + np.finfo(dtype).tiny)
 
 
-@pytest.mark.parametrize("isa_name", ISAS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("stride", [1, 2, 3])
-def test_max_pool_nan_in_body_and_tail(isa_name, dtype, stride):
+def test_max_pool_nan_in_body_and_tail(isa, dtype, stride):
     """NaN at every column in turn (vector body, masked tail, padding edge) comes out as
     NaN in exactly the windows that hold it; infinities are ordinary values."""
     w = 21
-    with forced(isa_name):
-        for col in range(w):
-            x = np.random.default_rng(col).standard_normal((1, 2, 5, w)).astype(dtype)
-            x[0, 1, 2, col] = np.nan
-            x[0, 0, 1, col] = -np.inf
-            x[0, 0, 3, (col + 5) % w] = np.inf
-            y = convcore.max_pool2d(x, 3, stride, 1, 1, True)
-            ref = reference_pool(x, (3, 3), (stride, stride), (1, 1), ceil=True)
-            np.testing.assert_array_equal(y, ref.astype(dtype))
-            assert np.isnan(y).any()
+    for col in range(w):
+        x = np.random.default_rng(col).standard_normal((1, 2, 5, w)).astype(dtype)
+        x[0, 1, 2, col] = np.nan
+        x[0, 0, 1, col] = -np.inf
+        x[0, 0, 3, (col + 5) % w] = np.inf
+        y = convcore.max_pool2d(x, 3, stride, 1, 1, True)
+        ref = reference_pool(x, (3, 3), (stride, stride), (1, 1), ceil=True)
+        np.testing.assert_array_equal(y, ref.astype(dtype))
+        assert np.isnan(y).any()
 
 
-@pytest.mark.parametrize("isa_name", ISAS)
-def test_avg_pool_nan_propagates(isa_name):
+def test_avg_pool_nan_propagates(isa):
     x = np.ones((1, 1, 6, 19), np.float32)
     x[0, 0, 2, 17] = np.nan
-    with forced(isa_name):
-        y = convcore.avg_pool2d(x, 2)
+    y = convcore.avg_pool2d(x, 2)
     assert np.isnan(y[0, 0, 1, 8]) and np.isnan(y).sum() == 1
 
 
-@pytest.mark.parametrize("isa_name", ISAS)
-def test_threads_bitwise(isa_name):
+def test_threads_bitwise(isa):
     x = np.random.default_rng(0).standard_normal((3, 5, 33, 35)).astype(np.float32)
-    with forced(isa_name, threads=1):
-        a, b = convcore.max_pool2d(x, 3, 2, 1), convcore.avg_pool2d(x, 3, 2, 1, True, False)
-    with forced(isa_name, threads=2):
-        np.testing.assert_array_equal(convcore.max_pool2d(x, 3, 2, 1), a)
-        np.testing.assert_array_equal(convcore.avg_pool2d(x, 3, 2, 1, True, False), b)
+    bitwise_over_threads(lambda: convcore.max_pool2d(x, 3, 2, 1))
+    bitwise_over_threads(lambda: convcore.avg_pool2d(x, 3, 2, 1, True, False))
 
 
 def test_against_torch():
