@@ -160,6 +160,18 @@ def test_nan_stays_in_its_image_and_window(isa, n, bad):
     np.testing.assert_array_equal(np.isnan(y), expect)
 
 
+def test_layouts_give_the_same_result(isa):
+    """Non-contiguous, Fortran-order and read-only arrays give the contiguous result."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((9, 3, 7, 12)).astype(np.float32)
+    wt, b = lc_weights(rng, (9, 3, 7, 6), 4, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), np.float32)
+    expect = convcore.locally_connected2d(np.ascontiguousarray(x[:, :, :, ::2]), wt, b, padding=1)
+    ro = np.asfortranarray(wt)
+    ro.flags.writeable = False
+    np.testing.assert_array_equal(convcore.locally_connected2d(x[:, :, :, ::2], ro, b, padding=1),
+                                  expect)
+
+
 def test_errors():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)

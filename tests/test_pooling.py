@@ -156,6 +156,17 @@ def test_unbatched_empty_and_layers():
     np.testing.assert_array_equal(ap(x), convcore.avg_pool2d(x, 2, count_include_pad=False))
 
 
+def test_layouts_give_the_same_result(isa):
+    x = np.random.default_rng(4).standard_normal((2, 3, 9, 22)).astype(np.float64)
+    view = x[:, :, :, ::2]
+    fortran = np.asfortranarray(view)
+    fortran.flags.writeable = False
+    for f in (lambda a: convcore.max_pool2d(a, 3, 2, 1), lambda a: convcore.avg_pool2d(a, 2)):
+        expect = f(np.ascontiguousarray(view))
+        np.testing.assert_array_equal(f(view), expect)
+        np.testing.assert_array_equal(f(fortran), expect)
+
+
 def test_errors():
     x = np.zeros((1, 2, 6, 6), np.float32)
     with pytest.raises(ValueError, match="at most half"):

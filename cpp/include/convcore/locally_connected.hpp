@@ -17,9 +17,16 @@
 // Threads split the output positions; each output is one task's dot product, so
 // results are bitwise the same for any thread count.
 //
-// Throws value_error for sizes < 1 (N may be 0: nothing to do), non-positive stride or
-// dilation, negative padding, a kernel larger than the padded input, size products
-// overflowing 64 bits; std::bad_alloc when the patch workspace cannot be allocated.
+// Errors:
+//   convcore::value_error for sizes < 1 (N may be 0: nothing to do, pointers may then be
+//   null), non-positive stride or dilation, negative padding, a (dilated) kernel larger
+//   than the padded input, size products overflowing 64 bits, a null input, weight or
+//   output;
+//   std::bad_alloc when the per-thread scratch (padded input rows, bounded) cannot be had;
+//   std::system_error when the thread pool cannot start its threads;
+//   convcore::interrupted when the interrupt handler (runtime.hpp) stops the call
+//   (y is then partly written).
+// Pointers need no particular alignment.
 #pragma once
 
 #include <cstdint>

@@ -17,10 +17,17 @@
 //        count_include_pad, else the number of taps inside the input. A window of
 //        ceil_mode that reaches past the right padding is clipped, as PyTorch does.
 //
-// Throws value_error (PyTorch's conditions) for R, S, stride or dilation < 1, negative
-// padding, padding larger than half the window (pad_h > R / 2 or pad_w > S / 2), sizes
-// < 1 (N and C may be 0: nothing to do), an output smaller than 1 x 1, dilation != 1 for
-// avg_pool2d, size products overflowing 64 bits.
+// Errors:
+//   convcore::value_error (PyTorch's conditions) for R, S, stride or dilation < 1,
+//   negative padding, padding larger than half the window (pad_h > R / 2 or
+//   pad_w > S / 2), H or W < 1 (N and C may be 0: nothing to do), an output smaller than
+//   1 x 1, dilation != 1 for avg_pool2d, size products overflowing 64 bits, a null input
+//   or output;
+//   std::bad_alloc when the per-thread scratch row cannot be had;
+//   std::system_error when the thread pool cannot start its threads;
+//   convcore::interrupted when the interrupt handler (runtime.hpp) stops the call
+//   (y is then partly written).
+// Pointers need no particular alignment.
 #pragma once
 
 #include <cstdint>
