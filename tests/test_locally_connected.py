@@ -201,6 +201,22 @@ def test_errors():
         lc(x[0, 0], wt, b)
 
 
+# (N, K): the dot kernel's image tiles and remainders, blocks of 8 images, filter tiles.
+@pytest.mark.parametrize("n, k", [(1, 1), (2, 7), (3, 9), (4, 16), (5, 24), (8, 25), (9, 33),
+                                  (17, 8)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_matches_reference(isa, n, k, dtype):
+    layer = L.LocallyConnected2d(3, k, (5, 7), (3, 2), stride=(1, 2), padding=1,
+                                 dilation=(2, 1), activation=L.LeakyReLU(0.1), dtype=dtype,
+                                 seed=n)
+    x = np.random.default_rng(k).standard_normal((n, 3, 5, 7)).astype(dtype)
+    check_lc(layer(x), x, layer.weight, layer.bias, (1, 2), (1, 1, 1, 1), (2, 1),
+             activation=layer.activation)
+    layer.bias = None
+    check_lc(bitwise_over_threads(lambda: layer(x)), x, layer.weight, None, (1, 2),
+             (1, 1, 1, 1), (2, 1), activation=layer.activation)
+
+
 def test_layer():
     layer = L.LocallyConnected2d(3, 5, (8, 7), 3, padding=1, seed=1)
     assert layer.weight.shape == (8, 7, 5, 3, 3, 3)
