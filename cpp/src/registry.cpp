@@ -23,6 +23,14 @@ void for_each_slot(const kernels::KernelTable& t, Visit&& visit) {
   visit("direct_tile_f64", t.direct_tile_f64);
   visit("direct_plane_f32", t.direct_plane_f32);
   visit("direct_plane_f64", t.direct_plane_f64);
+  visit("locally_connected_f32", t.locally_connected_f32);
+  visit("locally_connected_f64", t.locally_connected_f64);
+  visit("locally_connected_rows_f32", t.locally_connected_rows_f32);
+  visit("locally_connected_rows_f64", t.locally_connected_rows_f64);
+  visit("max_pool_row_f32", t.max_pool_row_f32);
+  visit("max_pool_row_f64", t.max_pool_row_f64);
+  visit("avg_pool_row_f32", t.avg_pool_row_f32);
+  visit("avg_pool_row_f64", t.avg_pool_row_f64);
 }
 
 void list_table(const kernels::KernelTable& t, std::vector<KernelInfo>& out) {

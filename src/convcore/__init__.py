@@ -13,12 +13,15 @@ from .functional import (
     abs,
     conv2d,
     leaky_relu,
+    linear,
     relu,
     sigmoid,
     square,
     tanh,
 )
+from .functional import avg_pool2d, conv2d_dense_matrix, locally_connected2d, max_pool2d
 from .signal import convolve2d, correlate2d
+from . import layers
 
 __version__: str = _core.version()
 
@@ -61,9 +64,11 @@ __all__ = [
     "get_num_threads",
     "info",
     "leaky_relu",
+    "linear",
     "relu",
     "set_num_threads",
     "sigmoid",
     "square",
     "tanh",
 ]
+__all__ += ["avg_pool2d", "conv2d_dense_matrix", "layers", "locally_connected2d", "max_pool2d"]

@@ -119,25 +119,15 @@ def feature_maps(img: np.ndarray) -> Dict[str, np.ndarray]:
     }
 
 
-def dense_matrix(kernel: np.ndarray, h: int, w: int, pad: int) -> np.ndarray:
-    """The fully connected matrix ``M`` (Ho*Wo, H*W) of a one-channel convolution with
-    zero padding ``pad``: ``conv2d(x).ravel() == M @ x.ravel()``."""
-    r, s = kernel.shape
-    ho, wo = h + 2 * pad - r + 1, w + 2 * pad - s + 1
-    m = np.zeros((ho * wo, h * w), dtype=kernel.dtype)
-    oi, oj = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
-    for k in range(r):
-        for l in range(s):
-            ii, jj = oi + k - pad, oj + l - pad
-            inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)
-            m[(oi * wo + oj)[inside], (ii * w + jj)[inside]] = kernel[k, l]
-    return m
+def dense_matrix(h: int, w: int) -> np.ndarray:
+    """The fully connected matrix (H*W, H*W) of the Sobel layer on an h x w image
+    (padding 1): ``sobel(x).ravel() == M @ x.ravel()``."""
+    return convcore.conv2d_dense_matrix(SOBEL_X[None, None], (1, h, w), padding=1)
 
 
 def _locally_connected(img: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """One 3x3 filter per output position (weights (Ho, Wo, 3, 3)), zero padding 1."""
-    windows = np.lib.stride_tricks.sliding_window_view(np.pad(img, 1), (3, 3))
-    return np.einsum("ijkl,ijkl->ij", windows, weights)
+    """One 3x3 filter per output position (weights (Ho, Wo, 1, 1, 3, 3)), zero padding 1."""
+    return convcore.locally_connected2d(img[None, None], weights, padding=1)[0, 0]
 
 
 def _best_ms(fn: Callable[[], Any], budget_s: float = 0.3, max_runs: int = 7) -> float:
@@ -174,16 +164,16 @@ def cost_table(img: np.ndarray, budget: int = DENSE_BUDGET) -> List[Dict[str, An
     lc = {"layer": "locally connected", "params": lc_params, "macs": taps * pixels,
           "ms": None, "how": "", "max_diff": None}
     if 4 * lc_params <= budget:
-        weights = np.broadcast_to(SOBEL_X, (h, w, 3, 3)).copy()
+        weights = np.broadcast_to(SOBEL_X, (h, w, 1, 1, 3, 3)).copy()
         lc["ms"] = _best_ms(lambda: _locally_connected(img, weights))
-        lc["how"] = "NumPy einsum"
+        lc["how"] = "convcore.locally_connected2d"
         lc["max_diff"] = float(np.abs(_locally_connected(img, weights) - ref).max())
     rows.append(lc)
 
     dense = {"layer": "fully connected", "params": pixels * pixels + pixels,
              "macs": pixels * pixels, "ms": None, "how": "", "max_diff": None}
     if 4 * dense["params"] <= budget:
-        m = dense_matrix(SOBEL_X, h, w, 1)
+        m = dense_matrix(h, w)
         x = img.ravel()
         dense["ms"] = _best_ms(lambda: m @ x)
         dense["how"] = "NumPy matmul"
@@ -231,7 +221,7 @@ def permutation(img: np.ndarray, seed: int = 0) -> Dict[str, Any]:
     thumb = _thumbnail(img, THUMB)
     th, tw = thumb.shape
     tperm = np.random.default_rng(seed).permutation(th * tw)
-    m = dense_matrix(SOBEL_X, th, tw, 1)
+    m = dense_matrix(th, tw)
     x = thumb.ravel()
     dense_diff = float(np.abs(m[:, tperm] @ x[tperm] - m @ x).max())
     tconv_diff = float(np.abs(sobel(x[tperm].reshape(th, tw), "zeros").ravel() - m @ x).max())

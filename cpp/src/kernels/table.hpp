@@ -14,12 +14,25 @@
 
 namespace convcore::kernels {
 
-// C[m x n] (ldc) = act(bias[i] + (accumulate ? C : 0) + sum_k A[i,k] * B[k,j]) for the
-// packed panels A (k x MR, a[kk*MR + i]) and B (k x NR, b[kk*NR + j]); m <= MR, n <= NR.
-// bias may be null (no bias); act.kind == none skips the activation.
+// What a GEMM micro-kernel does with its tile after the k loop: add C (accumulate, for
+// the 2nd and later KC blocks), add a bias (per row i for conv, per column j for linear;
+// null: none), apply the activation (kind none: skip). Bias and activation are set only
+// on the last KC block.
 template <class T>
-using GemmFn = void (*)(int64_t k, const T* a, const T* b, T* c, int64_t ldc, int64_t m,
-                        int64_t n, bool accumulate, const T* bias, const Activation& act);
+struct GemmEpilogue {
+  bool accumulate = false;
+  const T* bias = nullptr;       // bias[i] or bias[j] of the tile
+  bool bias_per_column = false;  // true: bias[j] (linear), false: bias[i] (conv)
+  Activation act{};
+};
+
+// C[m x n] (ldc) = epilogue(sum_k A[i,k] * B[k,j]) for the packed panel A (k x MR,
+// a[kk*MR + i]) and the panel B (k x NR, b[kk*ldb + j]: ldb == NR when packed, larger
+// when B is read in place); m <= MR, n <= NR. All NR columns of B are read (callers pad
+// partial panels); only m x n of C are touched.
+template <class T>
+using GemmFn = void (*)(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc,
+                        int64_t m, int64_t n, const GemmEpilogue<T>& ep);
 
 // y[i] = act(x[i]) for i < n (x == y allowed).
 template <class T>
@@ -43,6 +56,48 @@ template <class T>
 using DirectTileFn = void (*)(const DirectTileArgs& a, const T* x, const T* w, const T* bias,
                               T* y, const Activation& act);
 
+// Locally connected layer, one output position for a block of images: untied weights,
+// so each position is its own small matrix product with a reduction of length kd:
+// y[n*ysn + k*ysk] = act(bias[k*bs] + sum_{t<kd} w[k*kd + t] * x[n*kd + t])
+// for k < K, n < N. w is the position's (K, C, R, S) filter bank as given (row-major,
+// contiguous), x the images' gathered patches (n, c, r, s); bias may be null.
+struct LocallyConnectedArgs {
+  int64_t kd, K, N;
+  int64_t bias_stride, y_k_stride, y_n_stride;
+};
+template <class T>
+using LocallyConnectedFn = void (*)(const LocallyConnectedArgs& a, const T* w, const T* x,
+                                    const T* bias, T* y, const Activation& act);
+
+// The same for a block of up to 8 images read straight from padded input rows laid out
+// with the images innermost (no patch gather): the reduction runs over Q = C*R rows and
+// S taps, t = q*S + s,
+// y[n*ysn + k*ysk] = act(bias[k*bs] + sum_{q<Q, s<S} w[k*Q*S + q*S + s] * x[q*ldq + s*lds + n])
+// for k < K, n < N <= 8; each tap's 8 image lanes must be readable (lanes >= N unused).
+struct LocallyConnectedRowsArgs {
+  int64_t Q, S, ldq, lds, K, N;
+  int64_t bias_stride, y_k_stride, y_n_stride;
+};
+template <class T>
+using LocallyConnectedRowsFn = void (*)(const LocallyConnectedRowsArgs& a, const T* w,
+                                        const T* x, const T* bias, T* y, const Activation& act);
+
+// One output row of a 2D pooling over one plane (H x W), PyTorch semantics:
+// y[j] = reduce_{r<R, s<S} x[ih(r), j*sw + s*dw - pl] for j < wo, ih(r) = oh*sh + r*dh - pt,
+// taps outside the input skipped (max: identity -inf; NaN propagates) or counted as 0 (avg).
+// tmp: tw = (wo-1)*sw + (S-1)*dw + 1 elements of scratch (the row reduced over r, padded).
+// avg: y[j] = sum / (row_count * col_count[j]), the divisors chosen by the driver.
+struct PoolRowArgs {
+  int64_t H, W, R, S;
+  int64_t oh, wo;
+  int64_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+};
+template <class T>
+using MaxPoolRowFn = void (*)(const PoolRowArgs& p, const T* x, T* y, T* tmp);
+template <class T>
+using AvgPoolRowFn = void (*)(const PoolRowArgs& p, const T* x, T* y, T* tmp, T row_count,
+                              const T* col_count);
+
 template <class Fn>
 struct Kernel {
   const char* name;  // e.g. "gemm_6x16_avx2"
@@ -61,6 +116,14 @@ struct KernelTable {
   Kernel<DirectTileFn<double>> direct_tile_f64;
   Kernel<DirectTileFn<float>> direct_plane_f32;  // KB = 1: depthwise, one-channel filtering
   Kernel<DirectTileFn<double>> direct_plane_f64;
+  Kernel<LocallyConnectedFn<float>> locally_connected_f32;
+  Kernel<LocallyConnectedFn<double>> locally_connected_f64;
+  Kernel<LocallyConnectedRowsFn<float>> locally_connected_rows_f32;
+  Kernel<LocallyConnectedRowsFn<double>> locally_connected_rows_f64;
+  Kernel<MaxPoolRowFn<float>> max_pool_row_f32;
+  Kernel<MaxPoolRowFn<double>> max_pool_row_f64;
+  Kernel<AvgPoolRowFn<float>> avg_pool_row_f32;
+  Kernel<AvgPoolRowFn<double>> avg_pool_row_f64;
 };
 
 namespace scalar {

@@ -5,10 +5,10 @@
 
 namespace convcore::kernels::avx2 {
 
-void gemm_6x16(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
-               int64_t n, bool accumulate, const float* bias, const Activation& act);
-void gemm_6x8(int64_t k, const double* a, const double* b, double* c, int64_t ldc, int64_t m,
-              int64_t n, bool accumulate, const double* bias, const Activation& act);
+void gemm_6x16(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+               int64_t m, int64_t n, const GemmEpilogue<float>& ep);
+void gemm_6x8(int64_t k, const double* a, const double* b, int64_t ldb, double* c,
+              int64_t ldc, int64_t m, int64_t n, const GemmEpilogue<double>& ep);
 void activate_f32(const float* x, float* y, int64_t n, const Activation& act);
 void activate_f64(const double* x, double* y, int64_t n, const Activation& act);
 
@@ -20,4 +20,21 @@ void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w, c
                       float* y, const Activation& act);
 void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w, const double* bias,
                       double* y, const Activation& act);
+void locally_connected_f32(const LocallyConnectedArgs& a, const float* w, const float* x,
+                           const float* bias, float* y, const Activation& act);
+void locally_connected_f64(const LocallyConnectedArgs& a, const double* w, const double* x,
+                           const double* bias, double* y, const Activation& act);
+void locally_connected_rows_f32(const LocallyConnectedRowsArgs& a, const float* w,
+                                const float* x, const float* bias, float* y,
+                                const Activation& act);
+void locally_connected_rows_f64(const LocallyConnectedRowsArgs& a, const double* w,
+                                const double* x, const double* bias, double* y,
+                                const Activation& act);
+void max_pool_row_f32(const PoolRowArgs& p, const float* x, float* y, float* tmp);
+void max_pool_row_f64(const PoolRowArgs& p, const double* x, double* y, double* tmp);
+void avg_pool_row_f32(const PoolRowArgs& p, const float* x, float* y, float* tmp,
+                      float row_count, const float* col_count);
+void avg_pool_row_f64(const PoolRowArgs& p, const double* x, double* y, double* tmp,
+                      double row_count, const double* col_count);
+
 }  // namespace convcore::kernels::avx2

@@ -15,6 +15,14 @@ const KernelTable& table() {
       {"direct_tile_f64_avx2", "avx2", &direct_tile_f64, 4, 12},
       {"direct_plane_f32_avx2", "avx2", &direct_plane_f32, 1, 64},
       {"direct_plane_f64_avx2", "avx2", &direct_plane_f64, 1, 32},
+      {"locally_connected_f32_avx2", "avx2", &locally_connected_f32},
+      {"locally_connected_f64_avx2", "avx2", &locally_connected_f64},
+      {"locally_connected_rows_12x8_f32_avx2", "avx2", &locally_connected_rows_f32, 12, 8},
+      {"locally_connected_rows_6x8_f64_avx2", "avx2", &locally_connected_rows_f64, 6, 8},
+      {"max_pool_row_f32_avx2", "avx2", &max_pool_row_f32},
+      {"max_pool_row_f64_avx2", "avx2", &max_pool_row_f64},
+      {"avg_pool_row_f32_avx2", "avx2", &avg_pool_row_f32},
+      {"avg_pool_row_f64_avx2", "avx2", &avg_pool_row_f64},
   };
   return t;
 }

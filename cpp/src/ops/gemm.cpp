@@ -1,0 +1,199 @@
+// gemm.cpp — linear (the fully connected layer) on the packed GEMM of gemm.hpp, and the
+// GEMM kernel lookup shared with im2col.cpp.
+//
+// y (M x out) = x (M x in) * W^T: A is the input, packed per MC x KC block of MR-row
+// panels; B is W^T in NR-column panels, packed once by LinearOp (panel p at p*NR*in, so
+// any KC block of it is contiguous) or per task by the one-call linear(); the bias is
+// per column of C.
+#include "convcore/linear.hpp"
+
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "convcore/activation.hpp"
+#include "dispatch.hpp"
+#include "ops/gemm.hpp"
+#include "threadpool.hpp"
+#include "workspace.hpp"
+
+namespace convcore {
+namespace detail {
+
+template <>
+GemmKernel<float> gemm_kernel<float>() {
+  const auto& k = kernels().gemm_f32;
+  return {k.fn, k.mr, k.nr};
+}
+template <>
+GemmKernel<double> gemm_kernel<double>() {
+  const auto& k = kernels().gemm_f64;
+  return {k.fn, k.mr, k.nr};
+}
+
+}  // namespace detail
+
+using detail::ceil_div;
+using detail::checked_product;
+
+template <class T>
+struct LinearOp<T>::Impl {
+  int64_t in, out;
+  int64_t nr;             // panel width the weights were packed for
+  detail::Buffer<T> w;    // ceil(out / NR) panels of in x NR
+  detail::Buffer<T> bias;
+  bool has_bias;
+  Activation act;
+};
+
+template <class T>
+LinearOp<T>::LinearOp(int64_t in_features, int64_t out_features, const T* weight,
+                      const T* bias, const Activation& act)
+    : impl_(std::make_unique<Impl>()) {
+  if (in_features < 0 || out_features < 0)
+    throw value_error("linear: in_features and out_features must be >= 0, got (" +
+                      std::to_string(in_features) + ", " + std::to_string(out_features) + ")");
+  if (weight == nullptr && in_features > 0 && out_features > 0)
+    throw value_error("linear: weight must not be null");
+  Impl& m = *impl_;
+  m.in = in_features;
+  m.out = out_features;
+  m.act = act;
+  m.nr = detail::gemm_kernel<T>().nr;
+  const int64_t panels = ceil_div(out_features, m.nr);
+  m.w = detail::Buffer<T>(checked_product("linear packed weight", panels, m.nr, in_features));
+  if (in_features > 0 && out_features > 0)
+    detail::pack_panels(weight, in_features, out_features, 0, in_features, m.nr, m.w.get());
+  m.has_bias = bias != nullptr;
+  if (m.has_bias) {
+    m.bias = detail::Buffer<T>(out_features);
+    std::memcpy(m.bias.get(), bias, static_cast<size_t>(out_features) * sizeof(T));
+  }
+}
+
+template <class T>
+LinearOp<T>::~LinearOp() = default;
+template <class T>
+LinearOp<T>::LinearOp(LinearOp&&) noexcept = default;
+template <class T>
+LinearOp<T>& LinearOp<T>::operator=(LinearOp&&) noexcept = default;
+
+template <class T>
+int64_t LinearOp<T>::in_features() const {
+  return impl_->in;
+}
+template <class T>
+int64_t LinearOp<T>::out_features() const {
+  return impl_->out;
+}
+template <class T>
+const Activation& LinearOp<T>::activation() const {
+  return impl_->act;
+}
+
+namespace {
+
+// Bytes of W^T panels the one-call linear() packs per task (whole rows of W, read as long
+// contiguous runs: packing W in KC-wide pieces of many rows was twice as slow, every
+// piece a new DRAM page).
+constexpr int64_t kLinearPackBytes = 8 << 20;
+constexpr int64_t kLinearNC = 1024;  // columns per task when W is packed once
+
+// y (M x N) = act(x (M x K) * W^T + bias) for K >= 1. W^T's panels (panel p at p*NR*K) come
+// from `packed` (LinearOp: packed once) or, when it is null, each task packs its own
+// columns' panels from w (N x K) into its scratch (at most kLinearPackBytes, fewer
+// columns per task then). Tasks are column blocks with all rows each (so W is read from
+// memory once), as many as make them divide evenly over the threads; rows are split too
+// only when the columns are too few for the threads.
+template <class T>
+void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const T* packed,
+                 const T* bias, T* y, const Activation& act) {
+  const auto gk = detail::gemm_kernel<T>();
+  const int64_t MR = gk.mr, NR = gk.nr, KC = detail::gemm_kc(K);
+  const int64_t threads = detail::pool_threads();
+  const int64_t panels = ceil_div(N, NR);
+  const int64_t nc_max =
+      packed != nullptr
+          ? kLinearNC
+          : std::max<int64_t>(1, kLinearPackBytes / static_cast<int64_t>(sizeof(T)) / K / NR) * NR;
+  const int64_t nb0 = ceil_div(ceil_div(N, nc_max), threads) * threads;
+  const int64_t ncb = ceil_div(panels, std::min(nb0, panels)) * NR;
+  const int64_t nb = ceil_div(N, ncb);
+  const int64_t mb0 = std::min(ceil_div(M, MR), ceil_div(threads, nb));
+  const int64_t mrows = ceil_div(ceil_div(M, mb0), MR) * MR, mb = ceil_div(M, mrows);
+  const int64_t MC = std::min(detail::gemm_mc<T>() / MR * MR, mrows);
+  const int64_t scratch = MC * KC + (packed == nullptr ? ncb * K : 0);
+  detail::parallel_for(mb * nb, [&](int64_t t) {
+    const int64_t i0 = (t % mb) * mrows, j0 = (t / mb) * ncb;
+    const int64_t rows = std::min(mrows, M - i0), cols = std::min(ncb, N - j0);
+    T* abuf = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));
+    const T* wp = packed != nullptr ? packed + j0 * K : abuf + MC * KC;
+    if (packed == nullptr)
+      detail::pack_panels(w + j0 * K, K, cols, 0, K, NR, abuf + MC * KC);
+    auto a_src = [&](int64_t ia, int64_t ma, int64_t k0, int64_t kc) {
+      detail::pack_panels(x + (i0 + ia) * K, K, ma, k0, kc, MR, abuf);
+      return detail::Panels<T>{abuf, MR * kc, MR};
+    };
+    auto b_src = [&](int64_t k0, int64_t) {
+      return detail::Panels<T>{wp + k0 * NR, NR * K, NR};
+    };
+    detail::gemm_tile(gk, rows, cols, K, a_src, b_src, y + i0 * N + j0, N,
+                      bias != nullptr ? bias + j0 : nullptr, true, act);
+  });
+}
+
+// Shapes and the empty cases shared by LinearOp::run and linear(); false when done.
+template <class T>
+bool linear_prologue(int64_t M, int64_t K, int64_t N, const T* x, const T* bias, T* y,
+                     const Activation& act) {
+  if (M < 0) throw value_error("linear: batch size must be >= 0, got " + std::to_string(M));
+  if (M == 0 || N == 0) return false;
+  if (x == nullptr || y == nullptr) throw value_error("linear: input and output must not be null");
+  checked_product("linear input", M, K);
+  checked_product("linear output", M, N);
+  if (K == 0) {  // an empty sum: y = act(bias)
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) y[i * N + j] = bias != nullptr ? bias[j] : T(0);
+    activate(act, y, y, M * N);
+    return false;
+  }
+  return true;
+}
+
+template <class T>
+void linear_call(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const T* bias, T* y,
+                 const Activation& act) {
+  if (K < 0 || N < 0)
+    throw value_error("linear: in_features and out_features must be >= 0, got (" +
+                      std::to_string(K) + ", " + std::to_string(N) + ")");
+  if (!linear_prologue(M, K, N, x, bias, y, act)) return;
+  if (w == nullptr) throw value_error("linear: weight must not be null");
+  linear_gemm<T>(M, K, N, x, w, nullptr, bias, y, act);
+}
+
+}  // namespace
+
+template <class T>
+void LinearOp<T>::run(int64_t M, const T* x, T* y) const {
+  const Impl& m = *impl_;
+  const T* bias = m.has_bias ? m.bias.get() : nullptr;
+  if (!linear_prologue(M, m.in, m.out, x, bias, y, m.act)) return;
+  if (detail::gemm_kernel<T>().nr != m.nr)
+    throw value_error("linear: weights were packed for another ISA");
+  linear_gemm<T>(M, m.in, m.out, x, nullptr, m.w.get(), bias, y, m.act);
+}
+
+template class LinearOp<float>;
+template class LinearOp<double>;
+
+void linear(int64_t M, int64_t in_features, int64_t out_features, const float* x,
+            const float* w, const float* bias, float* y, const Activation& act) {
+  linear_call<float>(M, in_features, out_features, x, w, bias, y, act);
+}
+void linear(int64_t M, int64_t in_features, int64_t out_features, const double* x,
+            const double* w, const double* bias, double* y, const Activation& act) {
+  linear_call<double>(M, in_features, out_features, x, w, bias, y, act);
+}
+
+}  // namespace convcore

@@ -1,0 +1,187 @@
+"""The packed GEMM (cpp/src/ops/gemm.hpp) against a float64 reference, through its two
+users: ``linear`` (A = the input packed per block, B = the weight) and ``conv2d``'s
+im2col algorithm (A = the weights packed once, B = the gathered patches, or the input
+itself for a 1x1 stride-1 convolution). Sizes sit on the edges of the micro-tile (6 x 16
+floats, 6 x 8 doubles), of the KC / MC blocks and of the pixel tiles; every ISA; 1 and 2
+threads give bitwise the same result; the im2col workspace stays bounded.
+"""
+
+import numpy as np
+import pytest
+
+import convcore
+from convcore import _core, testing
+
+DTYPES = [np.float32, np.float64]
+KC = 256                                   # gemm.hpp kGemmKC
+MC = {np.float32: 144, np.float64: 72}     # gemm.hpp gemm_mc<T>()
+
+
+def randn(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def check_linear(y, x, w, b=None, activation=None):
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    ref, ref_abs = x64 @ w64.T, np.abs(x64) @ np.abs(w64).T
+    if b is not None:
+        ref, ref_abs = ref + b, ref_abs + np.abs(b)
+    testing.assert_conv_close(y, ref, ref_abs, w.shape[1], x.dtype, activation)
+
+
+def both_thread_counts(fn):
+    """fn() on 1 and on 2 threads; asserts the results are bitwise equal, returns one."""
+    previous = convcore.get_num_threads()
+    try:
+        convcore.set_num_threads(1)
+        one = fn()
+        convcore.set_num_threads(2)
+        two = fn()
+    finally:
+        convcore.set_num_threads(previous)
+    np.testing.assert_array_equal(one, two)
+    return one
+
+
+# --------------------------------------------------------------------------
+# Through linear: C (m x n) = X (m x k) W^T (k x n)
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", [
+    (1, 1, 1), (6, 16, 1), (5, 15, 1), (7, 17, 1), (12, 32, 3), (11, 31, 5), (13, 33, 7),
+    (2, 3, 5), (3, 5, 7), (7, 11, 13), (13, 17, 19), (29, 37, 41),          # primes
+    (6, 8, 255), (6, 8, 256), (6, 8, 257), (7, 9, 512), (5, 7, 513),         # KC edges
+    (143, 17, 9), (144, 16, 10), (145, 15, 11), (289, 9, 3),                 # MC (float)
+    (71, 17, 9), (72, 16, 10), (73, 15, 11),                                 # MC (double)
+])
+def test_linear_edges(rng, isa, dtype, m, n, k):
+    x, w, b = randn(rng, (m, k), dtype), randn(rng, (n, k), dtype), randn(rng, (n,), dtype)
+    y = both_thread_counts(lambda: convcore.linear(x, w, b, activation="leaky_relu"))
+    check_linear(y, x, w, b, "leaky_relu")
+    # The same through a LinearOp (weights packed once: another B source).
+    op = _core.LinearOp(w, b, "leaky_relu", 0.01, 0.0)
+    y2 = np.empty((m, n), dtype)
+    op.run(x, y2)
+    np.testing.assert_array_equal(y, y2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_column_blocks(rng, isa, dtype):
+    # Wide enough for several column tasks in both B sources (linear() packs at most
+    # 8 MiB of W per task: 512 float columns of k = 4096; LinearOp takes 1024).
+    x, w = randn(rng, (7, 4096), dtype), randn(rng, (1043, 4096), dtype)
+    y = both_thread_counts(lambda: convcore.linear(x, w))
+    check_linear(y, x, w)
+    op = _core.LinearOp(w, None, "none", 1.0, 0.0)
+    y2 = np.empty_like(y)
+    op.run(x, y2)
+    np.testing.assert_array_equal(y, y2)
+
+
+# --------------------------------------------------------------------------
+# Through conv2d's im2col: C (K/g x P) = W (K/g x C/g*R*S) B (C/g*R*S x P)
+# --------------------------------------------------------------------------
+
+def conv(x, w, b=None, **params):
+    return both_thread_counts(
+        lambda: convcore.conv2d(x, w, b, algorithm="im2col", **params))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k_out", [1, 5, 6, 7, 12, 13, 145])
+@pytest.mark.parametrize("pixels", [(1, 1), (3, 5), (4, 4), (1, 17), (5, 7), (16, 17)])
+def test_im2col_tile_edges(rng, isa, dtype, k_out, pixels):
+    x = randn(rng, (1, 3) + pixels, dtype)
+    w = randn(rng, (k_out, 3, 1, 2), dtype)
+    b = randn(rng, (k_out,), dtype)
+    params = dict(padding=(0, 1))
+    testing.check_conv2d(conv(x, w, b, **params), x, w, b, **params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", [1, 28, 29, 57])   # C*R*S = 9, 252, 261 (2 KC blocks), 513
+def test_im2col_kc_blocks(rng, isa, dtype, channels):
+    x = randn(rng, (1, channels, 6, 7), dtype)
+    w = randn(rng, (8, channels, 3, 3), dtype)
+    testing.check_conv2d(conv(x, w, padding=1), x, w, padding=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hw", [(7, 9), (4, 4), (1, 33), (2, 1)])
+def test_im2col_1x1_reads_input_in_place(rng, isa, dtype, hw):
+    # P = 63, 16, 33, 2 pixels: full panels read in place, the partial last one packed.
+    x = randn(rng, (2, 17) + hw, dtype)
+    w = randn(rng, (7, 17, 1, 1), dtype)
+    b = randn(rng, (7,), dtype)
+    y = conv(x, w, b, activation="relu")
+    testing.check_conv2d(y, x, w, b, activation="relu")
+    # Strided or padded 1x1 convolutions go through the gather instead.
+    for params in (dict(stride=2), dict(padding=1)):
+        testing.check_conv2d(conv(x, w, **params), x, w, **params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_im2col_many_pixel_tiles(rng, isa, dtype):
+    # One input channel, 3x3: a B block holds 256 KiB / (9 elements) pixels; 128 x 120
+    # output pixels need several tiles, the last one partial.
+    x = randn(rng, (1, 1, 130, 122), dtype)
+    w = randn(rng, (3, 1, 3, 3), dtype)
+    testing.check_conv2d(conv(x, w), x, w)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("groups", [2, 3])
+def test_im2col_groups_and_channel_blocks(rng, isa, dtype, groups):
+    # Few pixels (2 x 2): the output channels of each group are split into row blocks.
+    x = randn(rng, (2, 6 * groups, 2, 2), dtype)
+    w = randn(rng, (25 * groups, 6, 2, 2), dtype)
+    b = randn(rng, (25 * groups,), dtype)
+    params = dict(padding=1, groups=groups, stride=(1, 2), dilation=(2, 1))
+    y = conv(x, w, b, activation="sigmoid", **params)
+    testing.check_conv2d(y, x, w, b, activation="sigmoid", **params)
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect"])
+def test_workspace_is_bounded(rng, padding_mode):
+    """1x64x1024x1024, 3x3: the im2col workspace is one B block per thread (<= 16 MiB in
+    all), whatever the image size; a padding mode other than zeros adds the padded copy."""
+    def workspace(h, w, dtype_bytes):
+        return _core.conv2d_workspace_bytes((1, 64, h, w), (64, 3, 3, 1), (1, 1), (1, 1, 1, 1),
+                                            (1, 1), padding_mode, "im2col", dtype_bytes)
+    previous = convcore.get_num_threads()
+    try:
+        for threads in (1, 2, 8):
+            convcore.set_num_threads(threads)
+            for dtype_bytes in (4, 8):
+                big, small = workspace(1024, 1024, dtype_bytes), workspace(64, 64, dtype_bytes)
+                padded = 64 * 1026 * 1026 * dtype_bytes if padding_mode != "zeros" else 0
+                assert 0 < big - padded <= 16 << 20
+                assert big - padded <= threads * (256 << 10)
+                assert small <= big
+    finally:
+        convcore.set_num_threads(previous)
+    # And a real call on that image runs and matches the reference on a corner.
+    if padding_mode == "zeros":
+        x = randn(rng, (1, 64, 1024, 1024), np.float32)
+        w = randn(rng, (4, 64, 3, 3), np.float32)
+        y = convcore.conv2d(x, w, padding=1, algorithm="im2col")
+        corner = x[:, :, :22, :22]  # outputs [0, 20) see rows and columns [0, 21) only
+        ref = testing.reference_conv2d(corner, w, padding=1)[:, :, :20, :20]
+        ref_abs = testing.reference_conv2d_abs(corner, w, padding=1)[:, :, :20, :20]
+        testing.assert_conv_close(y[:, :, :20, :20], ref, ref_abs, 64 * 9, np.float32)
+
+
+def test_workspace_errors():
+    with pytest.raises(ValueError, match="dtype_bytes"):
+        _core.conv2d_workspace_bytes((1, 1, 4, 4), (1, 3, 3, 1), (1, 1), (0, 0, 0, 0), (1, 1),
+                                     "zeros", "im2col", 2)
+    with pytest.raises(ValueError, match="groups"):
+        _core.conv2d_workspace_bytes((1, 3, 4, 4), (2, 3, 3, 2), (1, 1), (0, 0, 0, 0), (1, 1),
+                                     "zeros", "im2col", 4)
+
+
+def test_every_isa_same_tile():
+    """Weights packed under one ISA run under another: all GEMM kernels share the tile."""
+    tiles = {(k["op"], k["mr"], k["nr"]) for k in _core.kernels() if k["op"].startswith("gemm")}
+    assert tiles == {("gemm_f32", 6, 16), ("gemm_f64", 6, 8)}
