@@ -31,6 +31,15 @@ struct Im2colPlan {
   int64_t scratch_elems;    // per task
 };
 
+// Row length of a gathered B block of np pixels: whole NR-wide panels, and an odd number
+// of cache lines, so that the KC rows of one panel spread over every L1 set (with an even
+// number the rows of a 288-long panel hit half the sets and no longer fit the 8 ways).
+int64_t gather_ld(int64_t np, int64_t NR, size_t elem) {
+  const int64_t ld = ceil_div(np, NR) * NR;
+  const int64_t line = 64 / static_cast<int64_t>(elem);  // NR is a whole line (16 x 4, 8 x 8)
+  return (ld / line) % 2 == 1 ? ld : ld + NR;
+}
+
 template <class T>
 Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) {
   Im2colPlan pl;
@@ -53,7 +62,7 @@ Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) 
   const int64_t mblocks0 = std::min(want, ceil_div(Kg, MR));
   pl.mrows = ceil_div(ceil_div(Kg, mblocks0), MR) * MR;
   pl.mblocks = ceil_div(Kg, pl.mrows);
-  pl.scratch_elems = pl.kc * (pl.in_place ? NR : pl.nc);
+  pl.scratch_elems = pl.kc * (pl.in_place ? NR : gather_ld(pl.nc, NR, sizeof(T)));
   return pl;
 }
 
@@ -77,10 +86,14 @@ void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t 
     segs.push_back({j, count, oh * p.stride_h - p.pad_top, ow * sw - p.pad_left});
     j += count;
   }
+  // Strided, undilated: tap s sees what tap s - sw saw one pixel later, so when that row
+  // is in this block, all but a segment's last value are a contiguous copy of it.
+  const bool shift = sw > 1 && p.dilation_w == 1;
   int64_t c = k0 / RS, r = (k0 % RS) / p.S, s = k0 % p.S;
   for (int64_t kk = 0; kk < kc; ++kk) {
     T* row = b + kk * ld;
     const T* xc = xg + c * p.H * p.W;
+    const bool from_prev = shift && s >= sw && kk >= sw;
     for (const Seg& sg : segs) {
       T* out = row + sg.j;
       const int64_t ih = sg.ih0 + r * p.dilation_h;
@@ -93,6 +106,13 @@ void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t 
       // Taps t in [lo, hi) are inside the row: iw0 + t*sw in [0, W).
       const int64_t lo = iw0 >= 0 ? 0 : std::min(sg.count, (-iw0 + sw - 1) / sw);
       const int64_t hi = std::clamp<int64_t>((p.W - iw0 + sw - 1) / sw, lo, sg.count);
+      if (from_prev) {
+        const T* prev = out - sw * ld;
+        std::copy(prev + 1, prev + sg.count, out);
+        const int64_t t = sg.count - 1;
+        out[t] = t >= lo && t < hi ? src[t * sw] : T(0);
+        continue;
+      }
       std::fill(out, out + lo, T(0));
       if (sw == 1)
         std::copy(src + lo, src + hi, out + lo);
@@ -164,7 +184,7 @@ void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* 
     auto a_src = [&](int64_t i0, int64_t, int64_t k0, int64_t) {
       return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
     };
-    const int64_t ld = ceil_div(np, NR) * NR;
+    const int64_t ld = gather_ld(np, NR, sizeof(T));
     auto gather_src = [&](int64_t k0, int64_t kc) {
       gather(p, xg, k0, kc, p0, np, ld, buf);
       return Panels<T>{buf, NR, ld};
