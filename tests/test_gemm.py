@@ -144,8 +144,9 @@ def test_im2col_groups_and_channel_blocks(rng, isa, dtype, groups):
 
 @pytest.mark.parametrize("padding_mode", ["zeros", "reflect"])
 def test_workspace_is_bounded(rng, padding_mode):
-    """1x64x1024x1024, 3x3: the im2col workspace is one B block per thread (<= 16 MiB in
-    all), whatever the image size; a padding mode other than zeros adds the padded copy."""
+    """1x64x1024x1024, 3x3: the im2col workspace is one gathered B block (256 KiB and a
+    panel) and one block of weights (144 KiB) per thread, <= 16 MiB in all whatever the
+    image size; a padding mode other than zeros adds the padded copy."""
     def workspace(h, w, dtype_bytes):
         return _core.conv2d_workspace_bytes((1, 64, h, w), (64, 3, 3, 1), (1, 1), (1, 1, 1, 1),
                                             (1, 1), padding_mode, "im2col", dtype_bytes)
@@ -157,7 +158,7 @@ def test_workspace_is_bounded(rng, padding_mode):
                 big, small = workspace(1024, 1024, dtype_bytes), workspace(64, 64, dtype_bytes)
                 padded = 64 * 1026 * 1026 * dtype_bytes if padding_mode != "zeros" else 0
                 assert 0 < big - padded <= 16 << 20
-                assert big - padded <= threads * (256 << 10)
+                assert big - padded <= threads * (512 << 10)
                 assert small <= big
     finally:
         convcore.set_num_threads(previous)

@@ -54,9 +54,10 @@ struct Conv2dParams {
 Algorithm choose_algorithm(const Conv2dParams& p);
 
 // Scratch bytes one conv2d call with these parameters takes on the current thread count,
-// for elements of dtype_bytes (4: float, 8: double): for im2col, one gathered B block of
-// at most 256 KiB per thread (bounded whatever the image size); for padding modes other
-// than zeros, plus the padded copy of the input. 0 for the direct algorithm's own use.
+// for elements of dtype_bytes (4: float, 8: double): for im2col, one gathered block of
+// patches (about 256 KiB) and one block of weights (at most 144 KiB) per thread, bounded
+// whatever the image size; for padding modes other than zeros, plus the padded copy of
+// the input. The direct algorithm's own scratch is not counted.
 int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes);
 
 // A convolution layer's operator: validates the parameters and packs the weights once
@@ -85,7 +86,8 @@ class Conv2dOp {
 extern template class Conv2dOp<float>;
 extern template class Conv2dOp<double>;
 
-// One call: Conv2dOp(p, w, bias).run(p.N, x, y).
+// One call: as Conv2dOp(p, w, bias).run(p.N, x, y); im2col packs the weights block by
+// block as it goes instead of all at once.
 void conv2d(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
 void conv2d(const Conv2dParams& p, const double* x, const double* w, const double* bias,
             double* y);

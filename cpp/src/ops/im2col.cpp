@@ -28,7 +28,8 @@ struct Im2colPlan {
   int64_t nc, tiles;        // pixels per tile, tiles per (image, group)
   int64_t mrows, mblocks;   // output channels per row block, row blocks per group
   bool in_place;            // 1x1 stride 1, no padding: B is the input
-  int64_t scratch_elems;    // per task
+  int64_t a_block_elems;    // an MC x KC block of weights (one-call conv2d packs per block)
+  int64_t scratch_elems;    // per task: the B block (or partial panel), then the A block
 };
 
 // Row length of a gathered B block of np pixels: whole NR-wide panels, and an odd number
@@ -62,7 +63,9 @@ Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) 
   const int64_t mblocks0 = std::min(want, ceil_div(Kg, MR));
   pl.mrows = ceil_div(ceil_div(Kg, mblocks0), MR) * MR;
   pl.mblocks = ceil_div(Kg, pl.mrows);
-  pl.scratch_elems = pl.kc * (pl.in_place ? NR : gather_ld(pl.nc, NR, sizeof(T)));
+  pl.a_block_elems = std::min(gemm_mc<T>() / MR * MR, pl.mrows) * pl.kc;
+  pl.scratch_elems =
+      pl.kc * (pl.in_place ? NR : gather_ld(pl.nc, NR, sizeof(T))) + pl.a_block_elems;
   return pl;
 }
 
@@ -160,12 +163,18 @@ std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams& p, const T* w)
   return packed;
 }
 
+namespace {
+
+// The tasks of one call. Weights come from `packed` (Conv2dOp: panels packed once) or,
+// when it is null, from the raw weights w, packed per MC x KC block into the task's
+// scratch (the one-call conv2d: packing all weights up front would be a pass over them
+// and a fresh buffer per call, which costs up to a fifth of a deep layer's time).
 template <class T>
-void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* x,
-                const T* bias, T* y) {
-  const auto& pw = static_cast<const Im2colWeights<T>&>(packed);
+void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w, const T* x,
+               const T* bias, T* y) {
   const auto gk = gemm_kernel<T>();
-  if (gk.mr != pw.mr) throw value_error("conv2d: weights were packed for another ISA");
+  if (packed != nullptr && gk.mr != packed->mr)
+    throw value_error("conv2d: weights were packed for another ISA");
   const int64_t MR = gk.mr, NR = gk.nr;
   const int64_t P = p.out_h() * p.out_w();
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, kd = Cg * p.R * p.S;
@@ -179,10 +188,14 @@ void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* 
     const int64_t m0 = mblk * pl.mrows, rows = std::min(pl.mrows, Kg - m0);
     T* buf = static_cast<T*>(
         thread_scratch(static_cast<size_t>(pl.scratch_elems) * sizeof(T)));
+    T* abuf = buf + pl.scratch_elems - pl.a_block_elems;
     const T* xg = x + (n * p.C + g * Cg) * p.H * p.W;
-    const T* ag = pw.a.get() + g * pw.per_group + m0 * kd;
-    auto a_src = [&](int64_t i0, int64_t, int64_t k0, int64_t) {
-      return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
+    const T* ag = packed != nullptr ? packed->a.get() + g * packed->per_group + m0 * kd
+                                    : w + (g * Kg + m0) * kd;
+    auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kc) {
+      if (packed != nullptr) return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
+      pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf);
+      return Panels<T>{abuf, MR * kc, MR};
     };
     const int64_t ld = gather_ld(np, NR, sizeof(T));
     auto gather_src = [&](int64_t k0, int64_t kc) {
@@ -203,11 +216,25 @@ void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* 
   });
 }
 
+}  // namespace
+
+template <class T>
+void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* x,
+                const T* bias, T* y) {
+  run_tasks<T>(p, &static_cast<const Im2colWeights<T>&>(packed), nullptr, x, bias, y);
+}
+
+template <class T>
+void im2col_run_once(const Conv2dParams& p, const T* w, const T* x, const T* bias, T* y) {
+  run_tasks<T>(p, nullptr, w, x, bias, y);
+}
+
 #define CONVCORE_IM2COL(T)                                                                 \
   template int64_t im2col_workspace_bytes<T>(const Conv2dParams&, int);                    \
   template std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams&, const T*);   \
   template void im2col_run(const Conv2dParams&, const PackedWeights<T>&, const T*, const T*, \
-                           T*);
+                           T*);                                                            \
+  template void im2col_run_once(const Conv2dParams&, const T*, const T*, const T*, T*);
 CONVCORE_IM2COL(float)
 CONVCORE_IM2COL(double)
 #undef CONVCORE_IM2COL
