@@ -99,12 +99,21 @@ void Conv2dParams::validate() const {
   checked_product("conv2d work", N, K, out_h(), out_w(), C / groups, R, S);
 }
 
+// `auto`: im2col when K/groups >= kAutoMinKg and (C/groups)*R*S >= kAutoMinReduction, else
+// direct. The GEMM gathers each im2col element once and earns that back over the K/groups
+// output channels that reuse it, and each micro-tile's store over a long reduction; with
+// one input channel per group (depthwise, single-channel filtering: a reduction of R*S
+// <= 9..25 terms) direct wins. The thresholds are the best fit to the measurements of
+// benchmarks/auto_rule.py over convcore.testing.SHAPES (table in README.md, "How auto
+// chooses"); re-run it after changing either algorithm.
+constexpr int64_t kAutoMinKg = 1;
+constexpr int64_t kAutoMinReduction = 16;
+
 Algorithm choose_algorithm(const Conv2dParams& p) {
   if (p.algorithm != Algorithm::automatic) return p.algorithm;
-  // One input channel per group (depthwise, single-channel filtering): the GEMM's
-  // reduction is only R*S long and packing costs more than it saves; direct wins.
-  // Everything else goes to the packed GEMM.
-  return p.C / p.groups == 1 ? Algorithm::direct : Algorithm::im2col;
+  const int64_t kg = p.K / p.groups, reduction = p.C / p.groups * p.R * p.S;
+  return kg >= kAutoMinKg && reduction >= kAutoMinReduction ? Algorithm::im2col
+                                                            : Algorithm::direct;
 }
 
 namespace {
