@@ -68,8 +68,8 @@ def test_linear_edges(rng, isa, dtype, m, n, k):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_linear_column_blocks(rng, isa, dtype):
-    # Wide enough for several column tasks in both B sources (linear() packs at most
-    # 8 MiB of W per task: 512 float columns of k = 4096; LinearOp takes 1024).
+    # Several column tasks (1024 columns each) and 16 KC blocks, in both B sources
+    # (linear() packs W per KC x NC block, prefetching the next; LinearOp packed it once).
     x, w = randn(rng, (7, 4096), dtype), randn(rng, (1043, 4096), dtype)
     y = both_thread_counts(lambda: convcore.linear(x, w))
     check_linear(y, x, w)

@@ -76,13 +76,16 @@ struct Panels {
 // Full panels go through an 8-column tile (W reads of 8 contiguous values, 8 writes of W
 // contiguous values), which the compiler turns into vector loads and stores.
 template <class T, int W>
-void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc, T* out) {
+void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
+                   int64_t prefetch, T* out) {
   for (int64_t r0 = 0; r0 < rows; r0 += W, out += W * kc) {
     const T* s = src + r0 * ld + k0;
     const int64_t nr = std::min<int64_t>(W, rows - r0);
     int64_t kb = 0;
     if (nr == W) {
       for (; kb + 8 <= kc; kb += 8) {
+        if (prefetch > 0 && kb % 16 == 0)
+          for (int i = 0; i < W; ++i) __builtin_prefetch(s + i * ld + kb + prefetch);
         T tile[W][8];
         for (int i = 0; i < W; ++i)
           for (int kk = 0; kk < 8; ++kk) tile[i][kk] = s[i * ld + kb + kk];
@@ -97,13 +100,16 @@ void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t k
   }
 }
 
+// prefetch > 0: also prefetch each row's values that many columns further on (the next
+// KC block, which a later call packs: rows read in short pieces defeat the hardware
+// prefetcher).
 template <class T>
 void pack_panels(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
-                 int64_t width, T* out) {
+                 int64_t width, T* out, int64_t prefetch = 0) {
   switch (width) {
-    case 6: return pack_panels_w<T, 6>(src, ld, rows, k0, kc, out);
-    case 8: return pack_panels_w<T, 8>(src, ld, rows, k0, kc, out);
-    case 16: return pack_panels_w<T, 16>(src, ld, rows, k0, kc, out);
+    case 6: return pack_panels_w<T, 6>(src, ld, rows, k0, kc, prefetch, out);
+    case 8: return pack_panels_w<T, 8>(src, ld, rows, k0, kc, prefetch, out);
+    case 16: return pack_panels_w<T, 16>(src, ld, rows, k0, kc, prefetch, out);
   }
   for (int64_t r0 = 0; r0 < rows; r0 += width, out += width * kc)
     for (int64_t kk = 0; kk < kc; ++kk)
