@@ -55,9 +55,10 @@ Algorithm choose_algorithm(const Conv2dParams& p);
 
 // Scratch bytes one conv2d call with these parameters takes on the current thread count,
 // for elements of dtype_bytes (4: float, 8: double): for im2col, one gathered block of
-// patches (about 256 KiB) and one block of weights (at most 144 KiB) per thread, bounded
-// whatever the image size; for padding modes other than zeros, plus the padded copy of
-// the input. The direct algorithm's own scratch is not counted.
+// patches (about 256 KiB) and one block of weights (at most 144 KiB) per thread, whatever
+// the image size, and at most 16 MiB in all up to 64 threads (smaller blocks on more);
+// for padding modes other than zeros, plus the padded copy of the input. The direct
+// algorithm's own scratch is not counted.
 int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes);
 
 // A convolution layer's operator: validates the parameters and packs the weights once

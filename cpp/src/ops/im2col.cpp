@@ -22,6 +22,9 @@
 namespace convcore::detail {
 namespace {
 
+// All threads' im2col scratch together, whatever the image size.
+constexpr int64_t kIm2colBudget = 16 << 20;
+
 // How a call is cut into tasks; a function of the sizes and the thread count only.
 struct Im2colPlan {
   int64_t kc;               // KC block length
@@ -49,8 +52,12 @@ Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) 
   pl.kc = gemm_kc(kd);
   pl.in_place = p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 &&
                 p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
-  const int64_t nc_cache =
-      std::max<int64_t>(1, kGemmBlockBytes / static_cast<int64_t>(sizeof(T)) / pl.kc / NR) * NR;
+  // B block: kGemmBlockBytes, less when many threads would take more than the budget
+  // (each also holds an A block and the odd-line panel of gather_ld), never under a panel.
+  const int64_t elem = static_cast<int64_t>(sizeof(T));
+  const int64_t share = kIm2colBudget / threads - (gemm_mc<T>() / MR * MR + NR) * pl.kc * elem;
+  const int64_t block = std::clamp(share, pl.kc * NR * elem, kGemmBlockBytes);
+  const int64_t nc_cache = std::max<int64_t>(1, block / elem / pl.kc / NR) * NR;
   const int64_t base = p.N * p.groups;
   // Enough tiles that the tasks divide evenly over the threads (balanced tiles).
   const int64_t even = threads / std::gcd(base, threads);
