@@ -5,7 +5,7 @@
 //   gemm_6x8_avx2  (double): 6 rows x 8 columns (2 ymm of 4 doubles per row), same shape.
 // A is a packed panel (a[kk*6 + i]); B is a packed panel (ldb == NR) or read in place
 // (ldb > NR: a gathered row-major block, a 1x1 convolution's input rows): the kernel
-// prefetches B 8 rows ahead and the C tile before the epilogue. Partial tiles (m < 6, n < NR) are stored with lane masks, so callers never
+// prefetches B 8 rows ahead and one line to the right, and the C tile before the epilogue. Partial tiles (m < 6, n < NR) are stored with lane masks, so callers never
 // pad C. Every output is one FMA chain over k in order: the result does not depend on the
 // tile's position, so any blocking or threading gives bitwise the same C.
 #include <immintrin.h>
@@ -25,13 +25,16 @@ void gemm_6x16(int64_t k, const float* a, const float* b, int64_t ldb, float* c,
 #pragma GCC unroll 6
   for (int i = 0; i < 6; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
   // B 8 rows ahead: a panel read in place (ldb a multiple of many cache lines) maps to
-  // few L1 sets and is evicted between uses, so its rows are fetched again just in time.
+  // few L1 sets and is evicted between uses, so its rows are fetched again just in time;
+  // and b + 16, the line of this row the next panel starts with (read in place, nothing
+  // else brings it in early; packed, it is the next row, already there).
   const int64_t pf = 8 * ldb;
 #pragma GCC unroll 4
   for (int64_t kk = 0; kk < k; ++kk) {
     const __m256 b0 = _mm256_loadu_ps(b);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
     _mm_prefetch(reinterpret_cast<const char*>(b + pf), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 16), _MM_HINT_T0);
     __m256 ai = _mm256_broadcast_ss(a + 0);
     c00 = _mm256_fmadd_ps(ai, b0, c00);
     c01 = _mm256_fmadd_ps(ai, b1, c01);
@@ -101,6 +104,7 @@ void gemm_6x8(int64_t k, const double* a, const double* b, int64_t ldb, double* 
     const __m256d b0 = _mm256_loadu_pd(b);
     const __m256d b1 = _mm256_loadu_pd(b + 4);
     _mm_prefetch(reinterpret_cast<const char*>(b + pf), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8), _MM_HINT_T0);
     __m256d ai = _mm256_broadcast_sd(a + 0);
     c00 = _mm256_fmadd_pd(ai, b0, c00);
     c01 = _mm256_fmadd_pd(ai, b1, c01);
