@@ -5,7 +5,8 @@
 //   gemm_6x8_avx2  (double): 6 rows x 8 columns (2 ymm of 4 doubles per row), same shape.
 // A is a packed panel (a[kk*6 + i]); B is a packed panel (ldb == NR) or read in place
 // (ldb > NR: a gathered row-major block, a 1x1 convolution's input rows): the kernel
-// prefetches B 8 rows ahead and one line to the right, and the C tile before the epilogue. Partial tiles (m < 6, n < NR) are stored with lane masks, so callers never
+// prefetches B 8 rows ahead and one line to the right, and the C tile before the
+// epilogue. Partial tiles (m < 6, n < NR) are stored with lane masks, so callers never
 // pad C. Every output is one FMA chain over k in order: the result does not depend on the
 // tile's position, so any blocking or threading gives bitwise the same C.
 #include <immintrin.h>
