@@ -19,6 +19,7 @@ from .functional import (
     square,
     tanh,
 )
+from .signal import convolve2d, correlate2d
 
 __version__: str = _core.version()
 
@@ -56,6 +57,8 @@ def info() -> dict:
 __all__ = [
     "abs",
     "conv2d",
+    "convolve2d",
+    "correlate2d",
     "get_num_threads",
     "info",
     "leaky_relu",
