@@ -54,6 +54,7 @@ def both_thread_counts(fn):
     (6, 8, 255), (6, 8, 256), (6, 8, 257), (7, 9, 512), (5, 7, 513),         # KC edges
     (143, 17, 9), (144, 16, 10), (145, 15, 11), (289, 9, 3),                 # MC (float)
     (71, 17, 9), (72, 16, 10), (73, 15, 11),                                 # MC (double)
+    (1201, 20, 3),                                   # row blocks of 8 MC per linear task
 ])
 def test_linear_edges(rng, isa, dtype, m, n, k):
     x, w, b = randn(rng, (m, k), dtype), randn(rng, (n, k), dtype), randn(rng, (n,), dtype)

@@ -96,14 +96,16 @@ namespace {
 
 // Columns per task: a KC x NC block of W^T is 1 MiB of floats, packed per call into L3.
 constexpr int64_t kLinearNC = 1024;
+constexpr int64_t kLinearRowBlocks = 8;  // MC row blocks per task at most
 
 // y (M x N) = act(x (M x K) * W^T + bias) for K >= 1. W^T's panels come from `packed`
 // (LinearOp: packed once, panel p at p*NR*K) or, when it is null, are packed per KC x NC
 // block from w (N x K) into the task's scratch, prefetching the next block's pieces of
 // each row as it goes (KC-long pieces of 1024 rows are too short for the hardware
 // prefetcher: without that, packing W cost twice a plain copy). Tasks are column blocks
-// with all rows each (so W is read from memory once), as many as make them divide evenly
-// over the threads; rows are split too only when the columns are too few for the threads.
+// with all rows each (up to kLinearRowBlocks MC blocks: W is read from memory once per
+// that many rows), as many as make them divide evenly over the threads; rows are split
+// further when the columns are too few for the threads.
 template <class T>
 void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const T* packed,
                  const T* bias, T* y, const Activation& act) {
@@ -114,7 +116,11 @@ void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
   const int64_t nb0 = ceil_div(ceil_div(N, kLinearNC), threads) * threads;
   const int64_t ncb = ceil_div(panels, std::min(nb0, panels)) * NR;
   const int64_t nb = ceil_div(N, ncb);
-  const int64_t mb0 = std::min(ceil_div(M, MR), ceil_div(threads, nb));
+  // Rows per task: at most kLinearRowBlocks MC blocks, so that a task stays short (the
+  // interrupt handler is polled between tasks) while W is packed again only every
+  // thousand-odd rows.
+  const int64_t mb0 = std::max(std::min(ceil_div(M, MR), ceil_div(threads, nb)),
+                               ceil_div(M, kLinearRowBlocks * detail::gemm_mc<T>()));
   const int64_t mrows = ceil_div(ceil_div(M, mb0), MR) * MR, mb = ceil_div(M, mrows);
   const int64_t MC = std::min(detail::gemm_mc<T>() / MR * MR, mrows);
   const int64_t scratch = MC * KC + (packed == nullptr ? ncb * KC : 0);
