@@ -201,7 +201,7 @@ void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w
                                     : w + (g * Kg + m0) * kd;
     auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kc) {
       if (packed != nullptr) return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
-      pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf);
+      pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf, k0 + kc < kd ? kc : 0);
       return Panels<T>{abuf, MR * kc, MR};
     };
     const int64_t ld = gather_ld(np, NR, sizeof(T));
