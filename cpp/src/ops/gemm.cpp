@@ -7,10 +7,9 @@
 // per column of C.
 #include "convcore/linear.hpp"
 
+#include <algorithm>
 #include <cstring>
-#include <numeric>
 #include <string>
-#include <vector>
 
 #include "convcore/activation.hpp"
 #include "dispatch.hpp"
@@ -130,7 +129,7 @@ void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
     T* abuf = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));
     T* bbuf = abuf + MC * KC;
     auto a_src = [&](int64_t ia, int64_t ma, int64_t k0, int64_t kc) {
-      detail::pack_panels(x + (i0 + ia) * K, K, ma, k0, kc, MR, abuf);
+      detail::pack_panels(x + (i0 + ia) * K, K, ma, k0, kc, MR, abuf, k0 + kc < K ? kc : 0);
       return detail::Panels<T>{abuf, MR * kc, MR};
     };
     auto b_src = [&](int64_t k0, int64_t kc) {
