@@ -22,13 +22,13 @@ namespace detail {
 
 template <>
 GemmKernel<float> gemm_kernel<float>() {
-  const auto& k = kernels().gemm_f32;
-  return {k.fn, k.mr, k.nr};
+  const auto& t = kernels();
+  return {t.gemm_f32.fn, t.gemm_f32.mr, t.gemm_f32.nr, t.pack_nr_f32.fn};
 }
 template <>
 GemmKernel<double> gemm_kernel<double>() {
-  const auto& k = kernels().gemm_f64;
-  return {k.fn, k.mr, k.nr};
+  const auto& t = kernels();
+  return {t.gemm_f64.fn, t.gemm_f64.mr, t.gemm_f64.nr, t.pack_nr_f64.fn};
 }
 
 }  // namespace detail
@@ -59,11 +59,12 @@ LinearOp<T>::LinearOp(int64_t in_features, int64_t out_features, const T* weight
   m.in = in_features;
   m.out = out_features;
   m.act = act;
-  m.nr = detail::gemm_kernel<T>().nr;
+  const auto gk = detail::gemm_kernel<T>();
+  m.nr = gk.nr;
   const int64_t panels = ceil_div(out_features, m.nr);
   m.w = detail::Buffer<T>(checked_product("linear packed weight", panels, m.nr, in_features));
   if (in_features > 0 && out_features > 0)
-    detail::pack_panels(weight, in_features, out_features, 0, in_features, m.nr, m.w.get());
+    detail::pack_b_panels(gk, weight, in_features, out_features, 0, in_features, m.w.get());
   m.has_bias = bias != nullptr;
   if (m.has_bias) {
     m.bias = detail::Buffer<T>(out_features);
@@ -134,7 +135,7 @@ void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
     };
     auto b_src = [&](int64_t k0, int64_t kc) {
       if (packed != nullptr) return detail::Panels<T>{packed + j0 * K + k0 * NR, NR * K, NR};
-      detail::pack_panels(w + j0 * K, K, cols, k0, kc, NR, bbuf, k0 + kc < K ? kc : 0);
+      detail::pack_b_panels(gk, w + j0 * K, K, cols, k0, kc, bbuf, k0 + kc < K ? kc : 0);
       return detail::Panels<T>{bbuf, NR * kc, NR};
     };
     detail::gemm_tile(gk, rows, cols, K, a_src, b_src, y + i0 * N + j0, N,
