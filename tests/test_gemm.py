@@ -189,3 +189,26 @@ def test_every_isa_same_tile():
     """Weights packed under one ISA run under another: all GEMM kernels share the tile."""
     tiles = {(k["op"], k["mr"], k["nr"]) for k in _core.kernels() if k["op"].startswith("gemm")}
     assert tiles == {("gemm_f32", 6, 16), ("gemm_f64", 6, 8)}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pack_kernels_match_scalar_twin(rng, dtype):
+    """LinearOp packs its weight with the active ISA's pack kernel: packed under each ISA
+    and run under the scalar one, the results are bitwise those of the scalar pack."""
+    # out = 37: two full panels and a partial one; in = 45: 8- and 4-column tiles + tail.
+    x, w = randn(rng, (9, 45), dtype), randn(rng, (37, 45), dtype)
+    previous = _core.get_isa()
+    try:
+        results = []
+        for isa in _core.isas_supported():
+            _core.set_isa(isa)
+            op = _core.LinearOp(w, None, "none", 1.0, 0.0)
+            _core.set_isa("scalar")
+            y = np.empty((9, 37), dtype)
+            op.run(x, y)
+            results.append(y)
+    finally:
+        _core.set_isa(previous)
+    for y in results[1:]:
+        np.testing.assert_array_equal(y, results[0])
+    check_linear(results[0], x, w)
