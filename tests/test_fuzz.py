@@ -1,0 +1,120 @@
+"""Random parameters and shapes thrown at the public functions, valid or not.
+
+Every call must either raise one of the documented exceptions (ValueError, TypeError,
+MemoryError) — and then exactly when the arguments are invalid by the contract's rules,
+written out independently here — or return the reference's answer within the error
+bound. Never a crash, a hang or a silent wrong answer. The atheris harness in fuzz/
+drives the same checks from coverage-guided byte strings for longer runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import convcore
+from convcore.testing import check_conv2d
+
+SETTINGS = settings(max_examples=250, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+PAD = st.one_of(st.integers(-1, 4), st.tuples(st.integers(-1, 3), st.integers(0, 3)),
+                st.sampled_from(["same", "valid", "full"]))
+
+
+def conv2d_is_valid(c, h, w, k, cg, r, s, stride, padding, dilation, groups, mode):
+    """The contract's rules (DESIGN.md, Errors), independently of the implementation."""
+    pair = lambda v: tuple(v) if isinstance(v, tuple) else (v, v)  # noqa: E731
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
+    if min(sh, sw, dh, dw) < 1 or groups < 1 or c % groups or k % groups or cg * groups != c:
+        return False
+    if padding == "full":
+        return False
+    if padding == "same":
+        if (sh, sw) != (1, 1):
+            return False
+        th, tw = dh * (r - 1), dw * (s - 1)
+        pads = (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+    elif padding == "valid":
+        pads = (0, 0, 0, 0)
+    else:
+        ph, pw = pair(padding)
+        if ph < 0 or pw < 0:
+            return False
+        pads = (ph, ph, pw, pw)
+    if dh * (r - 1) + 1 > h + pads[0] + pads[1] or dw * (s - 1) + 1 > w + pads[2] + pads[3]:
+        return False
+    if mode == "reflect" and (max(pads[:2]) >= h or max(pads[2:]) >= w):
+        return False
+    if mode == "circular" and (max(pads[:2]) > h or max(pads[2:]) > w):
+        return False
+    return True
+
+
+@SETTINGS
+@given(
+    n=st.integers(0, 2), c=st.integers(1, 6), h=st.integers(1, 9), w=st.integers(1, 9),
+    k=st.integers(1, 6), cg=st.integers(1, 6), r=st.integers(1, 4), s=st.integers(1, 4),
+    stride=st.one_of(st.integers(0, 3), st.tuples(st.integers(1, 3), st.integers(-1, 3))),
+    padding=PAD, dilation=st.one_of(st.integers(0, 3), st.tuples(st.integers(1, 2), st.integers(1, 3))),
+    groups=st.integers(0, 3), mode=st.sampled_from(["zeros", "reflect", "replicate", "circular"]),
+    bias=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]),
+    algorithm=st.sampled_from(["auto", "direct", "im2col"]),
+    activation=st.sampled_from([None, "relu", "sigmoid", "tanh", "abs", "square", "leaky_relu"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_conv2d_fuzz(n, c, h, w, k, cg, r, s, stride, padding, dilation, groups, mode, bias,
+                     dtype, algorithm, activation, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((k, cg, r, s)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype) if bias else None
+    params = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    valid = conv2d_is_valid(c, h, w, k, cg, r, s, stride, padding, dilation, groups, mode)
+    try:
+        y = convcore.conv2d(x, wt, b, **params, padding_mode=mode, activation=activation,
+                            algorithm=algorithm)
+    except (ValueError, TypeError) as e:
+        assert not valid, f"valid arguments refused: {e}"
+        return
+    assert valid, "invalid arguments accepted"
+    if n == 0:
+        assert y.shape[0] == 0
+        return
+    check_conv2d(y, x, wt, b, **params, padding_mode=mode, activation=activation)
+
+
+ACTIVATIONS = {
+    "relu": lambda x: np.where(np.isnan(x), x, np.maximum(x, 0)),
+    "abs": np.abs,
+    "square": np.square,
+}
+
+
+@SETTINGS
+@given(
+    shape=st.lists(st.integers(0, 7), min_size=0, max_size=4),
+    dtype=st.sampled_from([np.float32, np.float64, np.int32, np.uint8, np.complex64, object]),
+    name=st.sampled_from(sorted(ACTIVATIONS)),
+    special=st.sampled_from([0.0, np.nan, np.inf, -np.inf, 1e-40]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_activation_fuzz(shape, dtype, name, special, seed):
+    rng = np.random.default_rng(seed)
+    x = np.asarray(rng.standard_normal(shape) * 10)
+    if x.size:
+        x.flat[rng.integers(x.size)] = special
+    with np.errstate(invalid="ignore"):  # NaN/inf cast to integers: any value will do
+        x = np.asarray(x.astype(dtype), dtype=dtype)
+    fn = getattr(convcore, name)
+    if np.dtype(dtype).kind in "cO":
+        try:
+            fn(x)
+        except TypeError:
+            return
+        raise AssertionError(f"{name} accepted dtype {np.dtype(dtype)}")
+    y = fn(x)
+    expected = ACTIVATIONS[name](x.astype(np.float64) if x.dtype.kind in "iu" else x)
+    assert y.shape == x.shape
+    np.testing.assert_array_equal(y, expected.astype(y.dtype))  # exact operations
