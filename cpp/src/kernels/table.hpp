@@ -34,6 +34,14 @@ template <class T>
 using GemmFn = void (*)(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc,
                         int64_t m, int64_t n, const GemmEpilogue<T>& ep);
 
+// One B panel of the GEMM from a row-major matrix whose rows are B's columns (linear's
+// weight W = B^T): out[kk*NR + i] = src[i*ld + kk] for i < rows, kk < kc; the panel's
+// columns i in [rows, NR) are zero (NR = the slot's nr; rows <= NR). prefetch > 0 also
+// prefetches each row's values that many further on (the next KC piece).
+template <class T>
+using PackFn = void (*)(const T* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+                        T* out);
+
 // y[i] = act(x[i]) for i < n (x == y allowed).
 template <class T>
 using ActivateFn = void (*)(const T* x, T* y, int64_t n, const Activation& act);
@@ -102,6 +110,8 @@ struct Kernel {
 
 struct KernelTable {
   const char* isa;
+  Kernel<PackFn<float>> pack_nr_f32;  // panels for gemm_f32 (nr = its NR)
+  Kernel<PackFn<double>> pack_nr_f64;
   Kernel<GemmFn<float>> gemm_f32;
   Kernel<GemmFn<double>> gemm_f64;
   Kernel<ActivateFn<float>> activate_f32;

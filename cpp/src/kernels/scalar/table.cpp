@@ -6,6 +6,8 @@ namespace convcore::kernels::scalar {
 const KernelTable& table() {
   static const KernelTable t = {
       "scalar",
+      {"pack_16_scalar", "scalar", &pack_16, 0, 16},
+      {"pack_8_scalar", "scalar", &pack_8, 0, 8},
       {"gemm_6x16_scalar", "scalar", &gemm_6x16, 6, 16},
       {"gemm_6x8_scalar", "scalar", &gemm_6x8, 6, 8},
       {"activate_f32_scalar", "scalar", &activate_f32},
