@@ -265,4 +265,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("version", &version);
   m.def("compiler", &compiler);
   m.def("cxx_flags", &cxx_flags);
+  m.def("measure_peak_gflops", [](int threads, double seconds) {
+    py::gil_scoped_release release;
+    return measure_peak_gflops(threads, seconds);
+  }, py::arg("threads") = 1, py::arg("seconds") = 0.2,
+        "The float32 FMA peak (GFLOP/s) of `threads` threads running the active ISA's "
+        "peak_fma_f32 probe at once; best of runs over about `seconds`.");
+
 }

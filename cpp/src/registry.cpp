@@ -21,6 +21,7 @@ void for_each_slot(const kernels::KernelTable& t, Visit&& visit) {
   visit("activate_f64", t.activate_f64);
   visit("direct_row_f32", t.direct_row_f32);
   visit("direct_row_f64", t.direct_row_f64);
+  visit("peak_fma_f32", t.peak_fma_f32);
 }
 
 void list_table(const kernels::KernelTable& t, std::vector<KernelInfo>& out) {

@@ -37,6 +37,11 @@ template <class T>
 using DirectRowFn = void (*)(const DirectRowArgs& p, const T* x, const T* w, T bias, T* y,
                              const Activation& act);
 
+// The FMA-throughput probe: `steps` steps of acc = acc * m + c on MR independent chains
+// of NR lanes (2*MR*NR FLOPs per step), accumulators starting at 8*chain + lane; returns
+// the sum of the accumulators (chains in order, lanes in order) so none is dead code.
+using PeakFmaFn = float (*)(int64_t steps, float m, float c);
+
 template <class Fn>
 struct Kernel {
   const char* name;  // e.g. "gemm_6x16_avx2"
@@ -53,6 +58,7 @@ struct KernelTable {
   Kernel<ActivateFn<double>> activate_f64;
   Kernel<DirectRowFn<float>> direct_row_f32;
   Kernel<DirectRowFn<double>> direct_row_f64;
+  Kernel<PeakFmaFn> peak_fma_f32;
 };
 
 namespace scalar {

@@ -12,4 +12,6 @@ void gemm_6x8(int64_t k, const double* a, const double* b, double* c, int64_t ld
 void activate_f32(const float* x, float* y, int64_t n, const Activation& act);
 void activate_f64(const double* x, double* y, int64_t n, const Activation& act);
 
+float peak_fma_12x8(int64_t steps, float m, float c);
+
 }  // namespace convcore::kernels::avx2

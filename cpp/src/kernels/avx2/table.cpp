@@ -13,6 +13,7 @@ const KernelTable& table() {
       {"activate_f64_avx2", "avx2", &activate_f64},
       {"direct_row_f32_scalar", "scalar", &scalar::direct_row_f32},
       {"direct_row_f64_scalar", "scalar", &scalar::direct_row_f64},
+      {"peak_fma_12x8_avx2", "avx2", &peak_fma_12x8, 12, 8},
   };
   return t;
 }

@@ -16,4 +16,6 @@ void direct_row_f32(const DirectRowArgs& p, const float* x, const float* w, floa
 void direct_row_f64(const DirectRowArgs& p, const double* x, const double* w, double bias,
                     double* y, const Activation& act);
 
+float peak_fma_12x8(int64_t steps, float m, float c);
+
 }  // namespace convcore::kernels::scalar

@@ -12,6 +12,7 @@ const KernelTable& table() {
       {"activate_f64_scalar", "scalar", &activate_f64},
       {"direct_row_f32_scalar", "scalar", &direct_row_f32},
       {"direct_row_f64_scalar", "scalar", &direct_row_f64},
+      {"peak_fma_12x8_scalar", "scalar", &peak_fma_12x8, 12, 8},
   };
   return t;
 }
