@@ -45,7 +45,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("info", help="version, instruction sets, threads, compiler")
     sub.add_parser("example", help="a small worked example (the default)")
+    from . import bench
+
+    bench.add_arguments(sub.add_parser("bench", help="benchmarks and the report (bench --help)"))
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return bench.main(args)
     if args.command == "info":
         _print_info()
     else:
