@@ -208,6 +208,80 @@ std::string choose_algorithm_py(Quad nchw, Quad krs_groups, Pair stride, Quad pa
   return algorithm_name(choose_algorithm(p));
 }
 
+template <class T>
+void locally_connected2d_typed(const LocallyConnected2dParams& p, const py::array& x,
+                               const py::array& w, const py::object& b, const py::array& y) {
+  require<T>(x, "input", {p.N, p.C, p.H, p.W});
+  p.validate();
+  const int64_t Ho = p.out_h(), Wo = p.out_w();
+  require<T>(w, "weight", {Ho, Wo, p.K, p.C, p.R, p.S});
+  const T* bias = nullptr;
+  if (!b.is_none()) {
+    py::array ba = b.cast<py::array>();
+    require<T>(ba, "bias", {p.K, Ho, Wo});
+    bias = static_cast<const T*>(ba.data());
+  }
+  require<T>(y, "out", {p.N, p.K, Ho, Wo}, true);
+  const T* xp = static_cast<const T*>(x.data());
+  const T* wp = static_cast<const T*>(w.data());
+  T* yp = static_cast<T*>(const_cast<void*>(y.data()));
+  py::gil_scoped_release release;
+  locally_connected2d(p, xp, wp, bias, yp);
+}
+
+void locally_connected2d_py(const py::array& x, const py::array& w, const py::object& b,
+                            const py::array& y, Pair stride, Quad padding, Pair dilation,
+                            const std::string& activation, double alpha, double beta) {
+  if (x.ndim() != 4) throw value_error("input: expected 4 dimensions (N, C, H, W), got " + shape_of(x));
+  if (w.ndim() != 6)
+    throw value_error("weight: expected 6 dimensions (Ho, Wo, K, C, R, S), got " + shape_of(w));
+  LocallyConnected2dParams p;
+  p.N = x.shape(0), p.C = x.shape(1), p.H = x.shape(2), p.W = x.shape(3);
+  p.K = w.shape(2), p.R = w.shape(4), p.S = w.shape(5);
+  std::tie(p.stride_h, p.stride_w) = stride;
+  std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
+  std::tie(p.dilation_h, p.dilation_w) = dilation;
+  p.activation = make_activation(activation, alpha, beta);
+  if (x.dtype().is(py::dtype::of<float>()))
+    locally_connected2d_typed<float>(p, x, w, b, y);
+  else if (x.dtype().is(py::dtype::of<double>()))
+    locally_connected2d_typed<double>(p, x, w, b, y);
+  else
+    throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
+}
+
+void pool2d_py(const py::array& x, const py::array& y, Pair kernel_size, Pair stride,
+               Pair padding, Pair dilation, bool ceil_mode, bool count_include_pad, bool avg) {
+  if (x.ndim() != 4) throw value_error("input: expected 4 dimensions (N, C, H, W), got " + shape_of(x));
+  Pool2dParams p;
+  p.N = x.shape(0), p.C = x.shape(1), p.H = x.shape(2), p.W = x.shape(3);
+  std::tie(p.R, p.S) = kernel_size;
+  std::tie(p.stride_h, p.stride_w) = stride;
+  std::tie(p.pad_h, p.pad_w) = padding;
+  std::tie(p.dilation_h, p.dilation_w) = dilation;
+  p.ceil_mode = ceil_mode;
+  p.count_include_pad = count_include_pad;
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    require<T>(x, "input", {p.N, p.C, p.H, p.W});
+    p.validate();
+    require<T>(y, "out", {p.N, p.C, p.out_h(), p.out_w()}, true);
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = static_cast<T*>(const_cast<void*>(y.data()));
+    py::gil_scoped_release release;
+    if (avg)
+      avg_pool2d(p, xp, yp);
+    else
+      max_pool2d(p, xp, yp);
+  };
+  if (x.dtype().is(py::dtype::of<float>()))
+    go(float{});
+  else if (x.dtype().is(py::dtype::of<double>()))
+    go(double{});
+  else
+    throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -265,11 +339,28 @@ PYBIND11_MODULE(_core, m) {
   m.def("version", &version);
   m.def("compiler", &compiler);
   m.def("cxx_flags", &cxx_flags);
+  m.def("locally_connected2d", &locally_connected2d_py, py::arg("input"), py::arg("weight"),
+        py::arg("bias"), py::arg("out"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("activation"), py::arg("alpha"), py::arg("beta"),
+        "Raw locally connected layer: weight (Ho, Wo, K, C, R, S), bias (K, Ho, Wo); "
+        "padding is (top, bottom, left, right).");
+  m.def("max_pool2d", [](const py::array& x, const py::array& y, Pair kernel_size, Pair stride,
+                         Pair padding, Pair dilation, bool ceil_mode) {
+          pool2d_py(x, y, kernel_size, stride, padding, dilation, ceil_mode, true, false);
+        }, py::arg("input"), py::arg("out"), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode"),
+        "Raw 2D max pooling (PyTorch semantics), NCHW.");
+  m.def("avg_pool2d", [](const py::array& x, const py::array& y, Pair kernel_size, Pair stride,
+                         Pair padding, bool ceil_mode, bool count_include_pad) {
+          pool2d_py(x, y, kernel_size, stride, padding, {1, 1}, ceil_mode, count_include_pad,
+                    true);
+        }, py::arg("input"), py::arg("out"), py::arg("kernel_size"), py::arg("stride"),
+        py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"),
+        "Raw 2D average pooling (PyTorch semantics), NCHW.");
   m.def("measure_peak_gflops", [](int threads, double seconds) {
     py::gil_scoped_release release;
     return measure_peak_gflops(threads, seconds);
   }, py::arg("threads") = 1, py::arg("seconds") = 0.2,
         "The float32 FMA peak (GFLOP/s) of `threads` threads running the active ISA's "
         "peak_fma_f32 probe at once; best of runs over about `seconds`.");
-
 }

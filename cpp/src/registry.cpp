@@ -21,6 +21,12 @@ void for_each_slot(const kernels::KernelTable& t, Visit&& visit) {
   visit("activate_f64", t.activate_f64);
   visit("direct_row_f32", t.direct_row_f32);
   visit("direct_row_f64", t.direct_row_f64);
+  visit("locally_connected_f32", t.locally_connected_f32);
+  visit("locally_connected_f64", t.locally_connected_f64);
+  visit("max_pool_row_f32", t.max_pool_row_f32);
+  visit("max_pool_row_f64", t.max_pool_row_f64);
+  visit("avg_pool_row_f32", t.avg_pool_row_f32);
+  visit("avg_pool_row_f64", t.avg_pool_row_f64);
   visit("peak_fma_f32", t.peak_fma_f32);
 }
 

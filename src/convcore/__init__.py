@@ -18,6 +18,7 @@ from .functional import (
     square,
     tanh,
 )
+from .functional import avg_pool2d, conv2d_dense_matrix, locally_connected2d, max_pool2d
 
 __version__: str = _core.version()
 
@@ -64,3 +65,4 @@ __all__ = [
     "square",
     "tanh",
 ]
+__all__ += ["avg_pool2d", "conv2d_dense_matrix", "locally_connected2d", "max_pool2d"]

@@ -61,4 +61,34 @@ def kernels() -> list[dict[str, str | int]]: ...
 def version() -> str: ...
 def compiler() -> str: ...
 def cxx_flags() -> str: ...
+def locally_connected2d(
+    input: NDArray[np.floating],
+    weight: NDArray[np.floating],
+    bias: NDArray[np.floating] | None,
+    out: NDArray[np.floating],
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    activation: str,
+    alpha: float,
+    beta: float,
+) -> None: ...
+def max_pool2d(
+    input: NDArray[np.floating],
+    out: NDArray[np.floating],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    ceil_mode: bool,
+) -> None: ...
+def avg_pool2d(
+    input: NDArray[np.floating],
+    out: NDArray[np.floating],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    ceil_mode: bool,
+    count_include_pad: bool,
+) -> None: ...
 def measure_peak_gflops(threads: int = 1, seconds: float = 0.2) -> float: ...

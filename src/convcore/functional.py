@@ -312,3 +312,245 @@ __all__ = [
     "relu", "sigmoid", "square", "tanh",
 ]
 del builtins
+
+
+# ----------------------------------------------------------------------------- locally connected
+
+
+def _batched4(x: np.ndarray, func: str) -> Tuple[np.ndarray, bool]:
+    """(the input as (N, C, H, W), whether it had a batch dimension)."""
+    if x.ndim not in (3, 4):
+        raise ValueError(f"{func}: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
+    return (x, True) if x.ndim == 4 else (x[None], False)
+
+
+def locally_connected2d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: IntPair = 1,
+    padding: Union[IntPair, str] = 0,
+    dilation: IntPair = 1,
+    *,
+    activation: Any = None,
+) -> np.ndarray:
+    """A locally connected layer: ``conv2d`` with one filter bank per output position.
+
+    input ``(N, C, H, W)`` or ``(C, H, W)``; weight ``(Ho, Wo, K, C, R, S)`` (the filters of
+    output position ``(i, j)`` are ``weight[i, j]``); bias ``(K, Ho, Wo)``. ``Ho, Wo`` follow
+    conv2d's formula and must match the weight. ``padding`` is an int, a pair, ``"same"``
+    (stride 1) or ``"valid"``, zeros only. Returns ``(N, K, Ho, Wo)`` (or ``(K, Ho, Wo)``).
+    With ``weight[i, j] == w`` everywhere it equals ``conv2d(input, w, ...)``.
+    """
+    x = _float_array(input, "input")
+    w = _float_array(weight, "weight")
+    b = None if bias is None else _float_array(bias, "bias")
+    dtype = _same_dtype("locally_connected2d", input=x, weight=w, bias=b)
+    x4, batched = _batched4(x, "locally_connected2d")
+    if w.ndim != 6:
+        raise ValueError(f"weight must be (Ho, Wo, K, C, R, S), got shape {w.shape}")
+    n, c, h, wd = x4.shape
+    ho_w, wo_w, k, cw, r, s = w.shape
+    stride2 = _pair(stride, "stride", 1)
+    dilation2 = _pair(dilation, "dilation", 1)
+    pads = conv_padding(padding, (r, s), stride2, dilation2)
+    act, a, bb = activation_spec(activation)
+    if min(c, h, wd, k, r, s) == 0:
+        raise ValueError(f"input {x.shape} and weight {w.shape} must have non-zero sizes")
+    if cw != c:
+        raise ValueError(f"weight {w.shape} has C={cw} but input {x.shape} has {c} channels")
+    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
+    eh, ew = dilation2[0] * (r - 1) + 1, dilation2[1] * (s - 1) + 1
+    if eh > hp or ew > wp:
+        raise ValueError(
+            f"kernel {(r, s)} with dilation {dilation2} spans {(eh, ew)}, larger than the "
+            f"padded input {(hp, wp)} (input {x.shape}, padding {pads})"
+        )
+    ho = conv2d_output_size(h, r, stride2[0], pads[0], pads[1], dilation2[0])
+    wo = conv2d_output_size(wd, s, stride2[1], pads[2], pads[3], dilation2[1])
+    if (ho_w, wo_w) != (ho, wo):
+        raise ValueError(
+            f"weight {w.shape} is for a ({ho_w}, {wo_w}) output, but input {x.shape} with "
+            f"kernel {(r, s)}, stride {stride2}, padding {pads}, dilation {dilation2} gives "
+            f"({ho}, {wo})"
+        )
+    if b is not None and b.shape != (k, ho, wo):
+        raise ValueError(f"bias must have shape {(k, ho, wo)} for weight {w.shape}, got {b.shape}")
+    _size_check((n, k, ho, wo), "output")
+    y = np.empty((n, k, ho, wo), dtype=dtype)
+    if n:
+        _core.locally_connected2d(
+            _contiguous(x4), _contiguous(w), None if b is None else _contiguous(b), y,
+            stride2, pads, dilation2, act, a, bb,
+        )
+    return y if batched else y[0]
+
+
+# ----------------------------------------------------------------------------- pooling
+
+
+def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                     ceil_mode: bool) -> int:
+    """PyTorch's pooling output length: floor (or ceil) of
+    ``(size + 2*padding - dilation*(kernel-1) - 1) / stride`` plus 1; in ceil_mode the last
+    window must start inside the input or the left padding."""
+    num = size + 2 * padding - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
+    out = num // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _pool_args(func, input, kernel_size, stride, padding, dilation, ceil_mode):
+    x = _float_array(input, "input")
+    x4, batched = _batched4(x, func)
+    kernel2 = _pair(kernel_size, "kernel_size", 1)
+    stride2 = kernel2 if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
+        else _pair(stride, "stride", 1)
+    pad2 = _pair(padding, "padding", 0)
+    dilation2 = _pair(dilation, "dilation", 1)
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"ceil_mode must be a bool, got {type(ceil_mode).__name__}")
+    if pad2[0] > kernel2[0] // 2 or pad2[1] > kernel2[1] // 2:
+        raise ValueError(
+            f"{func}: padding should be at most half of the kernel size, got padding {pad2} "
+            f"for kernel_size {kernel2}"
+        )
+    n, c, h, w = x4.shape
+    if h == 0 or w == 0:
+        raise ValueError(f"{func}: input {x.shape} must have non-zero height and width")
+    ho = pool_output_size(h, kernel2[0], stride2[0], pad2[0], dilation2[0], bool(ceil_mode))
+    wo = pool_output_size(w, kernel2[1], stride2[1], pad2[1], dilation2[1], bool(ceil_mode))
+    if ho < 1 or wo < 1:
+        raise ValueError(
+            f"{func}: output size {(ho, wo)} is too small for input {x.shape} with "
+            f"kernel_size {kernel2}, stride {stride2}, padding {pad2}, dilation {dilation2}"
+        )
+    y = np.empty((n, c, ho, wo), dtype=x.dtype)
+    return _contiguous(x4), y, batched, kernel2, stride2, pad2, dilation2
+
+
+def max_pool2d(
+    input: Any,
+    kernel_size: IntPair,
+    stride: Optional[IntPair] = None,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
+) -> np.ndarray:
+    """2D max pooling as ``torch.nn.functional.max_pool2d``: input ``(N, C, H, W)`` or
+    ``(C, H, W)``; ``stride`` defaults to ``kernel_size``; padding (at most half the
+    kernel) never wins; a NaN in a window gives NaN."""
+    x4, y, batched, k2, s2, p2, d2 = _pool_args("max_pool2d", input, kernel_size, stride,
+                                                padding, dilation, ceil_mode)
+    if y.size:
+        _core.max_pool2d(x4, y, k2, s2, p2, d2, bool(ceil_mode))
+    return y if batched else y[0]
+
+
+def avg_pool2d(
+    input: Any,
+    kernel_size: IntPair,
+    stride: Optional[IntPair] = None,
+    padding: IntPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> np.ndarray:
+    """2D average pooling as ``torch.nn.functional.avg_pool2d``: the divisor is the window
+    clipped to the padded input (``count_include_pad``) or the taps inside the input."""
+    if not isinstance(count_include_pad, (bool, np.bool_)):
+        raise TypeError(f"count_include_pad must be a bool, got {type(count_include_pad).__name__}")
+    x4, y, batched, k2, s2, p2, _ = _pool_args("avg_pool2d", input, kernel_size, stride,
+                                               padding, 1, ceil_mode)
+    if y.size:
+        _core.avg_pool2d(x4, y, k2, s2, p2, bool(ceil_mode), bool(count_include_pad))
+    return y if batched else y[0]
+
+
+# ----------------------------------------------------------------------------- dense equivalent
+
+
+def _available_memory() -> int:
+    """Bytes of physical memory currently available (all physical memory if unknown)."""
+    import os
+
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return _INT64_MAX
+
+
+def conv2d_dense_matrix(
+    weight: Any,
+    input_shape: Tuple[int, int, int],
+    stride: IntPair = 1,
+    padding: Union[IntPair, str] = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+) -> np.ndarray:
+    """The fully connected matrix ``M`` of a convolution: shape ``(K*Ho*Wo, C*H*W)``, with
+    ``conv2d(x, weight, ...).ravel() == M @ x.ravel()`` for one image ``x`` of shape
+    ``input_shape = (C, H, W)`` (zero padding). Row ``(k*Ho + i)*Wo + j``, column
+    ``(c*H + h)*W + w``, in the weight's dtype.
+
+    Raises ``MemoryError`` before allocating anything when the matrix needs more bytes
+    than the physical memory currently available (it grows with the square of the
+    pixel count: 3.2 GB for 3 -> 16 channels at 64x64), ``ValueError`` for shapes that
+    do not fit together, as conv2d does.
+    """
+    w = _float_array(weight, "weight")
+    if w.ndim != 4:
+        raise ValueError(f"weight must be (K, C/groups, R, S), got shape {w.shape}")
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+        raise ValueError(f"input_shape must be (C, H, W), got {input_shape!r}")
+    c, h, wd = (_int_param(v, "input_shape", 1) for v in input_shape)
+    k, cg, r, s = w.shape
+    stride2 = _pair(stride, "stride", 1)
+    dilation2 = _pair(dilation, "dilation", 1)
+    groups = _int_param(groups, "groups", 1)
+    pads = conv_padding(padding, (r, s), stride2, dilation2)
+    if min(k, cg, r, s) == 0:
+        raise ValueError(f"weight {w.shape} must have non-zero sizes")
+    if c % groups or k % groups or cg * groups != c:
+        raise ValueError(
+            f"weight {w.shape} with groups={groups} does not fit input_shape {(c, h, wd)}: "
+            f"expected (K, C/groups, R, S) = ({k}, {c // groups if c % groups == 0 else '?'}, R, S)"
+        )
+    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
+    if dilation2[0] * (r - 1) + 1 > hp or dilation2[1] * (s - 1) + 1 > wp:
+        raise ValueError(
+            f"kernel {(r, s)} with dilation {dilation2} is larger than the padded input {(hp, wp)}"
+        )
+    ho = conv2d_output_size(h, r, stride2[0], pads[0], pads[1], dilation2[0])
+    wo = conv2d_output_size(wd, s, stride2[1], pads[2], pads[3], dilation2[1])
+    rows, cols = k * ho * wo, c * h * wd
+    nbytes = rows * cols * w.dtype.itemsize
+    available = _available_memory()
+    if nbytes > available:
+        raise MemoryError(
+            f"conv2d_dense_matrix: the ({rows}, {cols}) {w.dtype} matrix needs "
+            f"{nbytes / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB of memory "
+            f"available (weight {w.shape}, input_shape {(c, h, wd)})"
+        )
+    m = np.zeros((rows, cols), dtype=w.dtype)
+    # Every (output pixel, tap) pair: its row, its input column and the weight it carries.
+    kk = np.arange(k)[:, None, None, None, None, None]
+    ii = np.arange(ho)[None, :, None, None, None, None]
+    jj = np.arange(wo)[None, None, :, None, None, None]
+    cc = np.arange(cg)[None, None, None, :, None, None]
+    rr = np.arange(r)[None, None, None, None, :, None]
+    ss = np.arange(s)[None, None, None, None, None, :]
+    ih = ii * stride2[0] + rr * dilation2[0] - pads[0]
+    iw = jj * stride2[1] + ss * dilation2[1] - pads[2]
+    channel = (kk // (k // groups)) * cg + cc
+    shape = (k, ho, wo, cg, r, s)
+    inside = np.broadcast_to((ih >= 0) & (ih < h) & (iw >= 0) & (iw < wd), shape)
+    row = np.broadcast_to((kk * ho + ii) * wo + jj, shape)[inside]
+    col = np.broadcast_to((channel * h + ih) * wd + iw, shape)[inside]
+    val = np.broadcast_to(w[:, None, None], shape)[inside]
+    m[row, col] = val  # taps of one row meet distinct pixels: no index repeats
+    return m
+
+
+__all__ += ["avg_pool2d", "conv2d_dense_matrix", "locally_connected2d", "max_pool2d",
+            "pool_output_size"]

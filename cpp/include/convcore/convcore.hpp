@@ -3,5 +3,7 @@
 
 #include "convcore/activation.hpp"
 #include "convcore/conv2d.hpp"
+#include "convcore/locally_connected.hpp"
+#include "convcore/pool.hpp"
 #include "convcore/runtime.hpp"
 #include "convcore/types.hpp"

@@ -37,6 +37,35 @@ template <class T>
 using DirectRowFn = void (*)(const DirectRowArgs& p, const T* x, const T* w, T bias, T* y,
                              const Activation& act);
 
+// Locally connected layer, one output position for a block of images: untied weights,
+// so each position is its own small matrix product with a reduction of length kd:
+// y[n*ysn + k*ysk] = act(bias[k*bs] + sum_{t<kd} w[k*kd + t] * x[n*kd + t])
+// for k < K, n < N. w is the position's (K, C, R, S) filter bank as given (row-major,
+// contiguous), x the images' gathered patches (n, c, r, s); bias may be null.
+struct LocallyConnectedArgs {
+  int64_t kd, K, N;
+  int64_t bias_stride, y_k_stride, y_n_stride;
+};
+template <class T>
+using LocallyConnectedFn = void (*)(const LocallyConnectedArgs& a, const T* w, const T* x,
+                                    const T* bias, T* y, const Activation& act);
+
+// One output row of a 2D pooling over one plane (H x W), PyTorch semantics:
+// y[j] = reduce_{r<R, s<S} x[ih(r), j*sw + s*dw - pl] for j < wo, ih(r) = oh*sh + r*dh - pt,
+// taps outside the input skipped (max: identity -inf; NaN propagates) or counted as 0 (avg).
+// tmp: tw = (wo-1)*sw + (S-1)*dw + 1 elements of scratch (the row reduced over r, padded).
+// avg: y[j] = sum / (row_count * col_count[j]), the divisors chosen by the driver.
+struct PoolRowArgs {
+  int64_t H, W, R, S;
+  int64_t oh, wo;
+  int64_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+};
+template <class T>
+using MaxPoolRowFn = void (*)(const PoolRowArgs& p, const T* x, T* y, T* tmp);
+template <class T>
+using AvgPoolRowFn = void (*)(const PoolRowArgs& p, const T* x, T* y, T* tmp, T row_count,
+                              const T* col_count);
+
 // The FMA-throughput probe: `steps` steps of acc = acc * m + c on MR independent chains
 // of NR lanes (2*MR*NR FLOPs per step), accumulators starting at 8*chain + lane; returns
 // the sum of the accumulators (chains in order, lanes in order) so none is dead code.
@@ -58,6 +87,12 @@ struct KernelTable {
   Kernel<ActivateFn<double>> activate_f64;
   Kernel<DirectRowFn<float>> direct_row_f32;
   Kernel<DirectRowFn<double>> direct_row_f64;
+  Kernel<LocallyConnectedFn<float>> locally_connected_f32;
+  Kernel<LocallyConnectedFn<double>> locally_connected_f64;
+  Kernel<MaxPoolRowFn<float>> max_pool_row_f32;
+  Kernel<MaxPoolRowFn<double>> max_pool_row_f64;
+  Kernel<AvgPoolRowFn<float>> avg_pool_row_f32;
+  Kernel<AvgPoolRowFn<double>> avg_pool_row_f64;
   Kernel<PeakFmaFn> peak_fma_f32;
 };
 

@@ -13,6 +13,12 @@ const KernelTable& table() {
       {"activate_f64_avx2", "avx2", &activate_f64},
       {"direct_row_f32_scalar", "scalar", &scalar::direct_row_f32},
       {"direct_row_f64_scalar", "scalar", &scalar::direct_row_f64},
+      {"locally_connected_f32_avx2", "avx2", &locally_connected_f32},
+      {"locally_connected_f64_avx2", "avx2", &locally_connected_f64},
+      {"max_pool_row_f32_avx2", "avx2", &max_pool_row_f32},
+      {"max_pool_row_f64_avx2", "avx2", &max_pool_row_f64},
+      {"avg_pool_row_f32_avx2", "avx2", &avg_pool_row_f32},
+      {"avg_pool_row_f64_avx2", "avx2", &avg_pool_row_f64},
       {"peak_fma_12x8_avx2", "avx2", &peak_fma_12x8, 12, 8},
   };
   return t;

@@ -12,6 +12,12 @@ const KernelTable& table() {
       {"activate_f64_scalar", "scalar", &activate_f64},
       {"direct_row_f32_scalar", "scalar", &direct_row_f32},
       {"direct_row_f64_scalar", "scalar", &direct_row_f64},
+      {"locally_connected_f32_scalar", "scalar", &locally_connected_f32},
+      {"locally_connected_f64_scalar", "scalar", &locally_connected_f64},
+      {"max_pool_row_f32_scalar", "scalar", &max_pool_row_f32},
+      {"max_pool_row_f64_scalar", "scalar", &max_pool_row_f64},
+      {"avg_pool_row_f32_scalar", "scalar", &avg_pool_row_f32},
+      {"avg_pool_row_f64_scalar", "scalar", &avg_pool_row_f64},
       {"peak_fma_12x8_scalar", "scalar", &peak_fma_12x8, 12, 8},
   };
   return t;
