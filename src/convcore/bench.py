@@ -180,12 +180,13 @@ def _convcore(algorithm: str) -> Maker:
     return make
 
 
-def _padded(s: ConvShape, x: np.ndarray) -> np.ndarray:
+def padded(s: ConvShape, x: np.ndarray) -> np.ndarray:
+    """The input with the shape's zero padding on both sides of H and W."""
     p = s.padding
     return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
 
 
-def _windows(s: ConvShape, xp: np.ndarray) -> np.ndarray:
+def windows(s: ConvShape, xp: np.ndarray) -> np.ndarray:
     """The view (N, G, C/G, Ho, Wo, R, S) of the padded input: the pixels each output sees."""
     d = s.dilation
     v = np.lib.stride_tricks.sliding_window_view(
@@ -200,7 +201,7 @@ def _numpy_im2col(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np
     wm = np.ascontiguousarray(w.reshape(g, kg, crs))
 
     def run() -> np.ndarray:
-        v = _windows(s, _padded(s, x))  # (N, G, Cg, Ho, Wo, R, S)
+        v = windows(s, padded(s, x))  # (N, G, Cg, Ho, Wo, R, S)
         cols = v.transpose(0, 1, 2, 5, 6, 3, 4).reshape(s.n, g, crs, ho * wo)  # the copy
         return np.matmul(wm, cols).reshape(s.n, s.k, ho, wo)
 
@@ -211,11 +212,11 @@ def _numpy_einsum(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np
     g, kg = s.groups, s.k // s.groups
     ho, wo = s.out_hw
     wg = w.reshape(g, kg, s.c // g, s.r, s.s)
-    path = np.einsum_path("ngchwrs,gkcrs->ngkhw", _windows(s, _padded(s, x)), wg,
+    path = np.einsum_path("ngchwrs,gkcrs->ngkhw", windows(s, padded(s, x)), wg,
                           optimize="optimal")[0]
 
     def run() -> np.ndarray:
-        v = _windows(s, _padded(s, x))
+        v = windows(s, padded(s, x))
         return np.einsum("ngchwrs,gkcrs->ngkhw", v, wg, optimize=path).reshape(s.n, s.k, ho, wo)
 
     return run
@@ -237,7 +238,7 @@ def _plane_loop(s: ConvShape, x: np.ndarray, w: np.ndarray,
     ho, wo = s.out_hw
 
     def run() -> np.ndarray:
-        xp = _padded(s, x)
+        xp = padded(s, x)
         y = np.zeros((s.n, s.k, ho, wo), dtype=x.dtype)
         for n in range(s.n):
             for k in range(s.k):
@@ -427,13 +428,13 @@ def sweep_costs(size: int, c: int = SWEEP_C, k: int = SWEEP_K, r: int = SWEEP_R,
     }
 
 
-def _locally_connected(x: np.ndarray, w: np.ndarray, r: int):
+def locally_connected(x: np.ndarray, w: np.ndarray, r: int):
     """The locally connected layer with conv weights ``w`` copied to every position:
     convcore's when it has one, else the NumPy einsum recipe (named in the note)."""
     size = x.shape[-1]
     lc_w = np.ascontiguousarray(np.broadcast_to(w, (size, size) + w.shape))
     if hasattr(convcore, "locally_connected2d"):
-        return (lambda: convcore.locally_connected2d(x, lc_w, padding=r // 2)), "convcore"
+        return (lambda: convcore.locally_connected2d(x, lc_w, padding=r // 2)), ""
     pad = r // 2
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
 
@@ -458,7 +459,7 @@ def connectivity_sweep(sizes: Sequence[int] = SWEEP_SIZES, budget: int = DENSE_B
         x = rng.standard_normal((1, SWEEP_C, size, size), dtype=np.float32)
         w = rng.standard_normal((SWEEP_K, SWEEP_C, SWEEP_R, SWEEP_R), dtype=np.float32)
         fns = {"conv": lambda: convcore.conv2d(x, w, padding=SWEEP_R // 2)}
-        fns["locally connected"], layers["locally connected"].note = _locally_connected(
+        fns["locally connected"], layers["locally connected"].note = locally_connected(
             x, w, SWEEP_R)
         dense = layers["dense"]
         shape = ConvShape("sweep", 1, SWEEP_C, size, size, SWEEP_K, SWEEP_R, SWEEP_R, 1,
