@@ -208,6 +208,112 @@ std::string choose_algorithm_py(Quad nchw, Quad krs_groups, Pair stride, Quad pa
   return algorithm_name(choose_algorithm(p));
 }
 
+// linear: x (M, in), w (out, in), bias (out) or None, y (M, out).
+void linear_py(const py::array& x, const py::array& w, const py::object& b, const py::array& y,
+               const std::string& activation, double alpha, double beta) {
+  if (x.ndim() != 2) throw value_error("input: expected 2 dimensions (M, in), got " + shape_of(x));
+  if (w.ndim() != 2) throw value_error("weight: expected 2 dimensions (out, in), got " + shape_of(w));
+  const int64_t M = x.shape(0), in = x.shape(1), out = w.shape(0);
+  const Activation act = make_activation(activation, alpha, beta);
+  auto go = [&](auto tag) {
+    using T = decltype(tag);
+    require<T>(x, "input", {M, in});
+    require<T>(w, "weight", {out, in});
+    const T* bias = nullptr;
+    if (!b.is_none()) {
+      py::array ba = b.cast<py::array>();
+      require<T>(ba, "bias", {out});
+      bias = static_cast<const T*>(ba.data());
+    }
+    require<T>(y, "out", {M, out}, true);
+    const T* xp = static_cast<const T*>(x.data());
+    const T* wp = static_cast<const T*>(w.data());
+    T* yp = static_cast<T*>(const_cast<void*>(y.data()));
+    py::gil_scoped_release release;
+    linear(M, in, out, xp, wp, bias, yp, act);
+  };
+  if (x.dtype().is(py::dtype::of<float>()))
+    go(float{});
+  else if (x.dtype().is(py::dtype::of<double>()))
+    go(double{});
+  else
+    throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
+}
+
+// A LinearOp of either dtype: weights packed once, run per batch (layers.Dense).
+class PyLinearOp {
+ public:
+  PyLinearOp(const py::array& w, const py::object& b, const std::string& activation,
+             double alpha, double beta)
+      : double_(w.dtype().is(py::dtype::of<double>())) {
+    if (w.ndim() != 2)
+      throw value_error("weight: expected 2 dimensions (out, in), got " + shape_of(w));
+    const Activation act = make_activation(activation, alpha, beta);
+    if (double_)
+      make<double>(w, b, act, f64_);
+    else if (w.dtype().is(py::dtype::of<float>()))
+      make<float>(w, b, act, f32_);
+    else
+      throw type_error("weight: expected float32 or float64, got " + std::string(py::str(w.dtype())));
+  }
+
+  void run(const py::array& x, const py::array& y) const {
+    if (double_)
+      run_typed<double>(*f64_, x, y);
+    else
+      run_typed<float>(*f32_, x, y);
+  }
+
+  int64_t in_features() const { return double_ ? f64_->in_features() : f32_->in_features(); }
+  int64_t out_features() const { return double_ ? f64_->out_features() : f32_->out_features(); }
+
+ private:
+  template <class T>
+  static void make(const py::array& w, const py::object& b, const Activation& act,
+                   std::unique_ptr<LinearOp<T>>& op) {
+    const int64_t out = w.shape(0), in = w.shape(1);
+    require<T>(w, "weight", {out, in});
+    const T* bias = nullptr;
+    py::array ba;
+    if (!b.is_none()) {
+      ba = b.cast<py::array>();
+      require<T>(ba, "bias", {out});
+      bias = static_cast<const T*>(ba.data());
+    }
+    op = std::make_unique<LinearOp<T>>(in, out, static_cast<const T*>(w.data()), bias, act);
+  }
+
+  template <class T>
+  static void run_typed(const LinearOp<T>& op, const py::array& x, const py::array& y) {
+    if (x.ndim() != 2) throw value_error("input: expected 2 dimensions (M, in), got " + shape_of(x));
+    const int64_t M = x.shape(0);
+    require<T>(x, "input", {M, op.in_features()});
+    require<T>(y, "out", {M, op.out_features()}, true);
+    const T* xp = static_cast<const T*>(x.data());
+    T* yp = static_cast<T*>(const_cast<void*>(y.data()));
+    py::gil_scoped_release release;
+    op.run(M, xp, yp);
+  }
+
+  bool double_;
+  std::unique_ptr<LinearOp<float>> f32_;
+  std::unique_ptr<LinearOp<double>> f64_;
+};
+
+int64_t conv2d_workspace_bytes_py(Quad nchw, Quad krs_groups, Pair stride, Quad padding,
+                                  Pair dilation, const std::string& padding_mode,
+                                  const std::string& algorithm, int dtype_bytes) {
+  Conv2dParams p;
+  std::tie(p.N, p.C, p.H, p.W) = nchw;
+  std::tie(p.K, p.R, p.S, p.groups) = krs_groups;
+  std::tie(p.stride_h, p.stride_w) = stride;
+  std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
+  std::tie(p.dilation_h, p.dilation_w) = dilation;
+  p.padding_mode = padding_mode_from_name(padding_mode.c_str());
+  p.algorithm = algorithm_from_name(algorithm.c_str());
+  return conv2d_workspace_bytes(p, dtype_bytes);
+}
+
 template <class T>
 void locally_connected2d_typed(const LocallyConnected2dParams& p, const py::array& x,
                                const py::array& w, const py::object& b, const py::array& y) {
@@ -315,6 +421,24 @@ PYBIND11_MODULE(_core, m) {
   m.def("choose_algorithm", &choose_algorithm_py, py::arg("nchw"), py::arg("krs_groups"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("algorithm"),
         "The algorithm conv2d runs for these sizes ('direct' or 'im2col').");
+
+  m.def("linear", &linear_py, py::arg("input"), py::arg("weight"), py::arg("bias"),
+        py::arg("out"), py::arg("activation"), py::arg("alpha"), py::arg("beta"),
+        "Raw linear: out (M, out) = act(input (M, in) @ weight(out, in).T + bias); arrays "
+        "already normalised (C-contiguous, aligned, one dtype).");
+  py::class_<PyLinearOp>(m, "LinearOp",
+                         "A fully connected layer with its weights packed once; "
+                         "run(input, out) per batch.")
+      .def(py::init<const py::array&, const py::object&, const std::string&, double, double>(),
+           py::arg("weight"), py::arg("bias"), py::arg("activation"), py::arg("alpha"),
+           py::arg("beta"))
+      .def("run", &PyLinearOp::run, py::arg("input"), py::arg("out"))
+      .def_property_readonly("in_features", &PyLinearOp::in_features)
+      .def_property_readonly("out_features", &PyLinearOp::out_features);
+  m.def("conv2d_workspace_bytes", &conv2d_workspace_bytes_py, py::arg("nchw"),
+        py::arg("krs_groups"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("padding_mode"), py::arg("algorithm"), py::arg("dtype_bytes"),
+        "Scratch bytes one conv2d call with these sizes takes on the current thread count.");
 
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);

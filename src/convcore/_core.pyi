@@ -51,6 +51,42 @@ def choose_algorithm(
     dilation: tuple[int, int],
     algorithm: str,
 ) -> str: ...
+def linear(
+    input: NDArray[np.floating],
+    weight: NDArray[np.floating],
+    bias: NDArray[np.floating] | None,
+    out: NDArray[np.floating],
+    activation: str,
+    alpha: float,
+    beta: float,
+) -> None: ...
+class LinearOp:
+    """A fully connected layer with its weights packed once; run(input, out) per batch."""
+
+    def __init__(
+        self,
+        weight: NDArray[np.floating],
+        bias: NDArray[np.floating] | None,
+        activation: str,
+        alpha: float,
+        beta: float,
+    ) -> None: ...
+    def run(self, input: NDArray[np.floating], out: NDArray[np.floating]) -> None: ...
+    @property
+    def in_features(self) -> int: ...
+    @property
+    def out_features(self) -> int: ...
+
+def conv2d_workspace_bytes(
+    nchw: tuple[int, int, int, int],
+    krs_groups: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    padding_mode: str,
+    algorithm: str,
+    dtype_bytes: int,
+) -> int: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def get_isa() -> str: ...

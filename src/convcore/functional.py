@@ -255,6 +255,50 @@ def conv2d(
     return y
 
 
+# ----------------------------------------------------------------------------- linear
+
+
+def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None) -> np.ndarray:
+    """The fully connected layer, as ``torch.nn.functional.linear``:
+    ``activation(input @ weight.T + bias)``.
+
+    input ``(..., in)``; weight ``(out, in)``; bias ``(out,)``. Returns ``(..., out)`` in
+    the input's dtype (float32 or float64; input, weight and bias share it). Computed by
+    the packed GEMM that runs conv2d's im2col algorithm, the activation fused into its
+    store.
+    """
+    x = _float_array(input, "input")
+    w = _float_array(weight, "weight")
+    b = None if bias is None else _float_array(bias, "bias")
+    dtype = _same_dtype("linear", input=x, weight=w, bias=b)
+    if w.ndim != 2:
+        raise ValueError(f"weight must be (out_features, in_features), got shape {w.shape}")
+    if x.ndim < 1:
+        raise ValueError("input must be (..., in_features), got a 0-d array")
+    out_f, in_f = w.shape
+    if x.shape[-1] != in_f:
+        raise ValueError(
+            f"input has shape {x.shape}: its last dimension must be in_features={in_f} "
+            f"of weight {w.shape}"
+        )
+    if b is not None and b.shape != (out_f,):
+        raise ValueError(f"bias must have shape ({out_f},) for weight {w.shape}, got {b.shape}")
+    act, a, bb = activation_spec(activation)
+    lead = x.shape[:-1]
+    m = 1
+    for d in lead:
+        m *= d
+    _size_check((m, max(in_f, out_f)), "input")
+    y = np.empty(lead + (out_f,), dtype=dtype)
+    if m == 0 or out_f == 0:
+        return y
+    _core.linear(
+        _contiguous(x.reshape(m, in_f)), _contiguous(w), None if b is None else _contiguous(b),
+        y.reshape(m, out_f), act, a, bb,
+    )
+    return y
+
+
 # ----------------------------------------------------------------------------- activations
 
 
@@ -309,7 +353,7 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> np.ndarray:
 
 __all__ = [
     "abs", "activation_spec", "conv2d", "conv2d_output_size", "conv_padding", "leaky_relu",
-    "relu", "sigmoid", "square", "tanh",
+    "linear", "relu", "sigmoid", "square", "tanh",
 ]
 del builtins
 

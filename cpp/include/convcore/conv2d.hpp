@@ -53,6 +53,12 @@ struct Conv2dParams {
 // The algorithm `automatic` resolves to for these parameters (never `automatic`).
 Algorithm choose_algorithm(const Conv2dParams& p);
 
+// Scratch bytes one conv2d call with these parameters takes on the current thread count,
+// for elements of dtype_bytes (4: float, 8: double): for im2col, one gathered B block of
+// at most 256 KiB per thread (bounded whatever the image size); for padding modes other
+// than zeros, plus the padded copy of the input. 0 for the direct algorithm's own use.
+int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes);
+
 // A convolution layer's operator: validates the parameters and packs the weights once
 // (construction), then runs any number of batches (run). `p.N` is only a hint for the
 // choice of algorithm; `run` takes the batch size. The weights and bias are copied, so

@@ -3,6 +3,7 @@
 
 #include "convcore/activation.hpp"
 #include "convcore/conv2d.hpp"
+#include "convcore/linear.hpp"
 #include "convcore/locally_connected.hpp"
 #include "convcore/pool.hpp"
 #include "convcore/runtime.hpp"

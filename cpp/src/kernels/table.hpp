@@ -14,12 +14,25 @@
 
 namespace convcore::kernels {
 
-// C[m x n] (ldc) = act(bias[i] + (accumulate ? C : 0) + sum_k A[i,k] * B[k,j]) for the
-// packed panels A (k x MR, a[kk*MR + i]) and B (k x NR, b[kk*NR + j]); m <= MR, n <= NR.
-// bias may be null (no bias); act.kind == none skips the activation.
+// What a GEMM micro-kernel does with its tile after the k loop: add C (accumulate, for
+// the 2nd and later KC blocks), add a bias (per row i for conv, per column j for linear;
+// null: none), apply the activation (kind none: skip). Bias and activation are set only
+// on the last KC block.
 template <class T>
-using GemmFn = void (*)(int64_t k, const T* a, const T* b, T* c, int64_t ldc, int64_t m,
-                        int64_t n, bool accumulate, const T* bias, const Activation& act);
+struct GemmEpilogue {
+  bool accumulate = false;
+  const T* bias = nullptr;       // bias[i] or bias[j] of the tile
+  bool bias_per_column = false;  // true: bias[j] (linear), false: bias[i] (conv)
+  Activation act{};
+};
+
+// C[m x n] (ldc) = epilogue(sum_k A[i,k] * B[k,j]) for the packed panel A (k x MR,
+// a[kk*MR + i]) and the panel B (k x NR, b[kk*ldb + j]: ldb == NR when packed, larger
+// when B is read in place); m <= MR, n <= NR. All NR columns of B are read (callers pad
+// partial panels); only m x n of C are touched.
+template <class T>
+using GemmFn = void (*)(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc,
+                        int64_t m, int64_t n, const GemmEpilogue<T>& ep);
 
 // y[i] = act(x[i]) for i < n (x == y allowed).
 template <class T>

@@ -136,6 +136,27 @@ void pad_planes(const Conv2dParams& p, const T* x, T* xp) {
 
 }  // namespace
 
+int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes) {
+  p.validate();
+  if (dtype_bytes != 4 && dtype_bytes != 8)
+    throw value_error("conv2d_workspace_bytes: dtype_bytes must be 4 or 8, got " +
+                      std::to_string(dtype_bytes));
+  Conv2dParams q = p;
+  int64_t padded = 0;
+  if (p.padding_mode != PaddingMode::zeros) {
+    q.H = p.H + p.pad_top + p.pad_bottom;
+    q.W = p.W + p.pad_left + p.pad_right;
+    q.pad_top = q.pad_bottom = q.pad_left = q.pad_right = 0;
+    q.padding_mode = PaddingMode::zeros;
+    padded = checked_product("conv2d padded input", p.N, p.C, q.H, q.W, int64_t{dtype_bytes});
+  }
+  if (p.N == 0 || choose_algorithm(q) != Algorithm::im2col) return padded;
+  const int threads = detail::pool_threads();
+  const int64_t tiles = dtype_bytes == 4 ? detail::im2col_workspace_bytes<float>(q, threads)
+                                         : detail::im2col_workspace_bytes<double>(q, threads);
+  return checked_add(padded, tiles, "conv2d workspace");
+}
+
 template <class T>
 struct Conv2dOp<T>::Impl {
   Conv2dParams params;  // as given

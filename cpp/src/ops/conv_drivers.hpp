@@ -27,5 +27,8 @@ std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams& p, const T* w)
 template <class T>
 void im2col_run(const Conv2dParams& p, const PackedWeights<T>& w, const T* x, const T* bias,
                 T* y);
+// Scratch bytes im2col_run takes for these parameters on `threads` threads.
+template <class T>
+int64_t im2col_workspace_bytes(const Conv2dParams& p, int threads);
 
 }  // namespace convcore::detail

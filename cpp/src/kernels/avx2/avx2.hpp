@@ -5,10 +5,10 @@
 
 namespace convcore::kernels::avx2 {
 
-void gemm_6x16(int64_t k, const float* a, const float* b, float* c, int64_t ldc, int64_t m,
-               int64_t n, bool accumulate, const float* bias, const Activation& act);
-void gemm_6x8(int64_t k, const double* a, const double* b, double* c, int64_t ldc, int64_t m,
-              int64_t n, bool accumulate, const double* bias, const Activation& act);
+void gemm_6x16(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+               int64_t m, int64_t n, const GemmEpilogue<float>& ep);
+void gemm_6x8(int64_t k, const double* a, const double* b, int64_t ldb, double* c,
+              int64_t ldc, int64_t m, int64_t n, const GemmEpilogue<double>& ep);
 void activate_f32(const float* x, float* y, int64_t n, const Activation& act);
 void activate_f64(const double* x, double* y, int64_t n, const Activation& act);
 
