@@ -20,6 +20,7 @@ from .functional import (
     tanh,
 )
 from .functional import avg_pool2d, conv2d_dense_matrix, locally_connected2d, max_pool2d
+from .signal import convolve2d, correlate2d
 
 __version__: str = _core.version()
 
@@ -57,6 +58,8 @@ def info() -> dict:
 __all__ = [
     "abs",
     "conv2d",
+    "convolve2d",
+    "correlate2d",
     "get_num_threads",
     "info",
     "leaky_relu",

@@ -1,61 +1,72 @@
-"""Command line: ``python -m convcore [info]`` (also the ``convcore`` script)."""
+"""Command line: ``python -m convcore [demo|info|bench] ...`` (also the ``convcore`` script).
+
+The demo (the lecture's argument on an image, see convcore/demo.py) is the default
+command. Each command is one ``add_parser`` call whose ``func`` takes the parsed
+arguments and returns the exit status: add a command by adding such a block.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
-from typing import List, Optional
-
-import numpy as np
+from typing import Any, List, Optional, Tuple
 
 
-def _print_info() -> None:
+def _info(args: argparse.Namespace) -> int:
     import convcore
 
     for key, value in convcore.info().items():
         print(f"{key:>15}: {value}")
+    return 0
 
 
-def _example() -> None:
-    """A small worked example: the lecture's Sobel kernel on a generated image."""
-    import convcore
-    from convcore.testing import reference_conv2d
+def _demo(args: argparse.Namespace) -> int:
+    from convcore import demo
 
-    _print_info()
-    print()
-    yy, xx = np.mgrid[0:256, 0:256]
-    image = np.where((xx - 128) ** 2 + (yy - 128) ** 2 < 70**2, 200.0, 30.0).astype(np.float32)
-    mx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32) / 4
-    t = time.perf_counter()
-    edges = convcore.conv2d(image[None], mx[None, None], padding=1)[0]
-    ms = (time.perf_counter() - t) * 1e3
-    err = np.abs(edges - reference_conv2d(image[None], mx[None, None], padding=1)[0]).max()
-    print(f"Sobel Mx on a 256x256 disc: {ms:.2f} ms, max |I*Mx| = {np.abs(edges).max():.1f}, "
-          f"max difference from the float64 reference = {err:.2e}")
-    relu = convcore.conv2d(image[None], mx[None, None], padding=1, activation="relu")[0]
-    print(f"ReLU(I*Mx) keeps the dark-to-bright edges: {int((relu > 0).sum())} of "
-          f"{relu.size} pixels respond")
+    demo.run(args.image, args.out, plot=not args.no_plot)
+    return 0
+
+
+def build_parser() -> Tuple[argparse.ArgumentParser, Any]:
+    """The parser and its sub-parsers action (whose ``choices`` are the commands)."""
+    parser = argparse.ArgumentParser(
+        prog="convcore",
+        description="Fast 2D convolution, and why convolution layers beat fully connected "
+                    "ones. Without a command: the demo.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="command")
+
+    p = sub.add_parser("demo", help="the lecture's argument on an image (the default)",
+                       description="Sobel feature maps, parameter and cost table, translation "
+                                   "equivariance, the permutation effect; two PNGs.")
+    p.add_argument("--image", metavar="PATH", default=None,
+                   help="a grey-level or colour image (any format Pillow reads, or .npy); "
+                        "default: the bundled scene")
+    p.add_argument("--out", metavar="DIR", default="convcore_demo",
+                   help="folder for demo_sobel.png and demo_permutation.png "
+                        "(default: %(default)s)")
+    p.add_argument("--no-plot", action="store_true", help="print only, write no pictures")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("info", help="version, instruction sets, threads, compiler")
+    p.set_defaults(func=_info)
+
+    from convcore import bench
+
+    p = sub.add_parser("bench", help="benchmarks and the report (see bench --help)",
+                       description=bench.__doc__.split("\n\n")[0])
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.main)
+    return parser, sub
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="convcore", description="Fast 2D convolution, and why convolution layers win."
-    )
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("info", help="version, instruction sets, threads, compiler")
-    sub.add_parser("example", help="a small worked example (the default)")
-    from . import bench
-
-    bench.add_arguments(sub.add_parser("bench", help="benchmarks and the report (bench --help)"))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, sub = build_parser()
+    if not argv or (argv[0] not in sub.choices and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "demo")  # the default command, with any options given
     args = parser.parse_args(argv)
-    if args.command == "bench":
-        return bench.main(args)
-    if args.command == "info":
-        _print_info()
-    else:
-        _example()
-    return 0
+    return args.func(args)
 
 
 if __name__ == "__main__":
