@@ -578,7 +578,10 @@ def _bytes(n: float) -> str:
 
 
 def _ms(seconds: float) -> str:
-    return "–" if math.isnan(seconds) else f"{seconds * 1e3:.3g}"
+    if math.isnan(seconds):
+        return "–"
+    ms = seconds * 1e3
+    return f"{ms:.3g}" if ms < 1000 else f"{ms:,.0f}"
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -702,17 +705,21 @@ def plot_gflops(results: Sequence[ConvResult], peak: float, path: str) -> None:
     impls = [n for n in CONV2D if any(r.impl == n for r in done)]
     by = {(r.shape.name, r.impl): r.gflops for r in done}
     width = 0.8 / max(1, len(impls))
-    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(shapes) * max(1, len(impls)) / 3), 4.8))
+    bars = len(shapes) * max(1, len(impls))
+    fig, ax = plt.subplots(figsize=(min(18, max(8, 0.13 * bars + 4)), 5.5))
+    tab20 = plt.get_cmap("tab20").colors  # the dark shades first: 20 distinct colours
+    colours = tab20[0::2] + tab20[1::2]
     for i, impl in enumerate(impls):
         xs = [j + (i - (len(impls) - 1) / 2) * width for j in range(len(shapes))]
-        ax.bar(xs, [by.get((s, impl), 0) for s in shapes], width, label=impl)
+        ax.bar(xs, [by.get((s, impl), 0) for s in shapes], width, label=impl,
+               color=colours[i % len(colours)])
     ax.axhline(peak, color="black", ls="--", lw=1, label=f"FMA peak {peak:.0f}")
     ax.set_xticks(range(len(shapes)))
     ax.set_xticklabels(shapes, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("GFLOP/s")
     ax.set_yscale("log")
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title("conv2d, float32, GFLOP/s per shape and implementation")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title("conv2d, float32, GFLOP/s per shape and implementation (log scale)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
