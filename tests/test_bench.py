@@ -65,7 +65,7 @@ PEER_SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("impl", [n for n in bench.CONV2D if n != "onnxruntime"])
+@pytest.mark.parametrize("impl", list(bench.CONV2D))
 @pytest.mark.parametrize("shape", PEER_SHAPES, ids=lambda s: s.name)
 def test_conv2d_implementations(shape, impl):
     x, w = bench.conv_inputs(shape)
@@ -80,6 +80,20 @@ def test_conv2d_implementations(shape, impl):
     else:
         ref = bench.CONV2D["numpy-einsum"](shape, x.astype(np.float64), w.astype(np.float64))()
         np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("shape", PEER_SHAPES[:3], ids=lambda s: s.name)
+def test_onnx_model_by_hand(shape):
+    """The hand-serialised Conv model is the onnx helper's, and ONNX Runtime computes the
+    convolution with it."""
+    x, w = bench.conv_inputs(shape)
+    model = bench.onnx_conv_model(shape, w)
+    onnx = pytest.importorskip("onnx")
+    assert onnx.load_from_string(model) == onnx.load_from_string(
+        bench.onnx_conv_model_via_helper(shape, w))
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    check_conv2d(session.run(None, {"x": x})[0], x, w, **shape.conv2d_kwargs)
 
 
 def test_per_plane_peers_refuse_strides():

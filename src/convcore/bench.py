@@ -311,27 +311,81 @@ def _torch(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarra
     return run
 
 
-def _onnxruntime(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
-    ort = require("onnxruntime")
-    onnx = require("onnx")
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    n &= (1 << 64) - 1  # negative int64s take ten bytes, as protobuf writes them
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, value) -> bytes:
+    """One protobuf field: an int as a varint, bytes/str length-delimited."""
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def onnx_conv_model(s: ConvShape, w: np.ndarray) -> bytes:
+    """A serialised ONNX model of one Conv node (opset 13, the weight as an initializer)
+    for inputs of shape ``s.input_shape``, written field by field from onnx.proto, so
+    that ONNX Runtime can be measured without the onnx package."""
+    elem = 1 if w.dtype == np.float32 else 11  # TensorProto.FLOAT / DOUBLE
+
+    def value_info(name, shape):
+        dims = b"".join(_field(1, _field(1, d)) for d in shape)  # Dimension.dim_value
+        tensor = _field(1, elem) + _field(2, dims)  # TypeProto.Tensor: elem_type, shape
+        return _field(1, name) + _field(2, _field(1, tensor))
+
+    def ints(name, values):
+        return _field(1, name) + b"".join(_field(8, v) for v in values) + _field(20, 7)
+
+    # Sorted by name, as onnx.helper.make_node writes them.
+    attributes = [ints("dilations", [s.dilation] * 2),
+                  _field(1, "group") + _field(3, s.groups) + _field(20, 2),
+                  ints("kernel_shape", [s.r, s.s]), ints("pads", [s.padding] * 4),
+                  ints("strides", [s.stride] * 2)]
+    node = (_field(1, "x") + _field(1, "w") + _field(2, "y") + _field(4, "Conv")
+            + b"".join(_field(5, a) for a in attributes))
+    weight = (b"".join(_field(1, d) for d in w.shape) + _field(2, elem) + _field(8, "w")
+              + _field(9, np.ascontiguousarray(w).astype(w.dtype.newbyteorder("<")).tobytes()))
+    graph = (_field(1, node) + _field(2, "conv") + _field(5, weight)
+             + _field(11, value_info("x", s.input_shape))
+             + _field(12, value_info("y", s.output_shape)))
+    opset = _field(1, "") + _field(2, 13)
+    return _field(1, 8) + _field(7, graph) + _field(8, opset)  # ir_version 8
+
+
+def onnx_conv_model_via_helper(s: ConvShape, w: np.ndarray) -> bytes:
+    """The same model built with the onnx package's helper."""
     from onnx import TensorProto, helper, numpy_helper
 
-    elem = TensorProto.FLOAT if x.dtype == np.float32 else TensorProto.DOUBLE
+    elem = TensorProto.FLOAT if w.dtype == np.float32 else TensorProto.DOUBLE
     node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[s.r, s.s],
                             strides=[s.stride] * 2, pads=[s.padding] * 4,
                             dilations=[s.dilation] * 2, group=s.groups)
     graph = helper.make_graph(
-        [node], "conv", [helper.make_tensor_value_info("x", elem, list(x.shape))],
+        [node], "conv", [helper.make_tensor_value_info("x", elem, list(s.input_shape))],
         [helper.make_tensor_value_info("y", elem, list(s.output_shape))],
         initializer=[numpy_helper.from_array(w, "w")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # old enough for any ONNX Runtime that runs opset 13
-    del onnx
+    return model.SerializeToString()
+
+
+def _onnxruntime(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    ort = require("onnxruntime")
+    try:
+        model = onnx_conv_model_via_helper(s, w)
+    except ImportError:
+        model = onnx_conv_model(s, w)
     options = ort.SessionOptions()
     options.intra_op_num_threads = current_threads()
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), options,
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     return lambda: session.run(None, {"x": x})[0]
 
 
