@@ -6,8 +6,9 @@ One ``group`` per array and activation.
 
 import numpy as np
 import pytest
-from benchutil import assert_matches, is_small, make_or_skip, need, params
+from benchutil import assert_matches, is_small, make_or_skip, params
 
+import convcore
 from convcore import bench
 from convcore.testing import SHAPES
 
@@ -29,7 +30,7 @@ def _numpy(name, x):
 
 
 def _convcore(name, x):
-    f = need(name)
+    f = getattr(convcore, name)
     return lambda: f(x)
 
 

@@ -52,11 +52,3 @@ def make_or_skip(maker, *args, **kwargs):
     except bench.Unavailable as e:
         pytest.skip(str(e))
 
-
-def need(name: str):
-    """``convcore.<name>``, or skip: the function is not in this build (yet)."""
-    import convcore
-
-    if not hasattr(convcore, name):
-        pytest.skip(f"convcore.{name} is not in this build")
-    return getattr(convcore, name)

@@ -96,7 +96,6 @@ def pinned_threads(n: int) -> Iterator[None]:
     The peers are imported first, because threadpoolctl limits only the thread pools
     of libraries already loaded. ONNX Runtime reads ``n`` from ``current_threads()``.
     """
-    global _THREADS
     for name in _PEER_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
@@ -116,17 +115,17 @@ def pinned_threads(n: int) -> Iterator[None]:
             previous_cv2 = cv2.getNumThreads()
             cv2.setNumThreads(n)
             stack.callback(cv2.setNumThreads, previous_cv2)
-        previous, _THREADS = _THREADS, n
-        stack.callback(lambda: globals().__setitem__("_THREADS", previous))
+        stack.callback(_threads.__setitem__, 0, _threads[0])
+        _threads[0] = n
         yield
 
 
-_THREADS = 1
+_threads = [1]  # the innermost pinned_threads' count
 
 
 def current_threads() -> int:
     """The thread count set by the innermost ``pinned_threads`` (1 outside)."""
-    return _THREADS
+    return _threads[0]
 
 
 def machine() -> Dict[str, str]:
@@ -287,8 +286,6 @@ def dense_matmul(s: ConvShape, x: np.ndarray, w: np.ndarray,
                  budget: int = DENSE_BUDGET) -> Callable[[], np.ndarray]:
     """The conv as its dense matrix (``convcore.conv2d_dense_matrix``) times the flattened
     images, NumPy matmul; Unavailable when the matrix would take more than ``budget``."""
-    if not hasattr(convcore, "conv2d_dense_matrix"):
-        raise Unavailable("convcore.conv2d_dense_matrix is not in this build")
     size = dense_matrix_bytes(s, x.itemsize)
     if size > budget:
         raise Unavailable(f"the dense matrix takes {_bytes(size)}, more than the "
@@ -463,7 +460,12 @@ class Layer:
     macs: int
     seconds: float = math.nan
     estimated: bool = False
-    note: str = ""
+
+
+def sweep_shape(size: int) -> ConvShape:
+    """The sweep's conv layer on one size x size image."""
+    return ConvShape(f"sweep-{size}x{size}", 1, SWEEP_C, size, size, SWEEP_K, SWEEP_R, SWEEP_R,
+                     1, SWEEP_R // 2)
 
 
 def sweep_costs(size: int, c: int = SWEEP_C, k: int = SWEEP_K, r: int = SWEEP_R,
@@ -482,21 +484,12 @@ def sweep_costs(size: int, c: int = SWEEP_C, k: int = SWEEP_K, r: int = SWEEP_R,
     }
 
 
-def locally_connected(x: np.ndarray, w: np.ndarray, r: int):
-    """The locally connected layer with conv weights ``w`` copied to every position:
-    convcore's when it has one, else the NumPy einsum recipe (named in the note)."""
+def locally_connected(x: np.ndarray, w: np.ndarray, r: int) -> Callable[[], np.ndarray]:
+    """convcore's locally connected layer with the conv weights ``w`` copied to every
+    position (padding r // 2): the same output as the conv, untied weights."""
     size = x.shape[-1]
     lc_w = np.ascontiguousarray(np.broadcast_to(w, (size, size) + w.shape))
-    if hasattr(convcore, "locally_connected2d"):
-        return (lambda: convcore.locally_connected2d(x, lc_w, padding=r // 2)), ""
-    pad = r // 2
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-
-    def run():
-        v = np.lib.stride_tricks.sliding_window_view(xp, (r, r), axis=(2, 3))
-        return np.einsum("nchwrs,hwkcrs->nkhw", v, lc_w, optimize=True)
-
-    return run, "numpy einsum (convcore.locally_connected2d not in this build)"
+    return lambda: convcore.locally_connected2d(x, lc_w, padding=r // 2)
 
 
 def connectivity_sweep(sizes: Sequence[int] = SWEEP_SIZES, budget: int = DENSE_BUDGET,
@@ -509,24 +502,20 @@ def connectivity_sweep(sizes: Sequence[int] = SWEEP_SIZES, budget: int = DENSE_B
     bandwidth = math.nan
     for size in sizes:
         layers = sweep_costs(size)
-        rng = np.random.default_rng(size)
-        x = rng.standard_normal((1, SWEEP_C, size, size), dtype=np.float32)
-        w = rng.standard_normal((SWEEP_K, SWEEP_C, SWEEP_R, SWEEP_R), dtype=np.float32)
-        fns = {"conv": lambda: convcore.conv2d(x, w, padding=SWEEP_R // 2)}
-        fns["locally connected"], layers["locally connected"].note = locally_connected(
-            x, w, SWEEP_R)
+        shape = sweep_shape(size)
+        x, w = conv_inputs(shape, seed=size)
+        # Rebinding fns frees the previous size's dense matrix before the next is built.
+        fns = {"conv": lambda: convcore.conv2d(x, w, padding=SWEEP_R // 2),
+               "locally connected": locally_connected(x, w, SWEEP_R)}
         dense = layers["dense"]
-        shape = ConvShape("sweep", 1, SWEEP_C, size, size, SWEEP_K, SWEEP_R, SWEEP_R, 1,
-                          SWEEP_R // 2)
         try:
             fns["dense"] = dense_matmul(shape, x, w, budget)
-        except Unavailable as e:
-            dense.note = str(e)
+        except Unavailable:
+            pass  # beyond the budget: estimated below from the largest one timed
         for name, (seconds, _) in measure(fns, rounds=rounds).items():
             layers[name].seconds = seconds
         if "dense" in fns:
             bandwidth = dense.weight_bytes / dense.seconds
-            del fns["dense"]  # free the matrix before the next size
         elif not math.isnan(bandwidth):
             dense.seconds, dense.estimated = dense.weight_bytes / bandwidth, True
         rows.append(layers)
@@ -550,8 +539,6 @@ def permutation_experiment(size: int = 16, seed: int = 0) -> Permutation:
     layer with its columns permuted the same way gives the same output — it has no
     notion of which pixels are neighbours — while the conv's output changes entirely.
     Computed in float64 so that 'the same' means equal to rounding (~1e-16)."""
-    if not hasattr(convcore, "conv2d_dense_matrix"):
-        raise Unavailable("convcore.conv2d_dense_matrix is not in this build")
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((1, SWEEP_C, size, size))
     w = rng.standard_normal((SWEEP_K, SWEEP_C, SWEEP_R, SWEEP_R))
@@ -685,14 +672,7 @@ def connectivity_table(rows: Sequence[Dict[str, Layer]]) -> str:
     header = ["image", "conv params", "LC params", "dense params", "conv weights",
               "LC weights", "dense weights", "conv/LC MACs", "dense MACs", "conv ms", "LC ms",
               "dense ms"]
-    # Budget notes are per size and told by "est."; the others (a missing function) once.
-    notes = sorted({f"- {name}: {layer.note}" for layers in rows
-                    for name, layer in layers.items()
-                    if layer.note and not layer.note.startswith("the dense matrix takes")})
-    text = _table(header, out) + "\n"
-    if notes:
-        text += "\n" + "\n".join(notes) + "\n"
-    return text
+    return _table(header, out) + "\n"
 
 
 def permutation_text(p: Permutation) -> str:
@@ -826,10 +806,7 @@ def main(args: argparse.Namespace) -> int:
             sweep = connectivity_sweep(sizes, budget, rounds, progress=step)
         finally:
             close()
-        try:
-            perm = permutation_text(permutation_experiment())
-        except Unavailable as e:
-            perm = f"Not run: {e}.\n"
+        perm = permutation_text(permutation_experiment())
 
     lines = ["# convcore benchmark report", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".", "",
