@@ -808,7 +808,7 @@ def main(args: argparse.Namespace) -> int:
             close()
         perm = permutation_text(permutation_experiment())
 
-    lines = ["# convcore benchmark report", "",
+    lines = [f"# convcore benchmark report: {machine_slug(info)}", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".", "",
              f"Threads: {args.threads} for convcore and every peer. Measured FMA peak: "
              f"{peak:.1f} GFLOP/s. float32, NCHW, output allocated per call; medians of "
