@@ -799,7 +799,7 @@ def main(args: argparse.Namespace) -> int:
     rounds = 3 if args.quick else 7
     info = machine()
     with pinned_threads(args.threads):
-        peak = peak_gflops(args.threads)
+        peak, peak1 = peak_gflops(args.threads), peak_gflops(1)
         step, close = _progress(len(shapes) + len(sizes), "bench")
         try:
             conv = run_conv2d(shapes, rounds, progress=step)
@@ -810,9 +810,10 @@ def main(args: argparse.Namespace) -> int:
 
     lines = [f"# convcore benchmark report: {machine_slug(info)}", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".", "",
-             f"Threads: {args.threads} for convcore and every peer. Measured FMA peak: "
-             f"{peak:.1f} GFLOP/s. float32, NCHW, output allocated per call; medians of "
-             f"{rounds} interleaved rounds.", "",
+             f"Threads: {args.threads} for convcore and every peer. Measured FMA peak "
+             f"(12 independent FMA chains per thread): {peak1:.1f} GFLOP/s on 1 thread, "
+             f"{peak:.1f} on {args.threads}. float32, NCHW, output allocated per call; "
+             f"medians of {rounds} interleaved rounds.", "",
              "## conv2d", "", conv2d_tables(conv, peak),
              "## The cost of full connectivity", "",
              f"A conv layer ({SWEEP_C} -> {SWEEP_K} channels, {SWEEP_R}x{SWEEP_R}, padding "
