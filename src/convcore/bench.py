@@ -811,9 +811,10 @@ def main(args: argparse.Namespace) -> int:
     lines = [f"# convcore benchmark report: {machine_slug(info)}", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".", "",
              f"Threads: {args.threads} for convcore and every peer. Measured FMA peak "
-             f"(12 independent FMA chains per thread): {peak1:.1f} GFLOP/s on 1 thread, "
-             f"{peak:.1f} on {args.threads}. float32, NCHW, output allocated per call; "
-             f"medians of {rounds} interleaved rounds.", "",
+             f"(12 independent FMA chains per thread): {peak1:.1f} GFLOP/s on 1 thread"
+             + (f", {peak:.1f} on {args.threads}" if args.threads > 1 else "")
+             + f". float32, NCHW, output allocated per call; medians of {rounds} "
+             f"interleaved rounds.", "",
              "## conv2d", "", conv2d_tables(conv, peak),
              "## The cost of full connectivity", "",
              f"A conv layer ({SWEEP_C} -> {SWEEP_K} channels, {SWEEP_R}x{SWEEP_R}, padding "
