@@ -4,6 +4,7 @@ with and without matplotlib, the PNGs valid and of the expected size, and its nu
 
 from __future__ import annotations
 
+import importlib.util
 import struct
 import sys
 from pathlib import Path
@@ -128,11 +129,10 @@ def test_permutation_invisible_to_dense_visible_to_conv():
 
 
 def test_bundled_scene_is_what_the_generator_makes():
-    sys.path.insert(0, str(Path(demo.__file__).with_name("data")))
-    try:
-        import make_scene
-    finally:
-        sys.path.pop(0)
+    path = Path(demo.__file__).with_name("data") / "make_scene.py"
+    spec = importlib.util.spec_from_file_location("make_scene", path)
+    make_scene = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_scene)
     scene = np.load(Path(demo.__file__).with_name("data") / "scene.npy")
     assert scene.dtype == np.uint8 and scene.shape == (256, 256)
     assert np.abs(make_scene.make_scene().astype(int) - scene).max() <= 1
@@ -182,6 +182,13 @@ def test_cli_bundled_scene_without_matplotlib(tmp_path, capsys, no_matplotlib):
     assert main(["--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "bundled scene" in text and "256 x 256" in text and demo.PLOT_HINT in text
+
+
+def test_cli_reports_an_unreadable_image(tmp_path, capsys):
+    np.save(tmp_path / "flat.npy", np.zeros(5))
+    assert main(["--image", str(tmp_path / "flat.npy"), "--no-plot"]) == 2
+    assert main(["--image", str(tmp_path / "missing.png"), "--no-plot"]) == 2
+    assert "flat.npy" in capsys.readouterr().err
 
 
 def test_cli_info(capsys):

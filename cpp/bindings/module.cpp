@@ -388,6 +388,16 @@ void pool2d_py(const py::array& x, const py::array& y, Pair kernel_size, Pair st
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
 }
 
+// Ctrl-C: polled by long calls from the thread that called in (with the GIL released).
+// Only the main thread receives signals, so other threads skip taking the GIL.
+unsigned long g_main_thread = 0;
+
+bool python_interrupt_pending() {
+  if (PyThread_get_thread_ident() != g_main_thread) return false;
+  py::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;  // leaves KeyboardInterrupt (or the handler's error) set
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -397,8 +407,13 @@ PYBIND11_MODULE(_core, m) {
       if (p) std::rethrow_exception(p);
     } catch (const type_error& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const interrupted&) {
+      if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
     }
   });
+  g_main_thread =
+      py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  set_interrupt_handler(&python_interrupt_pending);
 
   m.def("conv2d", &conv2d_py, py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("out"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),

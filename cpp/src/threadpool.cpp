@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -41,6 +42,25 @@ int initial_threads() {
   return static_cast<int>(v);
 }
 
+// Polls the interrupt handler (if any) at most every kPollInterval, on the calling thread.
+constexpr auto kPollInterval = std::chrono::milliseconds(20);
+std::atomic<InterruptHandler> g_handler{nullptr};
+
+class InterruptPoll {
+ public:
+  bool interrupted() {
+    const InterruptHandler h = g_handler.load(std::memory_order_relaxed);
+    if (h == nullptr) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_) return false;
+    next_ = now + kPollInterval;
+    return h();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point next_ = std::chrono::steady_clock::now() + kPollInterval;
+};
+
 class Pool {
  public:
   explicit Pool(int nthreads) {
@@ -70,7 +90,8 @@ class Pool {
       ++generation_;
     }
     cv_.notify_all();
-    work();
+    InterruptPoll poll;
+    work(&poll);
     std::unique_lock<std::mutex> lk(m_);
     done_cv_.wait(lk, [this] { return active_ == 0; });
     fn_ = nullptr;
@@ -79,12 +100,14 @@ class Pool {
   }
 
  private:
-  void work() {
+  // poll: the calling thread's interrupt poll (null on workers).
+  void work(InterruptPoll* poll) {
     for (;;) {
       int64_t t = next_.fetch_add(1);
       if (t >= ntasks_) return;
       try {
         (*fn_)(t);
+        if (poll != nullptr && poll->interrupted()) throw interrupted("convcore: interrupted");
       } catch (...) {
         std::lock_guard<std::mutex> lk(m_);
         if (!error_) error_ = std::current_exception();
@@ -101,7 +124,7 @@ class Pool {
         if (stop_) return;
         seen = generation_;
       }
-      work();
+      work(nullptr);
       std::lock_guard<std::mutex> lk(m_);
       if (--active_ == 0) done_cv_.notify_one();
     }
@@ -160,7 +183,11 @@ void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn) {
     }
     if (pool && pool->threads() > 1 && pool->try_run(ntasks, fn)) return;
   }
-  for (int64_t t = 0; t < ntasks; ++t) fn(t);
+  InterruptPoll poll;
+  for (int64_t t = 0; t < ntasks; ++t) {
+    fn(t);
+    if (poll.interrupted()) throw interrupted("convcore: interrupted");
+  }
 }
 
 }  // namespace convcore::detail
@@ -174,5 +201,7 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() { return detail::pool_threads(); }
+
+void set_interrupt_handler(InterruptHandler handler) { detail::g_handler.store(handler); }
 
 }  // namespace convcore

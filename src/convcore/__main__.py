@@ -23,7 +23,14 @@ def _info(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from convcore import demo
 
-    demo.run(args.image, args.out, plot=not args.no_plot)
+    image = None
+    if args.image is not None:
+        try:
+            image = demo.load_image(args.image)
+        except (ImportError, OSError, ValueError) as e:  # an unreadable --image: say why
+            print(f"convcore demo: {e}", file=sys.stderr)
+            return 2
+    demo.run(image, args.out, plot=not args.no_plot, name=args.image)
     return 0
 
 

@@ -7,8 +7,9 @@ convcore's one-channel convolution (``_core.conv2d``: threaded, GIL released).
 
 How each case is computed:
 
-* float32 / float64: one ``conv2d`` call; zero fill uses its zero padding (no copy),
-  ``wrap``, ``symm`` and a non-zero fill pad one copy of the image first.
+* float32 / float64: one ``conv2d`` call with zero padding (no copy of the image); for
+  ``wrap``, ``symm`` or a non-zero fill, the bands of output within reach of the border
+  are then recomputed from small extended strips (one more call per side).
 * complex: the real and imaginary planes go through one ``conv2d`` call as a batch of 2
   images x 2 filters, combined as (a+ib)(c+id) = (ac-bd) + i(ad+bc).
 * integers: SciPy accumulates in the integer type itself, wrapping on overflow, so its
@@ -31,10 +32,10 @@ _MODES = {"valid": 0, "same": 1, "full": 2}
 # SciPy's boundary names; "reflect" passes its Python-level check and is refused later.
 _BOUNDARIES = {"fill": "fill", "pad": "fill", "wrap": "wrap", "circular": "wrap",
                "symm": "symm", "symmetric": "symm", "reflect": None}
-_NP_PAD_MODE = {"wrap": "wrap", "symm": "symmetric"}
 # Largest integer bound for which every partial sum is exact in float32 / float64.
 _EXACT_F32 = 2**24
 _EXACT_F64 = 2**53
+_FLOATS = (np.float32, np.float64, np.complex64, np.complex128)
 
 
 def correlate2d(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill",
@@ -163,14 +164,14 @@ def _filter2d(image: np.ndarray, kernel: np.ndarray, mode: Any, boundary: Any,
         raise ValueError("negative dimensions are not allowed")
     if min(shape) == 0 or kernel.size == 0:
         return np.zeros(shape, dtype=dtype)  # no output, or sums of no terms
-    # np.empty, not np.zeros: calloc'd pages are mapped fresh (a page fault per 4 KiB on
-    # first touch, more than the filter itself costs); malloc reuses freed memory.
-    out = np.empty(shape, dtype=dtype)
-    if image.size == 0 and bnd != "fill":
+    if image.size == 0 and bnd != "fill":  # SciPy crashes here (division by zero)
         raise ValueError(
             f"boundary={boundary!r} needs a non-empty in1 to extend, got in1 of shape "
             f"{image.shape}"
         )
+    # np.empty, not np.zeros: calloc'd pages are mapped fresh (a page fault per 4 KiB on
+    # first touch, more than the filter itself costs); malloc reuses freed memory.
+    out = np.empty(shape, dtype=dtype)
     # Rows (columns) of the image the output reads, as padding around it.
     pads = (m2 - 1 - r0, r0 + shape[0] - m1, n2 - 1 - c0, c0 + shape[1] - n1)
     x = np.asarray(image, dtype=dtype)
@@ -178,26 +179,42 @@ def _filter2d(image: np.ndarray, kernel: np.ndarray, mode: Any, boundary: Any,
     if flip:
         w = w[::-1, ::-1]
 
-    if dtype in (np.float32, np.float64):
+    if x.size == 0 or not (dtype.kind in "iu" or dtype in _FLOATS):
+        # An empty image (only fill values are read), or long double and its complex
+        # (no convcore kernel): the sum tap by tap in the dtype itself.
+        _correlate_taps(_pad(x, pads, bnd, fill), w, out)
+    elif dtype in (np.float32, np.float64):
         _correlate_real(x, w, pads, bnd, fill, out)
     elif dtype in (np.complex64, np.complex128):
         _correlate_complex(x, w, pads, bnd, fill, out)
-    elif dtype.kind in "iu":
+    else:
         _correlate_int(x, w, pads, bnd, fill, out)
-    else:  # long double, complex long double: no fast path in convcore
-        _correlate_taps(_pad(x, pads, bnd, fill), w, out)
     return out
 
 
-def _pad(x: np.ndarray, pads: Tuple[int, int, int, int], bnd: str, fill: Any) -> np.ndarray:
-    """``x`` extended by (top, bottom, left, right) cells: constant ``fill``, periodic
-    (``wrap``) or mirrored with the edge repeated (``symm``), over several periods when
-    the padding exceeds the image."""
-    t, b, l, r = pads
-    widths = ((t, b), (l, r))
+def _extended(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, bnd: str,
+              fill: Any) -> np.ndarray:
+    """``x`` read at image coordinates ``rows`` x ``cols`` (which may fall outside it),
+    the outside given by the boundary: constant ``fill``, periodic (``wrap``), or mirrored
+    with the edge repeated (``symm``, period 2n), over as many periods as needed."""
+    m, n = x.shape
     if bnd == "fill":
-        return np.pad(x, widths, mode="constant", constant_values=fill)
-    return np.pad(x, widths, mode=_NP_PAD_MODE[bnd])
+        r_in = (rows >= 0) & (rows < m)
+        c_in = (cols >= 0) & (cols < n)
+        block = np.full((rows.size, cols.size), fill, dtype=x.dtype)
+        block[np.ix_(r_in, c_in)] = x[np.ix_(rows[r_in], cols[c_in])]
+        return block
+    if bnd == "wrap":
+        return x[np.ix_(rows % m, cols % n)]
+    r, c = rows % (2 * m), cols % (2 * n)
+    return x[np.ix_(np.where(r < m, r, 2 * m - 1 - r), np.where(c < n, c, 2 * n - 1 - c))]
+
+
+def _pad(x: np.ndarray, pads: Tuple[int, int, int, int], bnd: str, fill: Any) -> np.ndarray:
+    """``x`` extended by (top, bottom, left, right) cells."""
+    t, b, l, r = pads
+    m, n = x.shape
+    return _extended(x, np.arange(-t, m + b), np.arange(-l, n + r), bnd, fill)
 
 
 def _conv_planes(x: np.ndarray, w: np.ndarray, pads: Tuple[int, int, int, int],
@@ -211,24 +228,48 @@ def _conv_planes(x: np.ndarray, w: np.ndarray, pads: Tuple[int, int, int, int],
     )
 
 
+def _correlate_planes(xs: np.ndarray, ws: np.ndarray, pads: Tuple[int, int, int, int],
+                      bnd: str, fills: Tuple[Any, ...], out: np.ndarray) -> None:
+    """out[n, k] = xs[n] (extended by the boundary, ``fills[n]`` for fill) correlated
+    with ws[k], over the output region that ``pads`` describes.
+
+    One zero-padded ``conv2d`` call computes everything; for any other boundary only
+    the bands of output that read outside the image (``pads`` rows/columns at each side)
+    are recomputed from small extended strips, so no padded copy of the image is made.
+    """
+    _conv_planes(xs, ws, pads, out)
+    if bnd == "fill" and all(f == 0 for f in fills):
+        return
+    t, b, l, r = pads
+    ho, wo = out.shape[2:]
+    m2, n2 = ws.shape[1:]
+    top, bottom = min(t, ho), max(ho - b, min(t, ho))
+    left, right = min(l, wo), max(wo - r, min(l, wo))
+    bands = ((0, top, 0, wo), (bottom, ho, 0, wo),  # full-width rows at the top, bottom
+             (top, bottom, 0, left), (top, bottom, right, wo))  # then the side columns
+    for r0, r1, c0, c1 in bands:
+        if r0 == r1 or c0 == c1:
+            continue
+        # Output (i, j) reads image rows i - t .. i - t + m2 - 1 (columns likewise).
+        rows, cols = np.arange(r0 - t, r1 - t + m2 - 1), np.arange(c0 - l, c1 - l + n2 - 1)
+        strips = np.stack([_extended(x, rows, cols, bnd, f) for x, f in zip(xs, fills)])
+        band = np.empty(out.shape[:2] + (r1 - r0, c1 - c0), dtype=out.dtype)
+        _conv_planes(strips, ws, (0, 0, 0, 0), band)
+        out[:, :, r0:r1, c0:c1] = band
+
+
 def _correlate_real(x: np.ndarray, w: np.ndarray, pads: Tuple[int, int, int, int],
                     bnd: str, fill: Any, out: np.ndarray) -> None:
-    if not (bnd == "fill" and fill == 0):
-        x, pads = _pad(x, pads, bnd, fill), (0, 0, 0, 0)
-    _conv_planes(x[None], w[None], pads, out[None, None])
+    _correlate_planes(x[None], w[None], pads, bnd, (fill,), out[None, None])
 
 
 def _correlate_complex(x: np.ndarray, w: np.ndarray, pads: Tuple[int, int, int, int],
                        bnd: str, fill: Any, out: np.ndarray) -> None:
-    planes = np.stack([x.real, x.imag])
-    if bnd == "fill" and fill == 0:
-        xs = planes
-    else:
-        xs = np.stack([_pad(planes[0], pads, bnd, fill.real), _pad(planes[1], pads, bnd, fill.imag)])
-        pads = (0, 0, 0, 0)
+    xs = np.stack([x.real, x.imag])
     ws = np.stack([w.real, w.imag])
-    y = np.empty((2, 2) + out.shape, dtype=planes.dtype)
-    _conv_planes(xs, ws, pads, y)
+    y = np.empty((2, 2) + out.shape, dtype=xs.dtype)
+    fill = complex(fill)
+    _correlate_planes(xs, ws, pads, bnd, (fill.real, fill.imag), y)
     out.real = y[0, 0] - y[1, 1]
     out.imag = y[0, 1] + y[1, 0]
 
@@ -249,9 +290,10 @@ def _correlate_int(x: np.ndarray, w: np.ndarray, pads: Tuple[int, int, int, int]
     work = np.float32 if bound <= _EXACT_F32 else np.float64
     y = np.empty(out.shape, dtype=work)
     _correlate_real(x.astype(work), w.astype(work), pads, bnd, work(fill), y)
-    # Every value is an exact integer with |y| <= 2**53: through int64, then wrapped into
-    # the type as SciPy's integer accumulation wraps.
-    out[...] = y.astype(np.int64).astype(out.dtype, copy=False)
+    # Every value is an exact integer with |y| <= bound: through int32 (float32 path,
+    # bound <= 2**24) or int64, then wrapped into the type as SciPy's accumulation wraps.
+    exact = y.astype(np.int32 if work is np.float32 else np.int64)
+    out[...] = exact.astype(out.dtype, copy=False)
 
 
 def _correlate_taps(xp: np.ndarray, w: np.ndarray, out: np.ndarray) -> None:

@@ -1,22 +1,42 @@
-// convcore/conv2d.hpp — 2D convolution (deep-learning convention: cross-correlation).
+// convcore/conv2d.hpp — 2D convolution (deep-learning convention: cross-correlation, no
+// kernel flip; the same results as torch.nn.Conv2d).
 //
-//   input  x : (N, C, H, W)            contiguous, NCHW
-//   weight w : (K, C / groups, R, S)   contiguous
-//   bias   b : (K) or nullptr
-//   output y : (N, K, Ho, Wo)          contiguous, fully overwritten
+// Tensors are dense, C-contiguous arrays of float or double (all of one call the same
+// type), 4-D and row-major ("NCHW"): element [n,c,i,j] of an (N, C, H, W) array is at
+// ((n*C + c)*H + i)*W + j.
+//
+//   input  x : (N, C, H, W)            N images of C channels, H rows, W columns
+//   weight w : (K, C / groups, R, S)   K filters of R rows and S columns
+//   bias   b : (K) or nullptr          one value per output channel; nullptr = no bias
+//   output y : (N, K, Ho, Wo)          fully overwritten; must not overlap x, w or b
 //
 //   Ho = (H + pad_top + pad_bottom - dilation_h * (R - 1) - 1) / stride_h + 1
 //   Wo = (W + pad_left + pad_right - dilation_w * (S - 1) - 1) / stride_w + 1
+//   (integer division, rounding down: trailing rows/columns a stride cannot reach are
+//   ignored, as in PyTorch)
 //
 //   y[n,k,i,j] = act(b[k] + sum_{c,r,s} w[k,c,r,s] * xp[n, g*C/groups + c,
 //                                            i*stride_h + r*dilation_h,
 //                                            j*stride_w + s*dilation_w])
-// with g = k / (K / groups) and xp the input padded by padding_mode.
+// with g = k / (K / groups) the group of filter k, c < C/groups, and xp the input padded
+// by padding_mode (pad_top rows above, pad_bottom below, pad_left/pad_right columns).
+// Sums are accumulated in the array type (float or double). Their order depends on the
+// algorithm and the ISA, never on the thread count: any number of threads gives the
+// same bits.
 //
-// Throws value_error for inconsistent sizes, non-positive stride/dilation/groups,
-// negative padding, groups not dividing C and K, a kernel larger than the padded input,
-// reflect padding >= the input size, circular padding > the input size; std::bad_alloc
-// when the workspace cannot be allocated. N == 0 is valid and does nothing.
+// Errors (nothing is computed when one is thrown; see types.hpp for the types):
+//   convcore::value_error (a std::invalid_argument), with a message naming the argument
+//   and the sizes, for: N < 0; C, H, W, K, R or S < 1; stride or dilation < 1; negative
+//   padding; groups < 1 or not dividing both C and K; a (dilated) kernel larger than the
+//   padded input; reflect padding >= the input size on that axis; circular padding >
+//   the input size; a size product that overflows 64 bits; a null weight; a null input
+//   or output when N > 0;
+//   std::bad_alloc when a workspace (packed weights, padded input) cannot be allocated;
+//   std::system_error when the thread pool cannot start its threads;
+//   convcore::interrupted when the interrupt handler (runtime.hpp) stops the call
+//   (y is then partly written).
+// N == 0 is valid and does nothing (x and y may then be nullptr). Pointers need no
+// particular alignment.
 #pragma once
 
 #include <cstdint>
@@ -26,31 +46,49 @@
 
 namespace convcore {
 
+// How the input is extended beyond its border (as torch.nn.Conv2d's padding_mode):
+//   zeros      0
+//   reflect    mirrored without repeating the edge: x[-1] = x[1]  (padding < size)
+//   replicate  the edge repeated: x[-1] = x[0]
+//   circular   wrapped around: x[-1] = x[size - 1]                  (padding <= size)
 enum class PaddingMode : int { zeros = 0, reflect, replicate, circular };
+// How the output is computed; every algorithm gives the same results up to rounding.
+//   automatic  chosen per call by choose_algorithm() below
+//   direct     sliding window over the input, no packing of the input
+//   im2col     the input gathered into panels, multiplied with packed weights (GEMM)
 enum class Algorithm : int { automatic = 0, direct, im2col };
 
-PaddingMode padding_mode_from_name(const char* name);  // throws value_error
+// Name <-> enum, the names the Python API uses. Unknown names throw value_error.
+PaddingMode padding_mode_from_name(const char* name);  // "zeros", "reflect", "replicate", "circular"
 Algorithm algorithm_from_name(const char* name);       // "auto", "direct", "im2col"
-const char* algorithm_name(Algorithm a);
+const char* algorithm_name(Algorithm a);               // a static string, e.g. "auto"
 
+// Every size and option of one convolution. The defaults describe a 1x1 convolution of
+// one 1x1 image; set the fields by name.
 struct Conv2dParams {
-  int64_t N = 1, C = 1, H = 1, W = 1;  // input
-  int64_t K = 1, R = 1, S = 1;         // output channels, kernel rows, kernel columns
-  int64_t stride_h = 1, stride_w = 1;
+  int64_t N = 1, C = 1, H = 1, W = 1;  // input: batch (>= 0), channels, rows, columns (>= 1)
+  int64_t K = 1, R = 1, S = 1;         // output channels, kernel rows, kernel columns (>= 1)
+  int64_t stride_h = 1, stride_w = 1;  // step between output pixels, in input pixels (>= 1)
+  // Rows/columns added on each side (>= 0). "same" output size (stride 1): the total
+  // dilation_h * (R - 1) split as top = total / 2, bottom = the rest (likewise columns).
   int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
-  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t dilation_h = 1, dilation_w = 1;  // spacing of kernel taps (>= 1; 1 = dense)
+  // Channel groups (>= 1, divides C and K): filter k sees only the C/groups input
+  // channels of its group. groups == C == K is a depthwise convolution.
   int64_t groups = 1;
   PaddingMode padding_mode = PaddingMode::zeros;
-  Activation activation{};
+  Activation activation{};  // applied to each output as it is stored (types.hpp)
   Algorithm algorithm = Algorithm::automatic;
 
-  int64_t out_h() const;  // formula above (call validate() first)
-  int64_t out_w() const;
+  int64_t out_h() const;  // Ho, formula above (call validate() first)
+  int64_t out_w() const;  // Wo
   // Throws value_error describing the first inconsistency; checks every size product.
   void validate() const;
 };
 
-// The algorithm `automatic` resolves to for these parameters (never `automatic`).
+// The algorithm `automatic` resolves to for these parameters (never `automatic`): an
+// explicit p.algorithm is returned as is; else direct when each group has one input
+// channel (depthwise, single-channel filtering), im2col otherwise. Does not validate.
 Algorithm choose_algorithm(const Conv2dParams& p);
 
 // Scratch bytes one conv2d call with these parameters takes on the current thread count,
@@ -64,6 +102,14 @@ int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes);
 // choice of algorithm; `run` takes the batch size. The weights and bias are copied, so
 // the caller's arrays may change afterwards. `run` is const and safe to call from many
 // threads at once. T is float or double.
+//
+// The constructor takes weight (K, C/groups, R, S), never nullptr, and bias (K) or
+// nullptr, and throws value_error (p invalid, null weight) or std::bad_alloc.
+// The weights are packed for the register tile of the ISA in use (runtime.hpp); `run`
+// uses the ISA in use when it runs. Scalar twins share their SIMD kernel's tile, so
+// switching between them is fine; an ISA with another tile makes `run` throw value_error
+// (build the operator after set_isa).
+// Movable, not copyable; a moved-from operator may only be destroyed or assigned to.
 template <class T>
 class Conv2dOp {
  public:
@@ -73,9 +119,11 @@ class Conv2dOp {
   Conv2dOp& operator=(Conv2dOp&&) noexcept;
 
   // y (N, K, Ho, Wo) = conv2d(x (N, C, H, W)); N == 0 does nothing.
+  // Throws value_error for N < 0, a null x or y (N > 0), or sizes that overflow 64 bits
+  // with this N; std::bad_alloc when a workspace cannot be allocated.
   void run(int64_t N, const T* x, T* y) const;
 
-  const Conv2dParams& params() const;
+  const Conv2dParams& params() const;  // as given to the constructor
   Algorithm algorithm() const;  // the algorithm chosen at construction
 
  private:
@@ -85,7 +133,8 @@ class Conv2dOp {
 extern template class Conv2dOp<float>;
 extern template class Conv2dOp<double>;
 
-// One call: Conv2dOp(p, w, bias).run(p.N, x, y).
+// One call: Conv2dOp(p, w, bias).run(p.N, x, y) — packs the weights every time; keep a
+// Conv2dOp to run the same weights more than once. Same arguments and errors as above.
 void conv2d(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
 void conv2d(const Conv2dParams& p, const double* x, const double* w, const double* bias,
             double* y);

@@ -1,4 +1,6 @@
 // convcore/runtime.hpp — threads, instruction sets, build information.
+// Settings here are process-wide: they apply to every later convcore call from any
+// thread. Change them while no convcore call is running.
 #pragma once
 
 #include <string>
@@ -6,18 +8,32 @@
 
 namespace convcore {
 
-// Threads used by every call. The start value is CONVCORE_NUM_THREADS if set, else the
-// number of CPUs in the process's affinity mask. n must be >= 1 (value_error otherwise).
+// Threads used by every call (a persistent pool of std::threads, started on first use
+// and resized when n changes; rebuilt in a forked child). The start value is
+// CONVCORE_NUM_THREADS if set, else the number of CPUs in the process's affinity mask.
+// n must be from 1 to 1024: value_error otherwise (so is a bad CONVCORE_NUM_THREADS, at
+// first use). Results are the same bits for any thread count.
 void set_num_threads(int n);
 int get_num_threads();
 
-// Instruction sets. `isa()` is the one in use: the widest the CPU supports, or the one
-// forced by CONVCORE_ISA (an unknown or unsupported name is a value_error at first use).
+// Interruption. When a handler is set, every call polls it from the calling thread between
+// pieces of its work, about every 20 ms; when it returns true the call stops early and
+// throws convcore::interrupted (its output is then unspecified). The Python module sets
+// one that answers Ctrl-C. nullptr removes it.
+using InterruptHandler = bool (*)();
+void set_interrupt_handler(InterruptHandler handler);
+
+// Instruction sets, by name: "avx2" (AVX2 + FMA, x86-64 builds), "scalar" (plain C++,
+// always). `isa()` is the one in use: the widest the CPU supports, or the one forced by
+// CONVCORE_ISA (an unknown or unsupported name is a value_error at first use).
+// set_isa switches every later call to that ISA's kernels, e.g. to compare them with
+// their scalar twins; a rejected name changes nothing.
 std::string isa();
 void set_isa(const std::string& name);       // value_error if not compiled or not supported
 std::vector<std::string> isas_compiled();    // widest first, "scalar" last
 std::vector<std::string> isas_supported();   // compiled and runnable on this CPU
 
+// One slot of one ISA's kernel table (the micro-kernels convcore dispatches to).
 struct KernelInfo {
   std::string table;   // ISA table holding the kernel ("avx2", "scalar")
   std::string op;      // slot, e.g. "gemm_f32"
@@ -26,8 +42,9 @@ struct KernelInfo {
   int mr = 0, nr = 0;  // register tile, 0 when not tiled
 };
 std::vector<KernelInfo> kernel_list();  // every slot of every compiled table
+                                        // (supported by this CPU or not)
 
-std::string version();
+std::string version();    // the package version, e.g. "0.1.0"
 std::string compiler();   // e.g. "GNU 12.2.0"
 std::string cxx_flags();  // flags of the baseline and per-ISA files
 
