@@ -60,8 +60,7 @@ def build_parser() -> Tuple[argparse.ArgumentParser, Any]:
 
     from convcore import bench
 
-    p = sub.add_parser("bench", help="benchmarks and the report (see bench --help)",
-                       description=bench.__doc__.split("\n\n")[0])
+    p = sub.add_parser("bench", help="benchmarks and the report (see bench --help)")
     bench.add_arguments(p)
     p.set_defaults(func=bench.main)
     return parser, sub

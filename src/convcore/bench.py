@@ -778,6 +778,12 @@ def _progress(total: int, desc: str):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``bench`` subcommand's options (called by ``convcore.__main__``)."""
+    parser.description = (
+        "Time convcore's conv2d algorithms beside every installed peer (NumPy, SciPy, "
+        "OpenCV, PyTorch, ONNX Runtime) as GFLOP/s and fractions of the measured FMA peak; "
+        "then the cost of full connectivity (conv vs locally connected vs dense as the "
+        "image grows) and the permutation experiment. Prints the tables; --out DIR also "
+        "writes report.md and PNG plots (matplotlib).")
     parser.add_argument("--quick", action="store_true",
                         help="small shapes and images, few rounds (seconds, not minutes)")
     parser.add_argument("--threads", type=int, default=1,
