@@ -21,8 +21,10 @@ void for_each_slot(const kernels::KernelTable& t, Visit&& visit) {
   visit("gemm_f64", t.gemm_f64);
   visit("activate_f32", t.activate_f32);
   visit("activate_f64", t.activate_f64);
-  visit("direct_row_f32", t.direct_row_f32);
-  visit("direct_row_f64", t.direct_row_f64);
+  visit("direct_tile_f32", t.direct_tile_f32);
+  visit("direct_tile_f64", t.direct_tile_f64);
+  visit("direct_plane_f32", t.direct_plane_f32);
+  visit("direct_plane_f64", t.direct_plane_f64);
   visit("locally_connected_f32", t.locally_connected_f32);
   visit("locally_connected_f64", t.locally_connected_f64);
   visit("locally_connected_rows_f32", t.locally_connected_rows_f32);
@@ -31,6 +33,7 @@ void for_each_slot(const kernels::KernelTable& t, Visit&& visit) {
   visit("max_pool_row_f64", t.max_pool_row_f64);
   visit("avg_pool_row_f32", t.avg_pool_row_f32);
   visit("avg_pool_row_f64", t.avg_pool_row_f64);
+  visit("peak_fma_f32", t.peak_fma_f32);
 }
 
 void list_table(const kernels::KernelTable& t, std::vector<KernelInfo>& out) {

@@ -16,8 +16,12 @@ inline T act_one(T x, const Activation& act) {
     case Activation::none: return x;
     case Activation::relu: return x < T(0) ? T(0) : x;  // NaN compares false: stays NaN
     case Activation::sigmoid: {
+      // exp(-|t|) never overflows: 1/(1+e) for t >= 0, e/(1+e) for t < 0 (keeps the
+      // subnormal tail instead of rounding it to 0).
       const T t = static_cast<T>(act.alpha) * (x - static_cast<T>(act.beta));
-      return T(1) / (T(1) + std::exp(-t));
+      const T e = std::exp(-std::fabs(t));
+      const T q = T(1) / (T(1) + e);
+      return t < T(0) ? e * q : q;
     }
     case Activation::tanh: return std::tanh(x);
     case Activation::abs: return std::fabs(x);

@@ -46,17 +46,23 @@ using PackFn = void (*)(const T* src, int64_t ld, int64_t rows, int64_t kc, int6
 template <class T>
 using ActivateFn = void (*)(const T* x, T* y, int64_t n, const Activation& act);
 
-// One output row of a direct convolution, NCHW, zero padding:
-// y[j] = act(bias + sum_{c<C, r<R, s<S} w[(c*R + r)*S + s] * x[c, ih(r), j*sw + s*dw - pl])
-// for j < wo, where row ih(r) = oh*sh + r*dh - pt; taps outside the image count as 0.
-struct DirectRowArgs {
-  int64_t C, H, W, R, S;
-  int64_t oh, wo;
-  int64_t stride_h, stride_w, dilation_h, dilation_w, pad_top, pad_left;
+// Direct convolution, width-vectorised NCHW (README.md "direct"): kn <= KB output channels
+// (KB = the slot's mr) x `rows` output rows x n output columns, from a packed input band:
+// y[k*y_kstride + i*y_rstride + j] = act(bias[k] + sum_{c<C, t<taps}
+//     w[(c*taps + t)*KB + k] * x[c*x_cstride + i*x_rstride + tap[t] + j])
+// for k < kn, i < rows, j < n. bias may be null (0). The band must be readable for
+// j < round_up(n, 8); weights of channels kn..KB-1 in the panel are zero. Kernels may
+// share input loads between output rows when tap[r*S + s] == tap[s] + r*x_rstride.
+struct DirectTileArgs {
+  int64_t C, taps, S;  // taps = R*S, tap t = r*S + s
+  const int64_t* tap;  // offset of each tap from an output pixel's origin, in elements
+  int64_t x_cstride, x_rstride;
+  int64_t rows, n, kn;
+  int64_t y_kstride, y_rstride;
 };
 template <class T>
-using DirectRowFn = void (*)(const DirectRowArgs& p, const T* x, const T* w, T bias, T* y,
-                             const Activation& act);
+using DirectTileFn = void (*)(const DirectTileArgs& a, const T* x, const T* w, const T* bias,
+                              T* y, const Activation& act);
 
 // Locally connected layer, one output position for a block of images: untied weights,
 // so each position is its own small matrix product with a reduction of length kd:
@@ -100,6 +106,11 @@ template <class T>
 using AvgPoolRowFn = void (*)(const PoolRowArgs& p, const T* x, T* y, T* tmp, T row_count,
                               const T* col_count);
 
+// The FMA-throughput probe: `steps` steps of acc = acc * m + c on MR independent chains
+// of NR lanes (2*MR*NR FLOPs per step), accumulators starting at 8*chain + lane; returns
+// the sum of the accumulators (chains in order, lanes in order) so none is dead code.
+using PeakFmaFn = float (*)(int64_t steps, float m, float c);
+
 template <class Fn>
 struct Kernel {
   const char* name;  // e.g. "gemm_6x16_avx2"
@@ -116,8 +127,10 @@ struct KernelTable {
   Kernel<GemmFn<double>> gemm_f64;
   Kernel<ActivateFn<float>> activate_f32;
   Kernel<ActivateFn<double>> activate_f64;
-  Kernel<DirectRowFn<float>> direct_row_f32;
-  Kernel<DirectRowFn<double>> direct_row_f64;
+  Kernel<DirectTileFn<float>> direct_tile_f32;   // KB = 4 output channels
+  Kernel<DirectTileFn<double>> direct_tile_f64;
+  Kernel<DirectTileFn<float>> direct_plane_f32;  // KB = 1: depthwise, one-channel filtering
+  Kernel<DirectTileFn<double>> direct_plane_f64;
   Kernel<LocallyConnectedFn<float>> locally_connected_f32;
   Kernel<LocallyConnectedFn<double>> locally_connected_f64;
   Kernel<LocallyConnectedRowsFn<float>> locally_connected_rows_f32;
@@ -126,6 +139,7 @@ struct KernelTable {
   Kernel<MaxPoolRowFn<double>> max_pool_row_f64;
   Kernel<AvgPoolRowFn<float>> avg_pool_row_f32;
   Kernel<AvgPoolRowFn<double>> avg_pool_row_f64;
+  Kernel<PeakFmaFn> peak_fma_f32;
 };
 
 namespace scalar {

@@ -1,7 +1,18 @@
-// direct.cpp — the direct convolution driver: one task per (image, output channel,
-// block of output rows); each output row is computed whole by the direct_row kernel.
+// direct.cpp — the direct convolution driver (NCHW in and out, zero padding).
+//
+// Weights are packed once into panels of KB output channels ([group][block][c][tap][KB],
+// zero-filled past the group's last channel). A run splits the work into tasks of
+// (image, group, band of output rows). Each task copies the input rows its band reads
+// into a per-thread buffer — zero padding made explicit and, for stride_w > 1, each row
+// split into stride_w phases so that every tap reads consecutive elements — and then
+// calls the kernel once per channel block. Kernel choice, by shape: one output channel
+// per group (depthwise with multiplier 1, one-channel filtering) -> direct_plane (KB = 1,
+// wide rows); otherwise -> direct_tile (KB = 4: few input channels, depth multipliers,
+// dense layers). Each output is computed whole by one task, in a fixed order, so
+// results are bitwise the same for any thread count and any band size.
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "checked.hpp"
 #include "dispatch.hpp"
@@ -13,49 +24,146 @@ namespace convcore::detail {
 namespace {
 
 template <class T>
-kernels::DirectRowFn<T> direct_row();
+const kernels::Kernel<kernels::DirectTileFn<T>>& direct_kernel(bool plane);
 template <>
-kernels::DirectRowFn<float> direct_row<float>() { return kernels().direct_row_f32.fn; }
+const kernels::Kernel<kernels::DirectTileFn<float>>& direct_kernel<float>(bool plane) {
+  return plane ? kernels().direct_plane_f32 : kernels().direct_tile_f32;
+}
 template <>
-kernels::DirectRowFn<double> direct_row<double>() { return kernels().direct_row_f64.fn; }
+const kernels::Kernel<kernels::DirectTileFn<double>>& direct_kernel<double>(bool plane) {
+  return plane ? kernels().direct_plane_f64 : kernels().direct_tile_f64;
+}
 
-}  // namespace
-
-// The plain direct kernel reads the weights as given: the pack is a copy.
-template <class T>
-struct DirectWeights : PackedWeights<T> {
-  Buffer<T> w;
-  explicit DirectWeights(int64_t n) : w(n) {}
+// Packed band geometry: a band row holds stride_w phases of `phase_len` elements; phase
+// q, element u is padded column u*stride_w + q. Output column j, tap column s reads
+// phase (s*dw) % sw at u = j + (s*dw) / sw, so every tap reads consecutive elements.
+// phase_len covers the kernels' reads up to round_up(Wo, 8).
+struct Band {
+  int64_t phase_len, row_len;
+  explicit Band(const Conv2dParams& p)
+      : phase_len(ceil_div(p.out_w(), 8) * 8 + (p.S - 1) * p.dilation_w / p.stride_w),
+        row_len(checked_mul(p.stride_w, phase_len, "direct band")) {}
 };
 
 template <class T>
+struct DirectWeights : PackedWeights<T> {
+  bool plane;
+  int64_t kb, blocks;         // channels per panel, panels per group
+  Buffer<T> w;                // [group][block][c][tap][kb]
+  std::vector<int64_t> taps;  // tap offsets in a band (Band)
+  DirectWeights(bool pl, int64_t k, int64_t b, int64_t n) : plane(pl), kb(k), blocks(b), w(n) {}
+};
+
+// Copies rows [ih0, ih0 + rows) of one padded input channel into the band layout.
+template <class T>
+void pack_rows(const Conv2dParams& p, const Band& b, const T* src, int64_t ih0, int64_t rows,
+               T* dst) {
+  const int64_t sw = p.stride_w;
+  if (sw == 1) {
+    // One phase: [pad_left zeros][the row][zeros]. Short rows: one fill for the whole
+    // piece, then the rows (a library call per few padding elements costs more than
+    // refilling the row); long rows: fill only the padding.
+    const int64_t left = std::min(p.pad_left, b.row_len);
+    const int64_t n = std::clamp<int64_t>(b.row_len - left, 0, p.W);
+    const int64_t r0 = std::clamp<int64_t>(-ih0, 0, rows), r1 = std::clamp<int64_t>(p.H - ih0, 0, rows);
+    const bool short_rows = b.row_len * static_cast<int64_t>(sizeof(T)) <= 2048;
+    if (short_rows) {
+      std::fill(dst, dst + rows * b.row_len, T(0));
+    } else {
+      std::fill(dst, dst + r0 * b.row_len, T(0));
+      std::fill(dst + r1 * b.row_len, dst + rows * b.row_len, T(0));
+    }
+    for (int64_t row = r0; row < r1; ++row) {
+      T* d = dst + row * b.row_len;
+      if (!short_rows) {
+        std::fill(d, d + left, T(0));
+        std::fill(d + left + n, d + b.row_len, T(0));
+      }
+      std::memcpy(d + left, src + (ih0 + row) * p.W, static_cast<size_t>(n) * sizeof(T));
+    }
+    return;
+  }
+  for (int64_t row = 0; row < rows; ++row, dst += b.row_len) {
+    const int64_t ih = ih0 + row;
+    if (ih < 0 || ih >= p.H) {
+      std::fill(dst, dst + b.row_len, T(0));
+      continue;
+    }
+    const T* s = src + ih * p.W;
+    for (int64_t q = 0; q < sw; ++q) {
+      T* d = dst + q * b.phase_len;
+      for (int64_t u = 0; u < b.phase_len; ++u) {
+        const int64_t col = u * sw + q - p.pad_left;
+        d[u] = col >= 0 && col < p.W ? s[col] : T(0);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
 std::unique_ptr<PackedWeights<T>> direct_pack(const Conv2dParams& p, const T* w) {
-  const int64_t n = checked_product("direct weights", p.K, p.C / p.groups, p.R, p.S);
-  auto packed = std::make_unique<DirectWeights<T>>(n);
-  std::memcpy(packed->w.get(), w, static_cast<size_t>(n) * sizeof(T));
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, taps = p.R * p.S;
+  const bool plane = Kg == 1;
+  const int64_t kb = direct_kernel<T>(plane).mr;
+  const int64_t blocks = ceil_div(Kg, kb);
+  auto packed = std::make_unique<DirectWeights<T>>(
+      plane, kb, blocks, checked_product("direct weights", p.groups, blocks, kb, Cg, taps));
+  T* out = packed->w.get();
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t blk = 0; blk < blocks; ++blk)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t t = 0; t < taps; ++t)
+          for (int64_t k = 0; k < kb; ++k) {
+            const int64_t kk = blk * kb + k;
+            *out++ = kk < Kg ? w[((g * Kg + kk) * Cg + c) * taps + t] : T(0);
+          }
+  const Band band(p);
+  for (int64_t r = 0; r < p.R; ++r)
+    for (int64_t s = 0; s < p.S; ++s) {
+      const int64_t col = s * p.dilation_w;
+      packed->taps.push_back(r * p.dilation_h * band.row_len +
+                             (col % p.stride_w) * band.phase_len + col / p.stride_w);
+    }
   return packed;
 }
 
 template <class T>
 void direct_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* x,
                 const T* bias, T* y) {
-  const T* w = static_cast<const DirectWeights<T>&>(packed).w.get();
+  const auto& pw = static_cast<const DirectWeights<T>&>(packed);
+  const auto& kernel = direct_kernel<T>(pw.plane);
+  if (kernel.mr != pw.kb) throw std::logic_error("direct: weights packed for another kernel");
   const int64_t Ho = p.out_h(), Wo = p.out_w();
-  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups;
-  const int64_t rows = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, Wo * Cg * p.R * p.S));
-  const int64_t row_blocks = ceil_div(Ho, rows);
-  const auto kernel = direct_row<T>();
-  parallel_for(p.N * p.K * row_blocks, [&](int64_t t) {
-    const int64_t rb = t % row_blocks, k = (t / row_blocks) % p.K, n = t / (row_blocks * p.K);
-    const int64_t g = k / Kg;
-    kernels::DirectRowArgs a{Cg, p.H, p.W, p.R, p.S, 0, Wo, p.stride_h, p.stride_w,
-                             p.dilation_h, p.dilation_w, p.pad_top, p.pad_left};
-    const T* xg = x + (n * p.C + g * Cg) * p.H * p.W;
-    const T* wk = w + k * Cg * p.R * p.S;
-    const T b = bias != nullptr ? bias[k] : T(0);
-    for (int64_t oh = rb * rows; oh < std::min(Ho, (rb + 1) * rows); ++oh) {
-      a.oh = oh;
-      kernel(a, xg, wk, b, y + ((n * p.K + k) * Ho + oh) * Wo, p.activation);
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, taps = p.R * p.S;
+  const Band band(p);
+  // Bands of about 64 KiB of packed input (L2-resident while the channel blocks run),
+  // and enough tasks to keep every thread busy.
+  const int64_t per_row = checked_product("direct band", Cg, p.stride_h, band.row_len);
+  int64_t rows = std::clamp<int64_t>(int64_t(65536 / sizeof(T)) / per_row, 1, Ho);
+  const int64_t want = 4 * pool_threads();
+  if (p.N * p.groups * ceil_div(Ho, rows) < want)
+    rows = std::max<int64_t>(1, ceil_div(Ho, ceil_div(want, p.N * p.groups)));
+  const int64_t bands = ceil_div(Ho, rows);
+  const int64_t rin = (rows - 1) * p.stride_h + (p.R - 1) * p.dilation_h + 1;
+  const int64_t scratch = checked_product("direct band", Cg, rin, band.row_len);
+  parallel_for(p.N * p.groups * bands, [&](int64_t task) {
+    const int64_t b = task % bands, g = (task / bands) % p.groups, n = task / (bands * p.groups);
+    const int64_t oh0 = b * rows, nrows = std::min(rows, Ho - oh0);
+    T* xb = static_cast<T*>(thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));
+    const int64_t rin_used = (nrows - 1) * p.stride_h + (p.R - 1) * p.dilation_h + 1;
+    for (int64_t c = 0; c < Cg; ++c)
+      pack_rows(p, band, x + ((n * p.C + g * Cg + c) * p.H) * p.W,
+                oh0 * p.stride_h - p.pad_top, rin_used, xb + c * rin * band.row_len);
+    kernels::DirectTileArgs a{Cg, taps, p.S, pw.taps.data(), rin * band.row_len,
+                              p.stride_h * band.row_len, nrows, Wo, 0, Ho * Wo, Wo};
+    for (int64_t blk = 0; blk < pw.blocks; ++blk) {
+      const int64_t k0 = g * Kg + blk * pw.kb;
+      a.kn = std::min(pw.kb, Kg - blk * pw.kb);
+      kernel.fn(a, xb, pw.w.get() + (g * pw.blocks + blk) * pw.kb * Cg * taps,
+                bias != nullptr ? bias + k0 : nullptr, y + ((n * p.K + k0) * Ho + oh0) * Wo,
+                p.activation);
     }
   });
 }

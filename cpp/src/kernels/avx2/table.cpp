@@ -13,8 +13,10 @@ const KernelTable& table() {
       {"gemm_6x8_avx2", "avx2", &gemm_6x8, 6, 8},
       {"activate_f32_avx2", "avx2", &activate_f32},
       {"activate_f64_avx2", "avx2", &activate_f64},
-      {"direct_row_f32_scalar", "scalar", &scalar::direct_row_f32},
-      {"direct_row_f64_scalar", "scalar", &scalar::direct_row_f64},
+      {"direct_tile_f32_avx2", "avx2", &direct_tile_f32, 4, 24},
+      {"direct_tile_f64_avx2", "avx2", &direct_tile_f64, 4, 12},
+      {"direct_plane_f32_avx2", "avx2", &direct_plane_f32, 1, 64},
+      {"direct_plane_f64_avx2", "avx2", &direct_plane_f64, 1, 32},
       {"locally_connected_f32_avx2", "avx2", &locally_connected_f32},
       {"locally_connected_f64_avx2", "avx2", &locally_connected_f64},
       {"locally_connected_rows_12x8_f32_avx2", "avx2", &locally_connected_rows_f32, 12, 8},
@@ -23,6 +25,7 @@ const KernelTable& table() {
       {"max_pool_row_f64_avx2", "avx2", &max_pool_row_f64},
       {"avg_pool_row_f32_avx2", "avx2", &avg_pool_row_f32},
       {"avg_pool_row_f64_avx2", "avx2", &avg_pool_row_f64},
+      {"peak_fma_12x8_avx2", "avx2", &peak_fma_12x8, 12, 8},
   };
   return t;
 }

@@ -55,7 +55,9 @@ inline __m256 tanh_ps(__m256 x) {
   p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-5.37397155531E-2f));
   p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.33314422036E-1f));
   p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-3.33332819422E-1f));
-  const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, s), x, x);
+  // computed on |x| with the sign put back, so that tanh(-0) = -0
+  const __m256 small = _mm256_or_ps(_mm256_fmadd_ps(_mm256_mul_ps(p, s), ax, ax),
+                                    _mm256_and_ps(sign, x));
   // otherwise: 1 - 2/(exp(2|x|) + 1), sign of x
   const __m256 e = exp_ps(_mm256_add_ps(ax, ax));
   const __m256 one = _mm256_set1_ps(1.0f);
@@ -79,10 +81,14 @@ inline __m256 activate_ps(__m256 v, const ActF32& a) {
     case Activation::none: return v;
     case Activation::relu: return _mm256_max_ps(_mm256_setzero_ps(), v);  // NaN: 2nd operand
     case Activation::sigmoid: {
+      // e = exp(-|t|) never overflows; sigmoid = 1/(1+e) for t >= 0 and e/(1+e) for
+      // t < 0, so the tail below t = -88.7 keeps its (subnormal) value instead of 0.
       const __m256 t = _mm256_mul_ps(a.alpha, _mm256_sub_ps(v, a.beta));
-      const __m256 e = exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), t));
+      const __m256 e = exp_ps(_mm256_or_ps(t, _mm256_set1_ps(-0.0f)));
       const __m256 one = _mm256_set1_ps(1.0f);
-      return _mm256_div_ps(one, _mm256_add_ps(one, e));
+      const __m256 q = _mm256_div_ps(one, _mm256_add_ps(one, e));
+      return _mm256_blendv_ps(q, _mm256_mul_ps(e, q),
+                              _mm256_cmp_ps(t, _mm256_setzero_ps(), _CMP_LT_OQ));
     }
     case Activation::tanh: return tanh_ps(v);
     case Activation::abs: return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v);
@@ -94,20 +100,86 @@ inline __m256 activate_ps(__m256 v, const ActF32& a) {
   return v;
 }
 
-// float64: the piecewise-linear activations in vectors; sigmoid and tanh return false so
-// the caller finishes them element by element (exact libm, no vector exp for double yet).
+// exp for 4 doubles: Cephes exp — n = round(x*log2 e), r = x - n*ln2 (two-part ln2),
+// Pade form 1 + 2*r*P(r^2)/(Q(r^2) - r*P(r^2)), then 2^n in two steps (subnormal results
+// round once). Max error ~1 ulp; x > 709.78 gives +inf, x < -745.14 gives 0, NaN kept.
+inline __m256d exp_pd(__m256d x) {
+  const __m256d hi = _mm256_set1_pd(709.782712893383973096);
+  const __m256d lo = _mm256_set1_pd(-745.1332191019412076235);
+  const __m256d xc = _mm256_min_pd(_mm256_max_pd(x, lo), _mm256_set1_pd(710.0));
+  const __m256d n = _mm256_round_pd(_mm256_mul_pd(xc, _mm256_set1_pd(1.4426950408889634073599)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256d r = _mm256_fnmadd_pd(n, _mm256_set1_pd(6.93145751953125E-1), xc);
+  r = _mm256_fnmadd_pd(n, _mm256_set1_pd(1.42860682030941723212E-6), r);
+  const __m256d r2 = _mm256_mul_pd(r, r);
+  __m256d p = _mm256_set1_pd(1.26177193074810590878E-4);
+  p = _mm256_fmadd_pd(p, r2, _mm256_set1_pd(3.02994407707441961300E-2));
+  p = _mm256_fmadd_pd(p, r2, _mm256_set1_pd(9.99999999999999999910E-1));
+  p = _mm256_mul_pd(p, r);
+  __m256d q = _mm256_set1_pd(3.00198505138664455042E-6);
+  q = _mm256_fmadd_pd(q, r2, _mm256_set1_pd(2.52448340349684104192E-3));
+  q = _mm256_fmadd_pd(q, r2, _mm256_set1_pd(2.27265548208155028766E-1));
+  q = _mm256_fmadd_pd(q, r2, _mm256_set1_pd(2.00000000000000000009E0));
+  const __m256d e = _mm256_div_pd(p, _mm256_sub_pd(q, p));
+  __m256d y = _mm256_fmadd_pd(_mm256_set1_pd(2.0), e, _mm256_set1_pd(1.0));
+  // 2^n as 2^n1 * 2^n2, each a normal number, n1 = floor(n/2) (|n| < 1100: int32).
+  const __m256d n1 = _mm256_floor_pd(_mm256_mul_pd(n, _mm256_set1_pd(0.5)));
+  const __m256i n1l = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n1));
+  const __m256i n2l = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(_mm256_sub_pd(n, n1)));
+  const __m256i bias = _mm256_set1_epi64x(1023);
+  y = _mm256_mul_pd(y, _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n1l, bias), 52)));
+  y = _mm256_mul_pd(y, _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(n2l, bias), 52)));
+  y = _mm256_blendv_pd(y, _mm256_set1_pd(__builtin_inf()), _mm256_cmp_pd(x, hi, _CMP_GT_OQ));
+  y = _mm256_blendv_pd(y, _mm256_setzero_pd(), _mm256_cmp_pd(x, lo, _CMP_LT_OQ));
+  return _mm256_blendv_pd(y, x, _mm256_cmp_pd(x, x, _CMP_UNORD_Q));  // NaN in, NaN out
+}
+
+// tanh for 4 doubles: Cephes tanh — |x| < 0.625: x + x*z*P(z)/Q(z), z = x*x (on |x|,
+// sign put back); otherwise 1 - 2/(exp(2|x|)+1) with the sign of x. A few ulp.
+inline __m256d tanh_pd(__m256d x) {
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  const __m256d ax = _mm256_andnot_pd(sign, x);
+  const __m256d z = _mm256_mul_pd(x, x);
+  __m256d p = _mm256_set1_pd(-9.64399179425052238628E-1);
+  p = _mm256_fmadd_pd(p, z, _mm256_set1_pd(-9.92877231001918586564E1));
+  p = _mm256_fmadd_pd(p, z, _mm256_set1_pd(-1.61468768441708447952E3));
+  __m256d q = _mm256_add_pd(z, _mm256_set1_pd(1.12811678491632931402E2));
+  q = _mm256_fmadd_pd(q, z, _mm256_set1_pd(2.23548839060100448583E3));
+  q = _mm256_fmadd_pd(q, z, _mm256_set1_pd(4.84406305325125486048E3));
+  const __m256d rz = _mm256_div_pd(_mm256_mul_pd(z, p), q);
+  const __m256d small = _mm256_or_pd(_mm256_fmadd_pd(rz, ax, ax), _mm256_and_pd(sign, x));
+  const __m256d e = exp_pd(_mm256_add_pd(ax, ax));
+  const __m256d one = _mm256_set1_pd(1.0);
+  __m256d large = _mm256_sub_pd(one, _mm256_div_pd(_mm256_set1_pd(2.0), _mm256_add_pd(e, one)));
+  large = _mm256_or_pd(large, _mm256_and_pd(sign, x));
+  return _mm256_blendv_pd(large, small, _mm256_cmp_pd(ax, _mm256_set1_pd(0.625), _CMP_LT_OQ));
+}
+
+// float64 activations, all in vectors (sigmoid as in activate_ps). Returns true: callers
+// written for an element-wise fallback keep working.
 inline bool activate_pd(__m256d& v, const Activation& a) {
   switch (a.kind) {
     case Activation::none: return true;
     case Activation::relu: v = _mm256_max_pd(_mm256_setzero_pd(), v); return true;
+    case Activation::sigmoid: {
+      const __m256d t = _mm256_mul_pd(_mm256_set1_pd(a.alpha),
+                                      _mm256_sub_pd(v, _mm256_set1_pd(a.beta)));
+      const __m256d e = exp_pd(_mm256_or_pd(t, _mm256_set1_pd(-0.0)));
+      const __m256d one = _mm256_set1_pd(1.0);
+      const __m256d q = _mm256_div_pd(one, _mm256_add_pd(one, e));
+      v = _mm256_blendv_pd(q, _mm256_mul_pd(e, q),
+                           _mm256_cmp_pd(t, _mm256_setzero_pd(), _CMP_LT_OQ));
+      return true;
+    }
+    case Activation::tanh: v = tanh_pd(v); return true;
     case Activation::abs: v = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v); return true;
     case Activation::square: v = _mm256_mul_pd(v, v); return true;
     case Activation::leaky_relu:
       v = _mm256_blendv_pd(v, _mm256_mul_pd(_mm256_set1_pd(a.alpha), v),
                            _mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_LT_OQ));
       return true;
-    default: return false;
   }
+  return true;
 }
 
 // Lane mask with the first n (0..8) lanes set.

@@ -15,10 +15,14 @@ void gemm_6x8(int64_t k, const double* a, const double* b, int64_t ldb, double* 
               int64_t ldc, int64_t m, int64_t n, const GemmEpilogue<double>& ep);
 void activate_f32(const float* x, float* y, int64_t n, const Activation& act);
 void activate_f64(const double* x, double* y, int64_t n, const Activation& act);
-void direct_row_f32(const DirectRowArgs& p, const float* x, const float* w, float bias,
-                    float* y, const Activation& act);
-void direct_row_f64(const DirectRowArgs& p, const double* x, const double* w, double bias,
-                    double* y, const Activation& act);
+void direct_tile_f32(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
+                     float* y, const Activation& act);
+void direct_tile_f64(const DirectTileArgs& a, const double* x, const double* w, const double* bias,
+                     double* y, const Activation& act);
+void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
+                      float* y, const Activation& act);
+void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w, const double* bias,
+                      double* y, const Activation& act);
 
 void locally_connected_f32(const LocallyConnectedArgs& a, const float* w, const float* x,
                            const float* bias, float* y, const Activation& act);
@@ -36,5 +40,6 @@ void avg_pool_row_f32(const PoolRowArgs& p, const float* x, float* y, float* tmp
                       float row_count, const float* col_count);
 void avg_pool_row_f64(const PoolRowArgs& p, const double* x, double* y, double* tmp,
                       double row_count, const double* col_count);
+float peak_fma_12x8(int64_t steps, float m, float c);
 
 }  // namespace convcore::kernels::scalar

@@ -1,0 +1,177 @@
+"""The direct-convolution kernels (direct_tile, direct_plane; kernels/README.md).
+
+Every case runs through ``conv2d(..., algorithm="direct")`` on every ISA the machine
+has, on 1 and 2 threads, in float32 and float64, and checks:
+- the result against the float64 reference within the a-priori error bound;
+- bitwise equality between 1 and 2 threads;
+- bitwise equality between each SIMD kernel and its scalar twin when the epilogue is
+  exact (both accumulate with one FMA per product in the order c, r, s); sigmoid and
+  tanh differ by the vector exp's few ulps (libm in the twin) and are checked by the
+  bound.
+The shapes walk the tiles' edges: output widths and channel counts around the vector
+width, the direct_tile channel block (4) and the row groups (2, 4), strides, dilations,
+padding larger than the kernel, 1x1 inputs and kernels, depthwise with multipliers.
+"""
+
+import numpy as np
+import pytest
+
+import convcore
+from convcore import _core
+from convcore.testing import check_conv2d
+
+EDGES = [1, 7, 8, 9, 15, 16, 17, 31, 33]
+DTYPES = [np.float32, np.float64]
+EXACT = (None, "relu", "abs", "square", "leaky_relu")
+
+
+def isas():
+    info = convcore.info()
+    return [i for i in info["isas_supported"] if i in info["isas_compiled"]]
+
+
+def run_everywhere(x, w, b, **kw):
+    """{(isa, threads): result} for every ISA and 1, 2 threads."""
+    out = {}
+    prev_isa, prev_threads = _core.get_isa(), convcore.get_num_threads()
+    try:
+        for isa in isas():
+            _core.set_isa(isa)
+            for threads in (1, 2):
+                convcore.set_num_threads(threads)
+                out[isa, threads] = convcore.conv2d(x, w, b, algorithm="direct", **kw)
+    finally:
+        _core.set_isa(prev_isa)
+        convcore.set_num_threads(prev_threads)
+    return out
+
+
+def check(rng, dtype, n, c, h, wd, k, r, s, groups=1, bias=True, **kw):
+    x = rng.standard_normal((n, c, h, wd)).astype(dtype)
+    w = rng.standard_normal((k, c // groups, r, s)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype) if bias else None
+    results = run_everywhere(x, w, b, groups=groups, **kw)
+    exact = kw.get("activation") in EXACT
+    for (isa, threads), y in results.items():
+        where = f"isa={isa} threads={threads}"
+        check_conv2d(y, x, w, b, groups=groups, **kw)
+        assert np.array_equal(y, results[isa, 1], equal_nan=True), f"{where}: differs from 1 thread"
+        if exact:
+            assert np.array_equal(y, results["scalar", 1], equal_nan=True), (
+                f"{where}: differs from the scalar twin")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("width", EDGES)
+def test_widths(rng, dtype, width):
+    # direct_tile: channel blocks of 4 (5 = 4 + 1), tiles of up to 3 vectors per row
+    check(rng, dtype, 1, 3, 4, width, 5, 3, 3, padding=1)
+    # direct_plane: depthwise (rows in groups of 4 and 2, then single rows) and one-channel
+    check(rng, dtype, 1, 2, 11, width, 2, 3, 3, groups=2, padding=1)
+    check(rng, dtype, 1, 1, 7, width, 1, 2, 3, padding=(0, 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", EDGES)
+def test_channels(rng, dtype, channels):
+    check(rng, dtype, 2, channels, 5, 10, channels, 3, 3, padding=1)  # in = out channels
+    check(rng, dtype, 1, channels, 6, 9, channels, 3, 3, groups=channels, padding=1)  # depthwise
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        dict(stride=2, padding=1),
+        dict(stride=(3, 2), padding=(2, 1)),
+        dict(stride=(1, 3), dilation=(2, 1)),
+        dict(dilation=(2, 3), padding=(3, 4)),
+        dict(stride=(2, 2), dilation=(3, 2), padding=2),
+        dict(padding=5),  # padding larger than the kernel
+        dict(padding=(4, 0), stride=(5, 1)),
+    ],
+    ids=lambda g: ",".join(f"{k}={v}" for k, v in g.items()),
+)
+def test_geometry(rng, dtype, geometry):
+    check(rng, dtype, 2, 3, 13, 17, 6, 3, 3, **geometry)  # direct_tile
+    check(rng, dtype, 1, 4, 13, 17, 4, 3, 3, groups=4, **geometry)  # direct_plane
+    check(rng, dtype, 1, 3, 12, 16, 3, 2, 5, groups=3, **geometry)  # plane, no row reuse
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (1, 2, 1, 1, 3, 1, 1, {}),  # 1x1 input, 1x1 kernel
+        (2, 3, 1, 1, 5, 3, 3, {"padding": 1}),  # 1x1 input, 3x3 kernel all in the padding
+        (1, 1, 1, 1, 1, 3, 3, {"padding": 2}),  # 1x1 image, one channel
+        (3, 4, 5, 5, 9, 1, 1, {}),  # pointwise
+        (1, 2, 9, 40, 3, 9, 1, {"padding": (4, 0)}),  # tall kernel
+        (1, 1, 7, 70, 2, 1, 11, {"padding": (0, 5)}),  # wide kernel, long rows
+    ],
+)
+def test_small_and_odd(rng, dtype, shape):
+    n, c, h, w, k, r, s, kw = shape
+    check(rng, dtype, n, c, h, w, k, r, s, **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("multiplier", [2, 3, 4, 5, 9])
+def test_depthwise_multiplier(rng, dtype, multiplier):
+    # several output channels per group -> direct_tile with kn = multiplier mod 4
+    check(rng, dtype, 2, 3, 9, 11, 3 * multiplier, 3, 3, groups=3, padding=1)
+    check(rng, dtype, 1, 2, 8, 19, 2 * multiplier, 3, 3, groups=2, stride=2, padding=2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_few_channels(rng, dtype):
+    # LeNet-like: one input channel, a batch, 8 filters 5x5; AlexNet-like 3 channels
+    check(rng, dtype, 4, 1, 28, 28, 8, 5, 5)
+    check(rng, dtype, 1, 3, 31, 35, 7, 11, 11, stride=4)
+    check(rng, dtype, 1, 3, 30, 30, 5, 7, 7, stride=2, padding=3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_grouped(rng, dtype):
+    check(rng, dtype, 1, 8, 7, 9, 12, 3, 3, groups=4, padding=1)
+    check(rng, dtype, 1, 6, 7, 9, 3, 3, 3, groups=3, padding=1)  # plane kernel, 2 channels
+
+
+class LectureSigmoid:
+    """sigmoid(a=0.08, b=50), described as convcore.layers activation objects are."""
+
+    activation_spec = ("sigmoid", 0.08, 50.0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "abs", "square",
+                                        "leaky_relu", LectureSigmoid()],
+                         ids=lambda a: a if isinstance(a, str) else "sigmoid_lecture")
+def test_fused_activation(rng, dtype, activation):
+    check(rng, dtype, 1, 3, 6, 17, 5, 3, 3, padding=1, activation=activation)
+    check(rng, dtype, 1, 4, 9, 17, 4, 3, 3, groups=4, padding=1, activation=activation)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_no_bias_and_special_values(rng, dtype):
+    check(rng, dtype, 1, 3, 6, 9, 5, 3, 3, padding=1, bias=False)
+    x = rng.standard_normal((1, 2, 6, 20)).astype(dtype)
+    x[0, 0, 2, 3] = np.nan
+    x[0, 1, 4, 10] = np.inf
+    x[0, 1, 1, 17] = -np.inf
+    for k, groups in ((5, 1), (2, 2)):
+        w = np.abs(rng.standard_normal((k, 2 // groups, 3, 3))).astype(dtype) + 0.5
+        results = run_everywhere(x, w, None, groups=groups, padding=1)
+        for key, y in results.items():
+            check_conv2d(y, x, w, None, groups=groups, padding=1)
+            assert np.array_equal(y, results["scalar", 1], equal_nan=True), key
+
+
+def test_kernels_registered():
+    """Each ISA's table holds its own direct kernels, tiles as the driver assumes."""
+    slots = {(k["table"], k["op"]): k for k in _core.kernels()}
+    for isa in isas():
+        for op, mr in (("direct_tile_f32", 4), ("direct_tile_f64", 4),
+                       ("direct_plane_f32", 1), ("direct_plane_f64", 1)):
+            k = slots[isa, op]
+            assert k["name"] == f"{op}_{isa}" and k["isa"] == isa and k["mr"] == mr
