@@ -118,3 +118,109 @@ def test_activation_fuzz(shape, dtype, name, special, seed):
     expected = ACTIVATIONS[name](x.astype(np.float64) if x.dtype.kind in "iu" else x)
     assert y.shape == x.shape
     np.testing.assert_array_equal(y, expected.astype(y.dtype))  # exact operations
+
+
+# --------------------------------------------------------------------------- linear, LC, pooling
+from test_locally_connected import check_lc  # noqa: E402  (tests/ is on sys.path)
+from test_pooling import out_size, reference_pool  # noqa: E402
+
+from convcore.testing import assert_conv_close  # noqa: E402
+
+
+@SETTINGS
+@given(
+    batch=st.lists(st.integers(0, 3), max_size=2), fin=st.integers(0, 20),
+    fout=st.integers(0, 20), w_in=st.integers(0, 20), bias=st.sampled_from([None, "ok", "bad"]),
+    dtype=st.sampled_from([np.float32, np.float64]), wdtype=st.sampled_from([None, np.float32]),
+    activation=st.sampled_from([None, "relu", "tanh", "sigmoid"]), seed=st.integers(0, 2**32 - 1),
+)
+def test_linear_fuzz(batch, fin, fout, w_in, bias, dtype, wdtype, activation, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((*batch, fin)).astype(dtype)
+    w = rng.standard_normal((fout, w_in)).astype(wdtype or dtype)
+    b = None if bias is None else rng.standard_normal(fout + (bias == "bad")).astype(dtype)
+    # As torch.nn.functional.linear, zero features are valid (an empty sum, or no output).
+    valid = (w_in == fin and bias != "bad"
+             and (wdtype is None or np.dtype(wdtype) == np.dtype(dtype)))
+    try:
+        y = convcore.linear(x, w, b, activation=activation)
+    except (ValueError, TypeError) as e:
+        assert not valid, f"valid arguments refused: {e}"
+        return
+    assert valid, "invalid arguments accepted"
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    ref = x64 @ w64.T + (0 if b is None else b.astype(np.float64))
+    ref_abs = np.abs(x64) @ np.abs(w64).T + (0 if b is None else np.abs(b.astype(np.float64)))
+    assert y.shape == (*batch, fout) and y.dtype == dtype
+    assert_conv_close(y, ref, ref_abs, fin + (b is not None), dtype, activation)
+
+
+@SETTINGS
+@given(
+    n=st.integers(0, 3), c=st.integers(1, 3), h=st.integers(1, 8), w=st.integers(1, 8),
+    k=st.integers(1, 9), r=st.integers(1, 3), s=st.integers(1, 3), stride=st.integers(1, 3),
+    pad=st.integers(0, 2), dilation=st.integers(1, 2), bias=st.booleans(),
+    wrong=st.sampled_from([None, "ho", "c", "bias"]), dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_locally_connected_fuzz(n, c, h, w, k, r, s, stride, pad, dilation, bias, wrong, dtype,
+                                seed):
+    rng = np.random.default_rng(seed)
+    ho = (h + 2 * pad - dilation * (r - 1) - 1) // stride + 1
+    wo = (w + 2 * pad - dilation * (s - 1) - 1) // stride + 1
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((max(ho, 1) + (wrong == "ho"), max(wo, 1), k, c + (wrong == "c"),
+                              r, s)).astype(dtype)
+    b = rng.standard_normal((k + (wrong == "bias"), max(ho, 1), max(wo, 1))).astype(dtype) \
+        if bias or wrong == "bias" else None
+    valid = ho >= 1 and wo >= 1 and wrong is None
+    try:
+        y = convcore.locally_connected2d(x, wt, b, stride, pad, dilation)
+    except (ValueError, TypeError) as e:
+        assert not valid, f"valid arguments refused: {e}"
+        return
+    assert valid, "invalid arguments accepted"
+    if n:
+        check_lc(y, x, wt, b, (stride, stride), (pad,) * 4, (dilation, dilation))
+
+
+@SETTINGS
+@given(
+    n=st.integers(0, 2), c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9),
+    k=st.integers(0, 4), stride=st.one_of(st.none(), st.integers(0, 3)), pad=st.integers(-1, 2),
+    dilation=st.integers(0, 2), ceil=st.booleans(), avg=st.booleans(), cip=st.booleans(),
+    nan=st.booleans(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1),
+)
+def test_pooling_fuzz(n, c, h, w, k, stride, pad, dilation, ceil, avg, cip, nan, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    if nan and x.size:
+        x.flat[rng.integers(x.size)] = np.nan
+    s = k if stride is None else stride
+    d = 1 if avg else dilation
+    try:
+        if avg:
+            y = convcore.avg_pool2d(x, k, stride, pad, ceil, cip)
+        else:
+            y = convcore.max_pool2d(x, k, stride, pad, dilation, ceil)
+    except (ValueError, TypeError):
+        # PyTorch's rules: positive kernel/stride/dilation, 0 <= padding <= kernel//2, and
+        # at least one output row and column.
+        ok = k >= 1 and s >= 1 and d >= 1 and 0 <= pad <= k // 2
+        if ok:
+            ok = min(out_size(h, k, s, pad, d, ceil), out_size(w, k, s, pad, d, ceil)) < 1
+            assert ok, "valid arguments refused"
+        return
+    assert y.dtype == dtype
+    assert y.shape == (n, c, out_size(h, k, s, pad, d, ceil), out_size(w, k, s, pad, d, ceil))
+    if n == 0:
+        return
+    ref = reference_pool(x, (k, k), (s, s), (pad, pad), (d, d), ceil, avg, cip)
+    if avg:  # k*k terms summed then divided: |error| <= (k*k + 1) u sum|x| / divisor
+        bound = (k * k + 1) * np.finfo(dtype).eps * reference_pool(
+            np.abs(x), (k, k), (s, s), (pad, pad), (d, d), ceil, True, cip)
+        assert np.array_equal(np.isnan(y), np.isnan(ref))
+        fin = ~np.isnan(ref)
+        assert (np.abs(y - ref)[fin] <= bound[fin]).all()
+    else:  # max is exact
+        np.testing.assert_array_equal(y, ref.astype(dtype))

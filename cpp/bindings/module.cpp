@@ -496,4 +496,10 @@ PYBIND11_MODULE(_core, m) {
         }, py::arg("input"), py::arg("out"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"),
         "Raw 2D average pooling (PyTorch semantics), NCHW.");
+  m.def("measure_peak_gflops", [](int threads, double seconds) {
+    py::gil_scoped_release release;
+    return measure_peak_gflops(threads, seconds);
+  }, py::arg("threads") = 1, py::arg("seconds") = 0.2,
+        "The float32 FMA peak (GFLOP/s) of `threads` threads running the active ISA's "
+        "peak_fma_f32 probe at once; best of runs over about `seconds`.");
 }

@@ -15,6 +15,8 @@ namespace {
 // The one list of slots: adding a slot to KernelTable means adding its line here.
 template <class Visit>
 void for_each_slot(const kernels::KernelTable& t, Visit&& visit) {
+  visit("pack_nr_f32", t.pack_nr_f32);
+  visit("pack_nr_f64", t.pack_nr_f64);
   visit("gemm_f32", t.gemm_f32);
   visit("gemm_f64", t.gemm_f64);
   visit("activate_f32", t.activate_f32);
@@ -31,6 +33,7 @@ void for_each_slot(const kernels::KernelTable& t, Visit&& visit) {
   visit("max_pool_row_f64", t.max_pool_row_f64);
   visit("avg_pool_row_f32", t.avg_pool_row_f32);
   visit("avg_pool_row_f64", t.avg_pool_row_f64);
+  visit("peak_fma_f32", t.peak_fma_f32);
 }
 
 void list_table(const kernels::KernelTable& t, std::vector<KernelInfo>& out) {

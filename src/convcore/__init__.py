@@ -8,20 +8,22 @@ the CPU (a C++ core with AVX2 kernels and a thread pool) and shows the argument 
 
 from __future__ import annotations
 
-from . import _core
+from . import _core, layers
 from .functional import (
     abs,
+    avg_pool2d,
     conv2d,
+    conv2d_dense_matrix,
     leaky_relu,
     linear,
+    locally_connected2d,
+    max_pool2d,
     relu,
     sigmoid,
     square,
     tanh,
 )
-from .functional import avg_pool2d, conv2d_dense_matrix, locally_connected2d, max_pool2d
 from .signal import convolve2d, correlate2d
-from . import layers
 
 __version__: str = _core.version()
 
@@ -58,17 +60,21 @@ def info() -> dict:
 
 __all__ = [
     "abs",
+    "avg_pool2d",
     "conv2d",
+    "conv2d_dense_matrix",
     "convolve2d",
     "correlate2d",
     "get_num_threads",
     "info",
+    "layers",
     "leaky_relu",
     "linear",
+    "locally_connected2d",
+    "max_pool2d",
     "relu",
     "set_num_threads",
     "sigmoid",
     "square",
     "tanh",
 ]
-__all__ += ["avg_pool2d", "conv2d_dense_matrix", "layers", "locally_connected2d", "max_pool2d"]

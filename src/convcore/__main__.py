@@ -1,4 +1,4 @@
-"""Command line: ``python -m convcore [demo|info] ...`` (also the ``convcore`` script).
+"""Command line: ``python -m convcore [demo|info|bench] ...`` (also the ``convcore`` script).
 
 The demo (the lecture's argument on an image, see convcore/demo.py) is the default
 command. Each command is one ``add_parser`` call whose ``func`` takes the parsed
@@ -57,6 +57,12 @@ def build_parser() -> Tuple[argparse.ArgumentParser, Any]:
 
     p = sub.add_parser("info", help="version, instruction sets, threads, compiler")
     p.set_defaults(func=_info)
+
+    from convcore import bench
+
+    p = sub.add_parser("bench", help="benchmarks and the report (see bench --help)")
+    bench.add_arguments(p)
+    p.set_defaults(func=bench.main)
     return parser, sub
 
 

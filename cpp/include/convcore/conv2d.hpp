@@ -87,14 +87,17 @@ struct Conv2dParams {
 };
 
 // The algorithm `automatic` resolves to for these parameters (never `automatic`): an
-// explicit p.algorithm is returned as is; else direct when each group has one input
-// channel (depthwise, single-channel filtering), im2col otherwise. Does not validate.
+// explicit p.algorithm is returned as is; else im2col when K/groups >= 1 and
+// (C/groups)*R*S >= 16, direct otherwise (depthwise, single-channel filtering) — the rule
+// fitted by benchmarks/auto_rule.py (README.md, "How auto chooses"). Does not validate.
 Algorithm choose_algorithm(const Conv2dParams& p);
 
 // Scratch bytes one conv2d call with these parameters takes on the current thread count,
-// for elements of dtype_bytes (4: float, 8: double): for im2col, one gathered B block of
-// at most 256 KiB per thread (bounded whatever the image size); for padding modes other
-// than zeros, plus the padded copy of the input. 0 for the direct algorithm's own use.
+// for elements of dtype_bytes (4: float, 8: double): for im2col, one gathered block of
+// patches (about 256 KiB) and one block of weights (at most 144 KiB) per thread, whatever
+// the image size, and at most 16 MiB in all up to 64 threads (smaller blocks on more);
+// for padding modes other than zeros, plus the padded copy of the input. The direct
+// algorithm's own scratch is not counted.
 int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes);
 
 // A convolution layer's operator: validates the parameters and packs the weights once
@@ -133,8 +136,9 @@ class Conv2dOp {
 extern template class Conv2dOp<float>;
 extern template class Conv2dOp<double>;
 
-// One call: Conv2dOp(p, w, bias).run(p.N, x, y) — packs the weights every time; keep a
-// Conv2dOp to run the same weights more than once. Same arguments and errors as above.
+// One call: as Conv2dOp(p, w, bias).run(p.N, x, y), except that im2col packs the weights
+// block by block as it goes instead of all at once; keep a Conv2dOp to run the same
+// weights more than once. Same arguments and errors as above.
 void conv2d(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
 void conv2d(const Conv2dParams& p, const double* x, const double* w, const double* bias,
             double* y);

@@ -9,8 +9,10 @@
 //
 // Computed by the same packed GEMM as conv2d's im2col algorithm: the weight is packed
 // once into the micro-kernel's B panels (LinearOp), the input is packed per block.
-// Throws value_error for non-positive feature counts or overflowing sizes; std::bad_alloc
-// when memory cannot be had. M == 0 is valid and does nothing.
+// Throws value_error for negative sizes, null pointers or overflowing sizes;
+// std::bad_alloc when memory cannot be had; convcore::interrupted when the interrupt
+// handler (runtime.hpp) stops the call. M == 0 or out == 0 does nothing; in == 0 gives
+// y = act(bias) (an empty sum).
 #pragma once
 
 #include <cstdint>

@@ -48,4 +48,9 @@ std::string version();    // the package version, e.g. "0.1.0"
 std::string compiler();   // e.g. "GNU 12.2.0"
 std::string cxx_flags();  // flags of the baseline and per-ISA files
 
+// The float32 FMA peak in GFLOP/s of `threads` threads (1 to get_num_threads()) running
+// the active ISA's peak_fma_f32 probe at once: the best of repeated runs over about
+// `seconds` (0 < seconds <= 60). value_error otherwise.
+double measure_peak_gflops(int threads, double seconds);
+
 }  // namespace convcore

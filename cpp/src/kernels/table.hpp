@@ -34,6 +34,14 @@ template <class T>
 using GemmFn = void (*)(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc,
                         int64_t m, int64_t n, const GemmEpilogue<T>& ep);
 
+// One B panel of the GEMM from a row-major matrix whose rows are B's columns (linear's
+// weight W = B^T): out[kk*NR + i] = src[i*ld + kk] for i < rows, kk < kc; the panel's
+// columns i in [rows, NR) are zero (NR = the slot's nr; rows <= NR). prefetch > 0 also
+// prefetches each row's values that many further on (the next KC piece).
+template <class T>
+using PackFn = void (*)(const T* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+                        T* out);
+
 // y[i] = act(x[i]) for i < n (x == y allowed).
 template <class T>
 using ActivateFn = void (*)(const T* x, T* y, int64_t n, const Activation& act);
@@ -98,6 +106,11 @@ template <class T>
 using AvgPoolRowFn = void (*)(const PoolRowArgs& p, const T* x, T* y, T* tmp, T row_count,
                               const T* col_count);
 
+// The FMA-throughput probe: `steps` steps of acc = acc * m + c on MR independent chains
+// of NR lanes (2*MR*NR FLOPs per step), accumulators starting at 8*chain + lane; returns
+// the sum of the accumulators (chains in order, lanes in order) so none is dead code.
+using PeakFmaFn = float (*)(int64_t steps, float m, float c);
+
 template <class Fn>
 struct Kernel {
   const char* name;  // e.g. "gemm_6x16_avx2"
@@ -108,6 +121,8 @@ struct Kernel {
 
 struct KernelTable {
   const char* isa;
+  Kernel<PackFn<float>> pack_nr_f32;  // panels for gemm_f32 (nr = its NR)
+  Kernel<PackFn<double>> pack_nr_f64;
   Kernel<GemmFn<float>> gemm_f32;
   Kernel<GemmFn<double>> gemm_f64;
   Kernel<ActivateFn<float>> activate_f32;
@@ -124,6 +139,7 @@ struct KernelTable {
   Kernel<MaxPoolRowFn<double>> max_pool_row_f64;
   Kernel<AvgPoolRowFn<float>> avg_pool_row_f32;
   Kernel<AvgPoolRowFn<double>> avg_pool_row_f64;
+  Kernel<PeakFmaFn> peak_fma_f32;
 };
 
 namespace scalar {

@@ -99,12 +99,21 @@ void Conv2dParams::validate() const {
   checked_product("conv2d work", N, K, out_h(), out_w(), C / groups, R, S);
 }
 
+// `auto`: im2col when K/groups >= kAutoMinKg and (C/groups)*R*S >= kAutoMinReduction, else
+// direct. The GEMM gathers each im2col element once and earns that back over the K/groups
+// output channels that reuse it, and each micro-tile's store over a long reduction; with
+// one input channel per group (depthwise, single-channel filtering: a reduction of R*S
+// <= 9..25 terms) direct wins. The thresholds are the best fit to the measurements of
+// benchmarks/auto_rule.py over convcore.testing.SHAPES (table in README.md, "How auto
+// chooses"); re-run it after changing either algorithm.
+constexpr int64_t kAutoMinKg = 1;
+constexpr int64_t kAutoMinReduction = 16;
+
 Algorithm choose_algorithm(const Conv2dParams& p) {
   if (p.algorithm != Algorithm::automatic) return p.algorithm;
-  // One input channel per group (depthwise, single-channel filtering): the GEMM's
-  // reduction is only R*S long and packing costs more than it saves; direct wins.
-  // Everything else goes to the packed GEMM.
-  return p.C / p.groups == 1 ? Algorithm::direct : Algorithm::im2col;
+  const int64_t kg = p.K / p.groups, reduction = p.C / p.groups * p.R * p.S;
+  return kg >= kAutoMinKg && reduction >= kAutoMinReduction ? Algorithm::im2col
+                                                            : Algorithm::direct;
 }
 
 namespace {
@@ -134,6 +143,28 @@ void pad_planes(const Conv2dParams& p, const T* x, T* xp) {
   });
 }
 
+// What the drivers run: zero padding only. Other padding modes become a padded input.
+Conv2dParams inner_params(const Conv2dParams& p) {
+  Conv2dParams q = p;
+  if (p.padding_mode != PaddingMode::zeros) {
+    q.H = p.H + p.pad_top + p.pad_bottom;
+    q.W = p.W + p.pad_left + p.pad_right;
+    q.pad_top = q.pad_bottom = q.pad_left = q.pad_right = 0;
+    q.padding_mode = PaddingMode::zeros;
+  }
+  return q;
+}
+
+// x itself, or (padding modes other than zeros) its padded copy in `padded`.
+template <class T>
+const T* padded_input(const Conv2dParams& p, const Conv2dParams& q, const T* x,
+                      detail::Buffer<T>& padded) {
+  if (p.padding_mode == PaddingMode::zeros) return x;
+  padded = detail::Buffer<T>(checked_product("conv2d padded input", p.N, p.C, q.H, q.W));
+  pad_planes(p, x, padded.get());
+  return padded.get();
+}
+
 }  // namespace
 
 int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes) {
@@ -141,15 +172,11 @@ int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes) {
   if (dtype_bytes != 4 && dtype_bytes != 8)
     throw value_error("conv2d_workspace_bytes: dtype_bytes must be 4 or 8, got " +
                       std::to_string(dtype_bytes));
-  Conv2dParams q = p;
-  int64_t padded = 0;
-  if (p.padding_mode != PaddingMode::zeros) {
-    q.H = p.H + p.pad_top + p.pad_bottom;
-    q.W = p.W + p.pad_left + p.pad_right;
-    q.pad_top = q.pad_bottom = q.pad_left = q.pad_right = 0;
-    q.padding_mode = PaddingMode::zeros;
-    padded = checked_product("conv2d padded input", p.N, p.C, q.H, q.W, int64_t{dtype_bytes});
-  }
+  const Conv2dParams q = inner_params(p);
+  const int64_t padded =
+      p.padding_mode == PaddingMode::zeros
+          ? 0
+          : checked_product("conv2d padded input", p.N, p.C, q.H, q.W, int64_t{dtype_bytes});
   if (p.N == 0 || choose_algorithm(q) != Algorithm::im2col) return padded;
   const int threads = detail::pool_threads();
   const int64_t tiles = dtype_bytes == 4 ? detail::im2col_workspace_bytes<float>(q, threads)
@@ -174,13 +201,7 @@ Conv2dOp<T>::Conv2dOp(const Conv2dParams& p, const T* weight, const T* bias)
   if (weight == nullptr) throw value_error("conv2d: weight must not be null");
   Impl& m = *impl_;
   m.params = p;
-  m.inner = p;
-  if (p.padding_mode != PaddingMode::zeros) {
-    m.inner.H = p.H + p.pad_top + p.pad_bottom;
-    m.inner.W = p.W + p.pad_left + p.pad_right;
-    m.inner.pad_top = m.inner.pad_bottom = m.inner.pad_left = m.inner.pad_right = 0;
-    m.inner.padding_mode = PaddingMode::zeros;
-  }
+  m.inner = inner_params(p);
   m.algorithm = choose_algorithm(m.inner);
   m.weights = m.algorithm == Algorithm::direct ? detail::direct_pack(m.inner, weight)
                                                : detail::im2col_pack(m.inner, weight);
@@ -219,11 +240,7 @@ void Conv2dOp<T>::run(int64_t N, const T* x, T* y) const {
   checked_product("conv2d output", N, p.K, p.out_h(), p.out_w());
   const T* bias = m.has_bias ? m.bias.get() : nullptr;
   detail::Buffer<T> padded;
-  if (p.padding_mode != PaddingMode::zeros) {
-    padded = detail::Buffer<T>(checked_product("conv2d padded input", N, p.C, q.H, q.W));
-    pad_planes(p, x, padded.get());
-    x = padded.get();
-  }
+  x = padded_input(p, q, x, padded);
   if (m.algorithm == Algorithm::direct)
     detail::direct_run(q, *m.weights, x, bias, y);
   else
@@ -233,12 +250,34 @@ void Conv2dOp<T>::run(int64_t N, const T* x, T* y) const {
 template class Conv2dOp<float>;
 template class Conv2dOp<double>;
 
+namespace {
+
+// One call. im2col runs on the caller's weights, packed block by block as the GEMM goes
+// (no up-front pass over them, no buffer per call); direct packs through Conv2dOp.
+template <class T>
+void conv2d_once(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+  p.validate();
+  const Conv2dParams q0 = inner_params(p);
+  if (choose_algorithm(q0) != Algorithm::im2col) {
+    Conv2dOp<T>(p, w, bias).run(p.N, x, y);
+    return;
+  }
+  if (w == nullptr) throw value_error("conv2d: weight must not be null");
+  if (p.N == 0) return;
+  if (x == nullptr || y == nullptr) throw value_error("conv2d: input and output must not be null");
+  detail::Buffer<T> padded;
+  x = padded_input(p, q0, x, padded);
+  detail::im2col_run_once(q0, w, x, bias, y);
+}
+
+}  // namespace
+
 void conv2d(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y) {
-  Conv2dOp<float>(p, w, bias).run(p.N, x, y);
+  conv2d_once(p, x, w, bias, y);
 }
 void conv2d(const Conv2dParams& p, const double* x, const double* w, const double* bias,
             double* y) {
-  Conv2dOp<double>(p, w, bias).run(p.N, x, y);
+  conv2d_once(p, x, w, bias, y);
 }
 
 }  // namespace convcore

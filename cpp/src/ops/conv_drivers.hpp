@@ -27,7 +27,11 @@ std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams& p, const T* w)
 template <class T>
 void im2col_run(const Conv2dParams& p, const PackedWeights<T>& w, const T* x, const T* bias,
                 T* y);
-// Scratch bytes im2col_run takes for these parameters on `threads` threads.
+// The same without packing the weights first: w is (K, C/groups, R, S) as given, packed
+// block by block into scratch (one-call conv2d).
+template <class T>
+void im2col_run_once(const Conv2dParams& p, const T* w, const T* x, const T* bias, T* y);
+// Scratch bytes im2col_run or im2col_run_once take for these parameters on `threads` threads.
 template <class T>
 int64_t im2col_workspace_bytes(const Conv2dParams& p, int threads);
 

@@ -7,10 +7,9 @@
 // per column of C.
 #include "convcore/linear.hpp"
 
+#include <algorithm>
 #include <cstring>
-#include <numeric>
 #include <string>
-#include <vector>
 
 #include "convcore/activation.hpp"
 #include "dispatch.hpp"
@@ -23,13 +22,13 @@ namespace detail {
 
 template <>
 GemmKernel<float> gemm_kernel<float>() {
-  const auto& k = kernels().gemm_f32;
-  return {k.fn, k.mr, k.nr};
+  const auto& t = kernels();
+  return {t.gemm_f32.fn, t.gemm_f32.mr, t.gemm_f32.nr, t.pack_nr_f32.fn};
 }
 template <>
 GemmKernel<double> gemm_kernel<double>() {
-  const auto& k = kernels().gemm_f64;
-  return {k.fn, k.mr, k.nr};
+  const auto& t = kernels();
+  return {t.gemm_f64.fn, t.gemm_f64.mr, t.gemm_f64.nr, t.pack_nr_f64.fn};
 }
 
 }  // namespace detail
@@ -60,11 +59,12 @@ LinearOp<T>::LinearOp(int64_t in_features, int64_t out_features, const T* weight
   m.in = in_features;
   m.out = out_features;
   m.act = act;
-  m.nr = detail::gemm_kernel<T>().nr;
+  const auto gk = detail::gemm_kernel<T>();
+  m.nr = gk.nr;
   const int64_t panels = ceil_div(out_features, m.nr);
   m.w = detail::Buffer<T>(checked_product("linear packed weight", panels, m.nr, in_features));
   if (in_features > 0 && out_features > 0)
-    detail::pack_panels(weight, in_features, out_features, 0, in_features, m.nr, m.w.get());
+    detail::pack_b_panels(gk, weight, in_features, out_features, 0, in_features, m.w.get());
   m.has_bias = bias != nullptr;
   if (m.has_bias) {
     m.bias = detail::Buffer<T>(out_features);
@@ -94,18 +94,18 @@ const Activation& LinearOp<T>::activation() const {
 
 namespace {
 
-// Bytes of W^T panels the one-call linear() packs per task (whole rows of W, read as long
-// contiguous runs: packing W in KC-wide pieces of many rows was twice as slow, every
-// piece a new DRAM page).
-constexpr int64_t kLinearPackBytes = 8 << 20;
-constexpr int64_t kLinearNC = 1024;  // columns per task when W is packed once
+// Columns per task: a KC x NC block of W^T is 1 MiB of floats, packed per call into L3.
+constexpr int64_t kLinearNC = 1024;
+constexpr int64_t kLinearRowBlocks = 8;  // MC row blocks per task at most
 
-// y (M x N) = act(x (M x K) * W^T + bias) for K >= 1. W^T's panels (panel p at p*NR*K) come
-// from `packed` (LinearOp: packed once) or, when it is null, each task packs its own
-// columns' panels from w (N x K) into its scratch (at most kLinearPackBytes, fewer
-// columns per task then). Tasks are column blocks with all rows each (so W is read from
-// memory once), as many as make them divide evenly over the threads; rows are split too
-// only when the columns are too few for the threads.
+// y (M x N) = act(x (M x K) * W^T + bias) for K >= 1. W^T's panels come from `packed`
+// (LinearOp: packed once, panel p at p*NR*K) or, when it is null, are packed per KC x NC
+// block from w (N x K) into the task's scratch, prefetching the next block's pieces of
+// each row as it goes (KC-long pieces of 1024 rows are too short for the hardware
+// prefetcher: without that, packing W cost twice a plain copy). Tasks are column blocks
+// with all rows each (up to kLinearRowBlocks MC blocks: W is read from memory once per
+// that many rows), as many as make them divide evenly over the threads; rows are split
+// further when the columns are too few for the threads.
 template <class T>
 void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const T* packed,
                  const T* bias, T* y, const Activation& act) {
@@ -113,30 +113,30 @@ void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
   const int64_t MR = gk.mr, NR = gk.nr, KC = detail::gemm_kc(K);
   const int64_t threads = detail::pool_threads();
   const int64_t panels = ceil_div(N, NR);
-  const int64_t nc_max =
-      packed != nullptr
-          ? kLinearNC
-          : std::max<int64_t>(1, kLinearPackBytes / static_cast<int64_t>(sizeof(T)) / K / NR) * NR;
-  const int64_t nb0 = ceil_div(ceil_div(N, nc_max), threads) * threads;
+  const int64_t nb0 = ceil_div(ceil_div(N, kLinearNC), threads) * threads;
   const int64_t ncb = ceil_div(panels, std::min(nb0, panels)) * NR;
   const int64_t nb = ceil_div(N, ncb);
-  const int64_t mb0 = std::min(ceil_div(M, MR), ceil_div(threads, nb));
+  // Rows per task: at most kLinearRowBlocks MC blocks, so that a task stays short (the
+  // interrupt handler is polled between tasks) while W is packed again only every
+  // thousand-odd rows.
+  const int64_t mb0 = std::max(std::min(ceil_div(M, MR), ceil_div(threads, nb)),
+                               ceil_div(M, kLinearRowBlocks * detail::gemm_mc<T>()));
   const int64_t mrows = ceil_div(ceil_div(M, mb0), MR) * MR, mb = ceil_div(M, mrows);
   const int64_t MC = std::min(detail::gemm_mc<T>() / MR * MR, mrows);
-  const int64_t scratch = MC * KC + (packed == nullptr ? ncb * K : 0);
+  const int64_t scratch = MC * KC + (packed == nullptr ? ncb * KC : 0);
   detail::parallel_for(mb * nb, [&](int64_t t) {
     const int64_t i0 = (t % mb) * mrows, j0 = (t / mb) * ncb;
     const int64_t rows = std::min(mrows, M - i0), cols = std::min(ncb, N - j0);
     T* abuf = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));
-    const T* wp = packed != nullptr ? packed + j0 * K : abuf + MC * KC;
-    if (packed == nullptr)
-      detail::pack_panels(w + j0 * K, K, cols, 0, K, NR, abuf + MC * KC);
+    T* bbuf = abuf + MC * KC;
     auto a_src = [&](int64_t ia, int64_t ma, int64_t k0, int64_t kc) {
-      detail::pack_panels(x + (i0 + ia) * K, K, ma, k0, kc, MR, abuf);
+      detail::pack_panels(x + (i0 + ia) * K, K, ma, k0, kc, MR, abuf, k0 + kc < K ? kc : 0);
       return detail::Panels<T>{abuf, MR * kc, MR};
     };
-    auto b_src = [&](int64_t k0, int64_t) {
-      return detail::Panels<T>{wp + k0 * NR, NR * K, NR};
+    auto b_src = [&](int64_t k0, int64_t kc) {
+      if (packed != nullptr) return detail::Panels<T>{packed + j0 * K + k0 * NR, NR * K, NR};
+      detail::pack_b_panels(gk, w + j0 * K, K, cols, k0, kc, bbuf, k0 + kc < K ? kc : 0);
+      return detail::Panels<T>{bbuf, NR * kc, NR};
     };
     detail::gemm_tile(gk, rows, cols, K, a_src, b_src, y + i0 * N + j0, N,
                       bias != nullptr ? bias + j0 : nullptr, true, act);

@@ -41,6 +41,7 @@ template <class T>
 struct GemmKernel {
   kernels::GemmFn<T> fn;
   int64_t mr, nr;
+  kernels::PackFn<T> pack;  // B panels of width nr from rows of B^T
 };
 template <class T>
 GemmKernel<T> gemm_kernel();  // of the active kernel table (dispatch.hpp)
@@ -72,17 +73,19 @@ struct Panels {
 
 // Packs rows [0, rows) x columns [k0, k0 + kc) of a row-major matrix (src, ld) into
 // width-row panels: out[p*width*kc + kk*width + i] = src[(p*width + i)*ld + k0 + kk], rows
-// past `rows` zero. A's panels (width MR) and linear's weight panels (width NR, W is B^T).
-// Full panels go through an 8-column tile (W reads of 8 contiguous values, 8 writes of W
-// contiguous values), which the compiler turns into vector loads and stores.
+// past `rows` zero: A's panels (width MR). Full panels go through an 8-column tile (W
+// reads of 8 contiguous values, 8 writes of W contiguous values).
 template <class T, int W>
-void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc, T* out) {
+void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
+                   int64_t prefetch, T* out) {
   for (int64_t r0 = 0; r0 < rows; r0 += W, out += W * kc) {
     const T* s = src + r0 * ld + k0;
     const int64_t nr = std::min<int64_t>(W, rows - r0);
     int64_t kb = 0;
     if (nr == W) {
       for (; kb + 8 <= kc; kb += 8) {
+        if (prefetch > 0 && kb % 16 == 0)
+          for (int i = 0; i < W; ++i) __builtin_prefetch(s + i * ld + kb + prefetch);
         T tile[W][8];
         for (int i = 0; i < W; ++i)
           for (int kk = 0; kk < 8; ++kk) tile[i][kk] = s[i * ld + kb + kk];
@@ -97,18 +100,26 @@ void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t k
   }
 }
 
+// prefetch > 0: also prefetch each row's values that many columns further on (the next
+// KC block, which a later call packs: rows read in short pieces defeat the hardware
+// prefetcher).
 template <class T>
 void pack_panels(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
-                 int64_t width, T* out) {
-  switch (width) {
-    case 6: return pack_panels_w<T, 6>(src, ld, rows, k0, kc, out);
-    case 8: return pack_panels_w<T, 8>(src, ld, rows, k0, kc, out);
-    case 16: return pack_panels_w<T, 16>(src, ld, rows, k0, kc, out);
-  }
+                 int64_t width, T* out, int64_t prefetch = 0) {
+  if (width == 6) return pack_panels_w<T, 6>(src, ld, rows, k0, kc, prefetch, out);
   for (int64_t r0 = 0; r0 < rows; r0 += width, out += width * kc)
     for (int64_t kk = 0; kk < kc; ++kk)
       for (int64_t i = 0; i < width; ++i)
         out[kk * width + i] = r0 + i < rows ? src[(r0 + i) * ld + k0 + kk] : T(0);
+}
+
+// The same for B's panels (width NR) from B^T (linear's weight), through the kernel
+// table's pack kernel: panel p of columns [p*NR, p*NR + NR) at out + p*NR*kc.
+template <class T>
+void pack_b_panels(const GemmKernel<T>& gk, const T* src, int64_t ld, int64_t cols,
+                   int64_t k0, int64_t kc, T* out, int64_t prefetch = 0) {
+  for (int64_t j0 = 0; j0 < cols; j0 += gk.nr, out += gk.nr * kc)
+    gk.pack(src + j0 * ld + k0, ld, std::min(gk.nr, cols - j0), kc, prefetch, out);
 }
 
 // C[0:m, 0:nc] (ldc) = epilogue(A * B) for one task's tile.

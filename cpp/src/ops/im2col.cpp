@@ -2,13 +2,16 @@
 // per image n and group g (groups are independent GEMMs), P = Ho*Wo output pixels, on the
 // driver of gemm.hpp.
 //
-// A = the weights, packed once (im2col_pack) into MR-row panels. B = the im2col matrix,
-// never materialised: the gather is fused into B's packing, one KC x NC block at a time
-// (NC output pixels, at most kGemmBlockBytes), so the extra memory is one such block per
-// thread whatever the image size. A 1x1 stride-1 unpadded convolution's B is the input
-// itself (channel rows of P pixels): the kernel reads it in place, and only a partial
-// last panel is copied. Tasks: (image, group, pixel tile, and row blocks of the output
-// channels when there are fewer pixel tiles than threads).
+// A = the weights in MR-row panels: packed once by Conv2dOp (im2col_pack), or packed per
+// MC x KC block into scratch by the one-call conv2d (im2col_run_once). B = the im2col
+// matrix, never materialised: the gather is fused into B's packing, one KC x NC block at a
+// time (NC output pixels, about kGemmBlockBytes, stored row-major so that the copies are
+// long and the kernel reads its panels in place), so the extra memory is one such block
+// and one A block per thread whatever the image size (at most kIm2colBudget in all). A
+// 1x1 stride-1 unpadded convolution's B is the input itself (channel rows of P pixels):
+// the kernel reads it in place, and only a partial last panel is copied. Tasks: (image,
+// group, pixel tile, and row blocks of the output channels when there are fewer pixel
+// tiles than threads); their count depends on the thread count, their arithmetic never.
 #include <algorithm>
 #include <numeric>
 #include <vector>
@@ -22,14 +25,27 @@
 namespace convcore::detail {
 namespace {
 
+// All threads' im2col scratch together, whatever the image size.
+constexpr int64_t kIm2colBudget = 16 << 20;
+
 // How a call is cut into tasks; a function of the sizes and the thread count only.
 struct Im2colPlan {
   int64_t kc;               // KC block length
   int64_t nc, tiles;        // pixels per tile, tiles per (image, group)
   int64_t mrows, mblocks;   // output channels per row block, row blocks per group
   bool in_place;            // 1x1 stride 1, no padding: B is the input
-  int64_t scratch_elems;    // per task
+  int64_t a_block_elems;    // an MC x KC block of weights (one-call conv2d packs per block)
+  int64_t scratch_elems;    // per task: the B block (or partial panel), then the A block
 };
+
+// Row length of a gathered B block of np pixels: whole NR-wide panels, and an odd number
+// of cache lines, so that the KC rows of one panel spread over every L1 set (with an even
+// number the rows of a 288-long panel hit half the sets and no longer fit the 8 ways).
+int64_t gather_ld(int64_t np, int64_t NR, size_t elem) {
+  const int64_t ld = ceil_div(np, NR) * NR;
+  const int64_t line = 64 / static_cast<int64_t>(elem);  // NR is a whole line (16 x 4, 8 x 8)
+  return (ld / line) % 2 == 1 ? ld : ld + NR;
+}
 
 template <class T>
 Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) {
@@ -39,8 +55,12 @@ Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) 
   pl.kc = gemm_kc(kd);
   pl.in_place = p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 &&
                 p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
-  const int64_t nc_cache =
-      std::max<int64_t>(1, kGemmBlockBytes / static_cast<int64_t>(sizeof(T)) / pl.kc / NR) * NR;
+  // B block: kGemmBlockBytes, less when many threads would take more than the budget
+  // (each also holds an A block and the odd-line panel of gather_ld), never under a panel.
+  const int64_t elem = static_cast<int64_t>(sizeof(T));
+  const int64_t share = kIm2colBudget / threads - (gemm_mc<T>() / MR * MR + NR) * pl.kc * elem;
+  const int64_t block = std::clamp(share, pl.kc * NR * elem, kGemmBlockBytes);
+  const int64_t nc_cache = std::max<int64_t>(1, block / elem / pl.kc / NR) * NR;
   const int64_t base = p.N * p.groups;
   // Enough tiles that the tasks divide evenly over the threads (balanced tiles).
   const int64_t even = threads / std::gcd(base, threads);
@@ -53,7 +73,9 @@ Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) 
   const int64_t mblocks0 = std::min(want, ceil_div(Kg, MR));
   pl.mrows = ceil_div(ceil_div(Kg, mblocks0), MR) * MR;
   pl.mblocks = ceil_div(Kg, pl.mrows);
-  pl.scratch_elems = pl.kc * (pl.in_place ? NR : pl.nc);
+  pl.a_block_elems = std::min(gemm_mc<T>() / MR * MR, pl.mrows) * pl.kc;
+  pl.scratch_elems =
+      pl.kc * (pl.in_place ? NR : gather_ld(pl.nc, NR, sizeof(T))) + pl.a_block_elems;
   return pl;
 }
 
@@ -77,10 +99,14 @@ void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t 
     segs.push_back({j, count, oh * p.stride_h - p.pad_top, ow * sw - p.pad_left});
     j += count;
   }
+  // Strided, undilated: tap s sees what tap s - sw saw one pixel later, so when that row
+  // is in this block, all but a segment's last value are a contiguous copy of it.
+  const bool shift = sw > 1 && p.dilation_w == 1;
   int64_t c = k0 / RS, r = (k0 % RS) / p.S, s = k0 % p.S;
   for (int64_t kk = 0; kk < kc; ++kk) {
     T* row = b + kk * ld;
     const T* xc = xg + c * p.H * p.W;
+    const bool from_prev = shift && s >= sw && kk >= sw;
     for (const Seg& sg : segs) {
       T* out = row + sg.j;
       const int64_t ih = sg.ih0 + r * p.dilation_h;
@@ -93,6 +119,13 @@ void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t 
       // Taps t in [lo, hi) are inside the row: iw0 + t*sw in [0, W).
       const int64_t lo = iw0 >= 0 ? 0 : std::min(sg.count, (-iw0 + sw - 1) / sw);
       const int64_t hi = std::clamp<int64_t>((p.W - iw0 + sw - 1) / sw, lo, sg.count);
+      if (from_prev) {
+        const T* prev = out - sw * ld;
+        std::copy(prev + 1, prev + sg.count, out);
+        const int64_t t = sg.count - 1;
+        out[t] = t >= lo && t < hi ? src[t * sw] : T(0);
+        continue;
+      }
       std::fill(out, out + lo, T(0));
       if (sw == 1)
         std::copy(src + lo, src + hi, out + lo);
@@ -140,12 +173,18 @@ std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams& p, const T* w)
   return packed;
 }
 
+namespace {
+
+// The tasks of one call. Weights come from `packed` (Conv2dOp: panels packed once) or,
+// when it is null, from the raw weights w, packed per MC x KC block into the task's
+// scratch (the one-call conv2d: packing all weights up front would be a pass over them
+// and a fresh buffer per call, which costs up to a fifth of a deep layer's time).
 template <class T>
-void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* x,
-                const T* bias, T* y) {
-  const auto& pw = static_cast<const Im2colWeights<T>&>(packed);
+void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w, const T* x,
+               const T* bias, T* y) {
   const auto gk = gemm_kernel<T>();
-  if (gk.mr != pw.mr) throw value_error("conv2d: weights were packed for another ISA");
+  if (packed != nullptr && gk.mr != packed->mr)
+    throw value_error("conv2d: weights were packed for another ISA");
   const int64_t MR = gk.mr, NR = gk.nr;
   const int64_t P = p.out_h() * p.out_w();
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, kd = Cg * p.R * p.S;
@@ -159,12 +198,16 @@ void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* 
     const int64_t m0 = mblk * pl.mrows, rows = std::min(pl.mrows, Kg - m0);
     T* buf = static_cast<T*>(
         thread_scratch(static_cast<size_t>(pl.scratch_elems) * sizeof(T)));
+    T* abuf = buf + pl.scratch_elems - pl.a_block_elems;
     const T* xg = x + (n * p.C + g * Cg) * p.H * p.W;
-    const T* ag = pw.a.get() + g * pw.per_group + m0 * kd;
-    auto a_src = [&](int64_t i0, int64_t, int64_t k0, int64_t) {
-      return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
+    const T* ag = packed != nullptr ? packed->a.get() + g * packed->per_group + m0 * kd
+                                    : w + (g * Kg + m0) * kd;
+    auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kc) {
+      if (packed != nullptr) return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
+      pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf, k0 + kc < kd ? kc : 0);
+      return Panels<T>{abuf, MR * kc, MR};
     };
-    const int64_t ld = ceil_div(np, NR) * NR;
+    const int64_t ld = gather_ld(np, NR, sizeof(T));
     auto gather_src = [&](int64_t k0, int64_t kc) {
       gather(p, xg, k0, kc, p0, np, ld, buf);
       return Panels<T>{buf, NR, ld};
@@ -183,11 +226,25 @@ void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* 
   });
 }
 
+}  // namespace
+
+template <class T>
+void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* x,
+                const T* bias, T* y) {
+  run_tasks<T>(p, &static_cast<const Im2colWeights<T>&>(packed), nullptr, x, bias, y);
+}
+
+template <class T>
+void im2col_run_once(const Conv2dParams& p, const T* w, const T* x, const T* bias, T* y) {
+  run_tasks<T>(p, nullptr, w, x, bias, y);
+}
+
 #define CONVCORE_IM2COL(T)                                                                 \
   template int64_t im2col_workspace_bytes<T>(const Conv2dParams&, int);                    \
   template std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams&, const T*);   \
   template void im2col_run(const Conv2dParams&, const PackedWeights<T>&, const T*, const T*, \
-                           T*);
+                           T*);                                                            \
+  template void im2col_run_once(const Conv2dParams&, const T*, const T*, const T*, T*);
 CONVCORE_IM2COL(float)
 CONVCORE_IM2COL(double)
 #undef CONVCORE_IM2COL

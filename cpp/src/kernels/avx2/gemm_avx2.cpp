@@ -4,9 +4,9 @@
 //                            loads fit in the 3 load ports).
 //   gemm_6x8_avx2  (double): 6 rows x 8 columns (2 ymm of 4 doubles per row), same shape.
 // A is a packed panel (a[kk*6 + i]); B is a packed panel (ldb == NR) or read in place
-// (ldb > NR, a 1x1 convolution's input rows): the kernel prefetches the next panel's line
-// of each B row (b + NR), which the driver's next column step reads, and the C tile before
-// the epilogue. Partial tiles (m < 6, n < NR) are stored with lane masks, so callers never
+// (ldb > NR: a gathered row-major block, a 1x1 convolution's input rows): the kernel
+// prefetches B 8 rows ahead and one line to the right, and the C tile before the
+// epilogue. Partial tiles (m < 6, n < NR) are stored with lane masks, so callers never
 // pad C. Every output is one FMA chain over k in order: the result does not depend on the
 // tile's position, so any blocking or threading gives bitwise the same C.
 #include <immintrin.h>
@@ -25,13 +25,17 @@ void gemm_6x16(int64_t k, const float* a, const float* b, int64_t ldb, float* c,
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #pragma GCC unroll 6
   for (int i = 0; i < 6; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-  // Packed B: 8 rows ahead in the panel; in place: this row's line of the next panel.
-  const int64_t pf = ldb == 16 ? 8 * 16 : 16;
+  // B 8 rows ahead: a panel read in place (ldb a multiple of many cache lines) maps to
+  // few L1 sets and is evicted between uses, so its rows are fetched again just in time;
+  // and b + 16, the line of this row the next panel starts with (read in place, nothing
+  // else brings it in early; packed, it is the next row, already there).
+  const int64_t pf = 8 * ldb;
 #pragma GCC unroll 4
   for (int64_t kk = 0; kk < k; ++kk) {
     const __m256 b0 = _mm256_loadu_ps(b);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
     _mm_prefetch(reinterpret_cast<const char*>(b + pf), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 16), _MM_HINT_T0);
     __m256 ai = _mm256_broadcast_ss(a + 0);
     c00 = _mm256_fmadd_ps(ai, b0, c00);
     c01 = _mm256_fmadd_ps(ai, b1, c01);
@@ -95,12 +99,13 @@ void gemm_6x8(int64_t k, const double* a, const double* b, int64_t ldb, double* 
   __m256d c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #pragma GCC unroll 6
   for (int i = 0; i < 6; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-  const int64_t pf = ldb == 8 ? 8 * 8 : 8;
+  const int64_t pf = 8 * ldb;
 #pragma GCC unroll 4
   for (int64_t kk = 0; kk < k; ++kk) {
     const __m256d b0 = _mm256_loadu_pd(b);
     const __m256d b1 = _mm256_loadu_pd(b + 4);
     _mm_prefetch(reinterpret_cast<const char*>(b + pf), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8), _MM_HINT_T0);
     __m256d ai = _mm256_broadcast_sd(a + 0);
     c00 = _mm256_fmadd_pd(ai, b0, c00);
     c01 = _mm256_fmadd_pd(ai, b1, c01);

@@ -7,6 +7,8 @@ namespace convcore::kernels::avx2 {
 const KernelTable& table() {
   static const KernelTable t = {
       "avx2",
+      {"pack_16_avx2", "avx2", &pack_16, 0, 16},
+      {"pack_8_avx2", "avx2", &pack_8, 0, 8},
       {"gemm_6x16_avx2", "avx2", &gemm_6x16, 6, 16},
       {"gemm_6x8_avx2", "avx2", &gemm_6x8, 6, 8},
       {"activate_f32_avx2", "avx2", &activate_f32},
@@ -23,6 +25,7 @@ const KernelTable& table() {
       {"max_pool_row_f64_avx2", "avx2", &max_pool_row_f64},
       {"avg_pool_row_f32_avx2", "avx2", &avg_pool_row_f32},
       {"avg_pool_row_f64_avx2", "avx2", &avg_pool_row_f64},
+      {"peak_fma_12x8_avx2", "avx2", &peak_fma_12x8, 12, 8},
   };
   return t;
 }

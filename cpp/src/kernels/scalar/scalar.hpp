@@ -5,6 +5,10 @@
 
 namespace convcore::kernels::scalar {
 
+void pack_16(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+             float* out);
+void pack_8(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+            double* out);
 void gemm_6x16(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                int64_t m, int64_t n, const GemmEpilogue<float>& ep);
 void gemm_6x8(int64_t k, const double* a, const double* b, int64_t ldb, double* c,
@@ -36,5 +40,6 @@ void avg_pool_row_f32(const PoolRowArgs& p, const float* x, float* y, float* tmp
                       float row_count, const float* col_count);
 void avg_pool_row_f64(const PoolRowArgs& p, const double* x, double* y, double* tmp,
                       double row_count, const double* col_count);
+float peak_fma_12x8(int64_t steps, float m, float c);
 
 }  // namespace convcore::kernels::scalar

@@ -6,6 +6,8 @@ namespace convcore::kernels::scalar {
 const KernelTable& table() {
   static const KernelTable t = {
       "scalar",
+      {"pack_16_scalar", "scalar", &pack_16, 0, 16},
+      {"pack_8_scalar", "scalar", &pack_8, 0, 8},
       {"gemm_6x16_scalar", "scalar", &gemm_6x16, 6, 16},
       {"gemm_6x8_scalar", "scalar", &gemm_6x8, 6, 8},
       {"activate_f32_scalar", "scalar", &activate_f32},
@@ -22,6 +24,7 @@ const KernelTable& table() {
       {"max_pool_row_f64_scalar", "scalar", &max_pool_row_f64},
       {"avg_pool_row_f32_scalar", "scalar", &avg_pool_row_f32},
       {"avg_pool_row_f64_scalar", "scalar", &avg_pool_row_f64},
+      {"peak_fma_12x8_scalar", "scalar", &peak_fma_12x8, 12, 8},
   };
   return t;
 }

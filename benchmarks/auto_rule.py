@@ -1,0 +1,118 @@
+"""Measure direct vs im2col on every shape of convcore.testing.SHAPES and derive the rule
+``choose_algorithm`` (cpp/src/ops/conv2d.cpp) uses for ``algorithm="auto"``.
+
+Standalone: ``PYTHONPATH=src python benchmarks/auto_rule.py [--threads N] [--reps R]``.
+For each shape it times ``conv2d(..., algorithm=a)`` for a in direct and im2col,
+interleaved (one call of each in turn, R rounds, medians; CPU time on one thread, wall
+time on more), float32, the output passed in with ``out=`` so page faults do not blur the
+comparison. It prints the table (GFLOP/s,
+% of the 98 GFLOP/s-per-core FMA peak, im2col/direct time ratio), the pick of the rule
+compiled in now (``_core.choose_algorithm``) and whether that pick is within 10% of the
+faster algorithm, then the thresholds of the rule's form that fit these measurements
+best. The rule's form: im2col when
+
+    K/groups >= MIN_KG  and  (C/groups)*R*S >= MIN_REDUCTION,  else direct
+
+— the GEMM pays for gathering each im2col element once and earns it back over the K/groups
+output channels that reuse it, and its KC-long reduction needs enough terms to amortise
+each micro-tile's store. Re-run after changing either algorithm and copy the printed
+thresholds into conv2d.cpp if they moved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+import numpy as np
+
+import convcore
+from convcore import _core, testing
+
+PEAK_PER_CORE = 98.0  # GFLOP/s, float32 FMA peak of one core of the reference machine
+ALGORITHMS = ("direct", "im2col")
+
+
+def measure(shape: testing.ConvShape, reps: int) -> dict:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape.input_shape).astype(np.float32)
+    w = rng.standard_normal(shape.weight_shape).astype(np.float32)
+    out = np.empty(shape.output_shape, np.float32)
+    calls = {a: (lambda a=a: convcore.conv2d(x, w, **shape.conv2d_kwargs, algorithm=a, out=out))
+             for a in ALGORITHMS}
+    for call in calls.values():
+        call()  # warm up: scratch buffers, caches
+    # One thread: CPU time, which a machine shared with other jobs disturbs far less than
+    # the wall clock; more threads: the wall clock.
+    clock = time.process_time if convcore.get_num_threads() == 1 else time.perf_counter
+    times = {a: [] for a in ALGORITHMS}
+    for _ in range(reps):
+        for a, call in calls.items():
+            t0 = clock()
+            call()
+            times[a].append(clock() - t0)
+    return {a: float(np.median(t)) for a, t in times.items()}
+
+
+def features(s: testing.ConvShape) -> tuple[int, int]:
+    """(K/groups, (C/groups)*R*S): the quantities the rule looks at."""
+    return s.k // s.groups, s.c // s.groups * s.r * s.s
+
+
+def rule_pick(kg: int, red: int, min_kg: int, min_red: int) -> str:
+    return "im2col" if kg >= min_kg and red >= min_red else "direct"
+
+
+def compiled_pick(s: testing.ConvShape) -> str:
+    return _core.choose_algorithm(s.input_shape, (s.k, s.r, s.s, s.groups), (s.stride,) * 2,
+                                  (s.padding,) * 4, (s.dilation,) * 2, "auto")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    convcore.set_num_threads(args.threads)
+    peak = PEAK_PER_CORE * args.threads
+
+    rows = []
+    print(f"threads={args.threads}, ISA {_core.get_isa()}, float32, medians of {args.reps} "
+          "interleaved calls\n")
+    print("| shape | K/g | (C/g)RS | direct GFLOP/s | im2col GFLOP/s | im2col/direct time "
+          "| auto picks | within 10% |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    for s in testing.SHAPES:
+        t = measure(s, args.reps)
+        kg, red = features(s)
+        pick = compiled_pick(s)
+        best = min(t.values())
+        ok = t[pick] <= 1.1 * best
+        rows.append((s, kg, red, t))
+        gf = {a: s.flops / t[a] / 1e9 for a in ALGORITHMS}
+        name = s.name + (f" ({s.anchor})" if s.anchor else "")
+        print(f"| {name} | {kg} | {red} | {gf['direct']:.1f} ({gf['direct'] / peak:.0%}) "
+              f"| {gf['im2col']:.1f} ({gf['im2col'] / peak:.0%}) "
+              f"| {t['im2col'] / t['direct']:.2f} | {pick} | {'yes' if ok else 'NO'} |",
+              flush=True)
+
+    # The thresholds of the rule's form that fit: least worst-case slowdown of auto
+    # against the faster algorithm, ties broken towards the simplest (smallest) values.
+    candidates_kg = sorted({1} | {kg for _, kg, _, _ in rows})
+    candidates_red = sorted({1} | {red for _, _, red, _ in rows})
+    scored = []
+    for min_kg, min_red in itertools.product(candidates_kg, candidates_red):
+        worst = max(t[rule_pick(kg, red, min_kg, min_red)] / min(t.values())
+                    for _, kg, red, t in rows)
+        scored.append((round(worst, 3), min_kg, min_red))
+    worst, min_kg, min_red = min(scored)
+    print(f"\nbest fit: im2col when K/groups >= {min_kg} and (C/groups)*R*S >= {min_red}; "
+          f"worst auto/best time ratio {worst:.2f}")
+    for s, kg, red, t in rows:
+        if t[rule_pick(kg, red, min_kg, min_red)] > 1.1 * min(t.values()):
+            print(f"  over 10% on {s.name}")
+
+
+if __name__ == "__main__":
+    main()

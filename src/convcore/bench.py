@@ -1,0 +1,847 @@
+"""Benchmarks as a product: ``python -m convcore bench`` and the pieces ``benchmarks/`` shares.
+
+What it measures, and how:
+
+* **Implementations of one convolution side by side** — convcore's ``direct``,
+  ``im2col`` and ``auto`` beside the peers that are installed: NumPy (sliding-window
+  view + matmul, and einsum), SciPy (``signal.correlate2d``, ``ndimage.correlate``),
+  OpenCV (``filter2D``), the dense-matrix equivalent (NumPy matmul), PyTorch
+  (``F.conv2d``) and ONNX Runtime (a one-node Conv model). A peer that is not
+  installed, or cannot compute a shape, raises ``Unavailable`` with the reason.
+* **Every thread count pinned**: ``pinned_threads(n)`` sets convcore, BLAS and OpenMP
+  (threadpoolctl), PyTorch and OpenCV to ``n`` threads; ONNX Runtime sessions are
+  built with ``n`` intra-op threads.
+* **Fractions of a measured peak**: ``peak_gflops(n)`` runs the C++ FMA probe
+  (``_core.measure_peak_gflops``: 12 independent FMA chains) once per process.
+* **The cost of full connectivity**: a conv layer (3 -> 16 channels, 3x3, padding 1),
+  the equivalent locally connected layer and the equivalent fully connected layer as
+  the image grows: parameters, weight bytes, MACs and time. The dense layer is timed
+  while its matrix fits a memory budget and estimated beyond it from the measured
+  bandwidth of the largest one timed (marked "est.").
+* **The permutation experiment**: a dense layer whose columns are permuted like the
+  pixels gives the same output; a convolution of the permuted image does not.
+
+Timing: implementations of one shape are run interleaved, round-robin, and the
+median per-call time is kept, with the median of the per-round ratios to convcore
+(the machine is noisy; ratios measured in the same round are steadier than times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import functools
+import importlib
+import math
+import os
+import platform
+import sys
+import time
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+import convcore
+from convcore import _core
+from convcore.testing import SHAPES, ConvShape
+
+#: Memory the dense-equivalent matrix may take before its time is estimated instead.
+DENSE_BUDGET = 2 << 30
+#: Image sides of the cost-of-full-connectivity sweep.
+SWEEP_SIZES = (8, 16, 32, 64, 128, 256)
+#: The sweep's layer: C input channels, K filters of R x R, padding R // 2.
+SWEEP_C, SWEEP_K, SWEEP_R = 3, 16, 3
+
+
+class Unavailable(Exception):
+    """A peer that cannot run here: not installed, or outside what it computes."""
+
+
+def require(module: str):
+    """Import ``module`` or raise ``Unavailable`` naming it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise Unavailable(f"{module} is not installed ({e})") from None
+
+
+# ----------------------------------------------------------------------------- machine
+
+
+@functools.lru_cache(maxsize=None)
+def peak_gflops(threads: int = 1) -> float:
+    """The float32 FMA peak of ``threads`` threads in GFLOP/s, measured once per process."""
+    with _convcore_threads(max(threads, convcore.get_num_threads())):
+        return _core.measure_peak_gflops(threads, 0.3)
+
+
+@contextlib.contextmanager
+def _convcore_threads(n: int) -> Iterator[None]:
+    previous = convcore.get_num_threads()
+    convcore.set_num_threads(n)
+    try:
+        yield
+    finally:
+        convcore.set_num_threads(previous)
+
+
+_PEER_MODULES = ("scipy.signal", "scipy.ndimage", "cv2", "torch", "onnxruntime")
+
+
+@contextlib.contextmanager
+def pinned_threads(n: int) -> Iterator[None]:
+    """Run every implementation on ``n`` threads: convcore, BLAS/OpenMP, PyTorch, OpenCV.
+
+    The peers are imported first, because threadpoolctl limits only the thread pools
+    of libraries already loaded. ONNX Runtime reads ``n`` from ``current_threads()``.
+    """
+    for name in _PEER_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_convcore_threads(n))
+        with contextlib.suppress(ImportError):
+            from threadpoolctl import threadpool_limits
+
+            stack.enter_context(threadpool_limits(limits=n))
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            previous_torch = torch.get_num_threads()
+            torch.set_num_threads(n)
+            stack.callback(torch.set_num_threads, previous_torch)
+        cv2 = sys.modules.get("cv2")
+        if cv2 is not None:
+            previous_cv2 = cv2.getNumThreads()
+            cv2.setNumThreads(n)
+            stack.callback(cv2.setNumThreads, previous_cv2)
+        stack.callback(_threads.__setitem__, 0, _threads[0])
+        _threads[0] = n
+        yield
+
+
+_threads = [1]  # the innermost pinned_threads' count
+
+
+def current_threads() -> int:
+    """The thread count set by the innermost ``pinned_threads`` (1 outside)."""
+    return _threads[0]
+
+
+def machine() -> Dict[str, str]:
+    """CPU model, cores, OS, Python and the versions of convcore and every peer."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    info = convcore.info()
+    out = {
+        "cpu": cpu,
+        "cpus": str(os.cpu_count()),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "convcore": f"{info['version']} ({info['isa']}, {info['compiler']})",
+        "numpy": np.__version__,
+    }
+    for name, module in (("scipy", "scipy"), ("opencv", "cv2"), ("torch", "torch"),
+                         ("onnxruntime", "onnxruntime")):
+        with contextlib.suppress(ImportError):
+            out[name] = importlib.import_module(module).__version__
+    return out
+
+
+def machine_slug(info: Dict[str, str]) -> str:
+    """A folder name for a run: the CPU model and the core count, e.g. ``amd-epyc-2cpu``."""
+    words = "".join(c if c.isalnum() else " " for c in info["cpu"].lower()).split()
+    return "-".join(words[:4] + [f"{info['cpus']}cpu"])
+
+
+# ----------------------------------------------------------------------------- conv2d implementations
+
+# A maker takes (shape, x, w) and returns a zero-argument callable computing the
+# convolution as an (N, K, Ho, Wo) array; it prepares what a caller would prepare once
+# (a compiled model, reshaped weights) and raises Unavailable when it cannot run.
+Maker = Callable[[ConvShape, np.ndarray, np.ndarray], Callable[[], np.ndarray]]
+
+#: Per-plane peers (SciPy, OpenCV) loop in Python over N*K*(C/groups) planes; beyond
+#: this many the loop, not the peer, would be measured.
+MAX_PLANES = 4096
+
+
+def _convcore(algorithm: str) -> Maker:
+    def make(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+        kwargs = s.conv2d_kwargs
+        return lambda: convcore.conv2d(x, w, algorithm=algorithm, **kwargs)
+
+    return make
+
+
+def padded(s: ConvShape, x: np.ndarray) -> np.ndarray:
+    """The input with the shape's zero padding on both sides of H and W."""
+    p = s.padding
+    return np.pad(x, ((0, 0), (0, 0), (p, p), (p, p))) if p else x
+
+
+def windows(s: ConvShape, xp: np.ndarray) -> np.ndarray:
+    """The view (N, G, C/G, Ho, Wo, R, S) of the padded input: the pixels each output sees."""
+    d = s.dilation
+    v = np.lib.stride_tricks.sliding_window_view(
+        xp, (d * (s.r - 1) + 1, d * (s.s - 1) + 1), axis=(2, 3))
+    v = v[:, :, ::s.stride, ::s.stride, ::d, ::d]
+    return v.reshape(s.n, s.groups, s.c // s.groups, *v.shape[2:])
+
+
+def _numpy_im2col(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    g, kg, crs = s.groups, s.k // s.groups, (s.c // s.groups) * s.r * s.s
+    ho, wo = s.out_hw
+    wm = np.ascontiguousarray(w.reshape(g, kg, crs))
+
+    def run() -> np.ndarray:
+        v = windows(s, padded(s, x))  # (N, G, Cg, Ho, Wo, R, S)
+        cols = v.transpose(0, 1, 2, 5, 6, 3, 4).reshape(s.n, g, crs, ho * wo)  # the copy
+        return np.matmul(wm, cols).reshape(s.n, s.k, ho, wo)
+
+    return run
+
+
+def _numpy_einsum(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    g, kg = s.groups, s.k // s.groups
+    ho, wo = s.out_hw
+    wg = w.reshape(g, kg, s.c // g, s.r, s.s)
+    path = np.einsum_path("ngchwrs,gkcrs->ngkhw", windows(s, padded(s, x)), wg,
+                          optimize="optimal")[0]
+
+    def run() -> np.ndarray:
+        v = windows(s, padded(s, x))
+        return np.einsum("ngchwrs,gkcrs->ngkhw", v, wg, optimize=path).reshape(s.n, s.k, ho, wo)
+
+    return run
+
+
+def _per_plane(s: ConvShape, what: str) -> None:
+    if s.stride != 1 or s.dilation != 1:
+        raise Unavailable(f"{what} filters at stride 1 and dilation 1 only")
+    planes = s.n * s.k * (s.c // s.groups)
+    if planes > MAX_PLANES:
+        raise Unavailable(f"{what} runs one plane per Python call: {planes} planes "
+                          f"(more than {MAX_PLANES}) would measure the loop")
+
+
+def _plane_loop(s: ConvShape, x: np.ndarray, w: np.ndarray,
+                filt: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[[], np.ndarray]:
+    """y[n, k] = sum over the group's channels c of filt(padded x[n, c], w[k, c])."""
+    cg, kg = s.c // s.groups, s.k // s.groups
+    ho, wo = s.out_hw
+
+    def run() -> np.ndarray:
+        xp = padded(s, x)
+        y = np.zeros((s.n, s.k, ho, wo), dtype=x.dtype)
+        for n in range(s.n):
+            for k in range(s.k):
+                c0 = (k // kg) * cg
+                for c in range(cg):
+                    y[n, k] += filt(xp[n, c0 + c], w[k, c])
+        return y
+
+    return run
+
+
+def _scipy_correlate2d(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    _per_plane(s, "scipy.signal.correlate2d")
+    signal = require("scipy.signal")
+    return _plane_loop(s, x, w, lambda p, k: signal.correlate2d(p, k, mode="valid"))
+
+
+def _valid_of_same(s: ConvShape, filt):
+    """The valid part of a 'same'-size filter centred at (R//2, S//2) (ndimage, OpenCV)."""
+    ho, wo = s.out_hw
+    return lambda p, k: filt(p, k)[s.r // 2:s.r // 2 + ho, s.s // 2:s.s // 2 + wo]
+
+
+def _scipy_ndimage(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    _per_plane(s, "scipy.ndimage.correlate")
+    ndimage = require("scipy.ndimage")
+    return _plane_loop(s, x, w, _valid_of_same(
+        s, lambda p, k: ndimage.correlate(p, k, mode="constant", cval=0.0)))
+
+
+def _opencv_filter2d(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    _per_plane(s, "cv2.filter2D")
+    cv2 = require("cv2")
+    if x.dtype != np.float32:
+        raise Unavailable("cv2.filter2D is measured on float32")
+    return _plane_loop(s, x, w, _valid_of_same(
+        s, lambda p, k: cv2.filter2D(p, -1, k, borderType=cv2.BORDER_CONSTANT)))
+
+
+def dense_matrix_bytes(s: ConvShape, itemsize: int = 4) -> int:
+    ho, wo = s.out_hw
+    return s.k * ho * wo * s.c * s.h * s.w * itemsize
+
+
+def dense_matmul(s: ConvShape, x: np.ndarray, w: np.ndarray,
+                 budget: int = DENSE_BUDGET) -> Callable[[], np.ndarray]:
+    """The conv as its dense matrix (``convcore.conv2d_dense_matrix``) times the flattened
+    images, NumPy matmul; Unavailable when the matrix would take more than ``budget``."""
+    size = dense_matrix_bytes(s, x.itemsize)
+    if size > budget:
+        raise Unavailable(f"the dense matrix takes {_bytes(size)}, more than the "
+                          f"{_bytes(budget)} budget")
+    m = convcore.conv2d_dense_matrix(w, (s.c, s.h, s.w), **s.conv2d_kwargs)
+    ho, wo = s.out_hw
+    xf = x.reshape(s.n, -1)
+    return lambda: np.matmul(xf, m.T).reshape(s.n, s.k, ho, wo)
+
+
+def _torch(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    torch = require("torch")
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+    kwargs = s.conv2d_kwargs
+
+    def run() -> np.ndarray:
+        with torch.inference_mode():
+            return torch.nn.functional.conv2d(xt, wt, **kwargs).numpy()
+
+    return run
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    n &= (1 << 64) - 1  # negative int64s take ten bytes, as protobuf writes them
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, value) -> bytes:
+    """One protobuf field: an int as a varint, bytes/str length-delimited."""
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def onnx_conv_model(s: ConvShape, w: np.ndarray) -> bytes:
+    """A serialised ONNX model of one Conv node (opset 13, the weight as an initializer)
+    for inputs of shape ``s.input_shape``, written field by field from onnx.proto, so
+    that ONNX Runtime can be measured without the onnx package."""
+    elem = 1 if w.dtype == np.float32 else 11  # TensorProto.FLOAT / DOUBLE
+
+    def value_info(name, shape):
+        dims = b"".join(_field(1, _field(1, d)) for d in shape)  # Dimension.dim_value
+        tensor = _field(1, elem) + _field(2, dims)  # TypeProto.Tensor: elem_type, shape
+        return _field(1, name) + _field(2, _field(1, tensor))
+
+    def ints(name, values):
+        return _field(1, name) + b"".join(_field(8, v) for v in values) + _field(20, 7)
+
+    # Sorted by name, as onnx.helper.make_node writes them.
+    attributes = [ints("dilations", [s.dilation] * 2),
+                  _field(1, "group") + _field(3, s.groups) + _field(20, 2),
+                  ints("kernel_shape", [s.r, s.s]), ints("pads", [s.padding] * 4),
+                  ints("strides", [s.stride] * 2)]
+    node = (_field(1, "x") + _field(1, "w") + _field(2, "y") + _field(4, "Conv")
+            + b"".join(_field(5, a) for a in attributes))
+    weight = (b"".join(_field(1, d) for d in w.shape) + _field(2, elem) + _field(8, "w")
+              + _field(9, np.ascontiguousarray(w).astype(w.dtype.newbyteorder("<")).tobytes()))
+    graph = (_field(1, node) + _field(2, "conv") + _field(5, weight)
+             + _field(11, value_info("x", s.input_shape))
+             + _field(12, value_info("y", s.output_shape)))
+    opset = _field(1, "") + _field(2, 13)
+    return _field(1, 8) + _field(7, graph) + _field(8, opset)  # ir_version 8
+
+
+def onnx_conv_model_via_helper(s: ConvShape, w: np.ndarray) -> bytes:
+    """The same model built with the onnx package's helper."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    elem = TensorProto.FLOAT if w.dtype == np.float32 else TensorProto.DOUBLE
+    node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[s.r, s.s],
+                            strides=[s.stride] * 2, pads=[s.padding] * 4,
+                            dilations=[s.dilation] * 2, group=s.groups)
+    graph = helper.make_graph(
+        [node], "conv", [helper.make_tensor_value_info("x", elem, list(s.input_shape))],
+        [helper.make_tensor_value_info("y", elem, list(s.output_shape))],
+        initializer=[numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8  # old enough for any ONNX Runtime that runs opset 13
+    return model.SerializeToString()
+
+
+def _onnxruntime(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    ort = require("onnxruntime")
+    try:
+        model = onnx_conv_model_via_helper(s, w)
+    except ImportError:
+        model = onnx_conv_model(s, w)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = current_threads()
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return lambda: session.run(None, {"x": x})[0]
+
+
+#: Every conv2d implementation, by the name the tables and plots use.
+CONV2D: Dict[str, Maker] = {
+    "convcore-auto": _convcore("auto"),
+    "convcore-direct": _convcore("direct"),
+    "convcore-im2col": _convcore("im2col"),
+    "numpy-im2col": _numpy_im2col,
+    "numpy-einsum": _numpy_einsum,
+    "scipy-correlate2d": _scipy_correlate2d,
+    "scipy-ndimage": _scipy_ndimage,
+    "opencv-filter2d": _opencv_filter2d,
+    "dense-matrix": dense_matmul,
+    "torch": _torch,
+    "onnxruntime": _onnxruntime,
+}
+
+
+def conv_inputs(s: ConvShape, dtype=np.float32, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """A random input and weight for shape ``s``, the same for every implementation."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(s.input_shape, dtype=np.float32).astype(dtype)
+    w = rng.standard_normal(s.weight_shape, dtype=np.float32).astype(dtype)
+    return x, w
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def measure(fns: Dict[str, Callable[[], object]], rounds: int = 5, sample_s: float = 0.02,
+            baseline: Optional[str] = None) -> Dict[str, Tuple[float, float]]:
+    """Median seconds per call of each function, and the median ratio to ``baseline``.
+
+    Each function is called once to warm up, then ``rounds`` rounds run every function
+    in turn (the order rotating each round); a sample calls a function as many times as
+    fill ``sample_s``. Returns ``{name: (median_seconds, median_ratio_to_baseline)}``
+    (ratio ``nan`` without a baseline).
+    """
+    names = list(fns)
+    number = {}
+    for name in names:
+        t0 = time.perf_counter()
+        fns[name]()
+        first = time.perf_counter() - t0
+        number[name] = max(1, min(1000, int(sample_s / max(first, 1e-7))))
+    samples: Dict[str, List[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn, k = fns[name], number[name]
+            t0 = time.perf_counter()
+            for _ in range(k):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / k)
+    out = {}
+    for name in names:
+        ratio = math.nan
+        if baseline in samples:
+            ratio = float(np.median(np.array(samples[name]) / np.array(samples[baseline])))
+        out[name] = (float(np.median(samples[name])), ratio)
+    return out
+
+
+# ----------------------------------------------------------------------------- cost of full connectivity
+
+
+@dataclasses.dataclass
+class Layer:
+    """One layer of the sweep at one image size. Times in seconds (nan: not measured)."""
+
+    kind: str  # "conv", "locally connected", "dense"
+    size: int
+    params: int
+    weight_bytes: int
+    macs: int
+    seconds: float = math.nan
+    estimated: bool = False
+
+
+def sweep_shape(size: int) -> ConvShape:
+    """The sweep's conv layer on one size x size image."""
+    return ConvShape(f"sweep-{size}x{size}", 1, SWEEP_C, size, size, SWEEP_K, SWEEP_R, SWEEP_R,
+                     1, SWEEP_R // 2)
+
+
+def sweep_costs(size: int, c: int = SWEEP_C, k: int = SWEEP_K, r: int = SWEEP_R,
+                itemsize: int = 4) -> Dict[str, Layer]:
+    """Parameters (with bias), weight bytes and MACs of the three layers on a size x size
+    image with padding r // 2 (so the output is size x size too)."""
+    pixels = size * size
+    conv_p = k * c * r * r + k
+    lc_p = pixels * k * c * r * r + k * pixels
+    dense_p = (k * pixels) * (c * pixels) + k * pixels
+    conv_macs = pixels * k * c * r * r
+    return {
+        "conv": Layer("conv", size, conv_p, conv_p * itemsize, conv_macs),
+        "locally connected": Layer("locally connected", size, lc_p, lc_p * itemsize, conv_macs),
+        "dense": Layer("dense", size, dense_p, dense_p * itemsize, (k * pixels) * (c * pixels)),
+    }
+
+
+def locally_connected(x: np.ndarray, w: np.ndarray, r: int) -> Callable[[], np.ndarray]:
+    """convcore's locally connected layer with the conv weights ``w`` copied to every
+    position (padding r // 2): the same output as the conv, untied weights."""
+    size = x.shape[-1]
+    lc_w = np.ascontiguousarray(np.broadcast_to(w, (size, size) + w.shape))
+    return lambda: convcore.locally_connected2d(x, lc_w, padding=r // 2)
+
+
+def connectivity_sweep(sizes: Sequence[int] = SWEEP_SIZES, budget: int = DENSE_BUDGET,
+                       rounds: int = 5, progress=None) -> List[Dict[str, Layer]]:
+    """Measure the sweep: conv (convcore), locally connected, dense (NumPy matmul on the
+    conv's dense matrix) at each image size. The dense layer is timed while its matrix
+    fits ``budget`` bytes; beyond, its time is its weight bytes over the bandwidth the
+    largest timed one reached (memory-bound: one image, each weight read once)."""
+    rows = []
+    bandwidth = math.nan
+    for size in sizes:
+        layers = sweep_costs(size)
+        shape = sweep_shape(size)
+        x, w = conv_inputs(shape, seed=size)
+        # Rebinding fns frees the previous size's dense matrix before the next is built.
+        fns = {"conv": lambda: convcore.conv2d(x, w, padding=SWEEP_R // 2),
+               "locally connected": locally_connected(x, w, SWEEP_R)}
+        dense = layers["dense"]
+        try:
+            fns["dense"] = dense_matmul(shape, x, w, budget)
+        except Unavailable:
+            pass  # beyond the budget: estimated below from the largest one timed
+        for name, (seconds, _) in measure(fns, rounds=rounds).items():
+            layers[name].seconds = seconds
+        if "dense" in fns:
+            bandwidth = dense.weight_bytes / dense.seconds
+        elif not math.isnan(bandwidth):
+            dense.seconds, dense.estimated = dense.weight_bytes / bandwidth, True
+        rows.append(layers)
+        if progress:
+            progress()
+    return rows
+
+
+@dataclasses.dataclass
+class Permutation:
+    """The permutation experiment's numbers (relative max differences)."""
+
+    size: int
+    dense_vs_conv: float  # the dense matrix reproduces the conv: max|Mx - conv(x)| / max|conv(x)|
+    dense_permuted: float  # max|M[:, p] x[p] - M x| / max|M x|: 0 up to rounding
+    conv_permuted: float  # max|conv(x[p]) - conv(x)| / max|conv(x)|: of order 1
+
+
+def permutation_experiment(size: int = 16, seed: int = 0) -> Permutation:
+    """Permute the pixels of an image (the same permutation in every channel): the dense
+    layer with its columns permuted the same way gives the same output — it has no
+    notion of which pixels are neighbours — while the conv's output changes entirely.
+    Computed in float64 so that 'the same' means equal to rounding (~1e-16)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, SWEEP_C, size, size))
+    w = rng.standard_normal((SWEEP_K, SWEEP_C, SWEEP_R, SWEEP_R))
+    pixels = rng.permutation(size * size)
+    columns = (np.arange(SWEEP_C)[:, None] * size * size + pixels[None, :]).ravel()
+    m = convcore.conv2d_dense_matrix(w, (SWEEP_C, size, size), padding=SWEEP_R // 2)
+    y = convcore.conv2d(x, w, padding=SWEEP_R // 2)
+    flat = x.ravel()
+    x_perm = flat[columns].reshape(x.shape)
+    scale = np.abs(y).max()
+    dense = m @ flat
+    return Permutation(
+        size=size,
+        dense_vs_conv=float(np.abs(dense - y.ravel()).max() / scale),
+        dense_permuted=float(np.abs(m[:, columns] @ flat[columns] - dense).max() / scale),
+        conv_permuted=float(np.abs(convcore.conv2d(x_perm, w, padding=SWEEP_R // 2) - y).max()
+                            / scale),
+    )
+
+
+# ----------------------------------------------------------------------------- the command
+
+#: The compact selection ``bench`` runs: the anchors of ANCHORS.md, or three small
+#: layers with ``--quick``.
+QUICK_SHAPES = ("lenet-conv1", "lenet-conv2", "lenetlike-conv1-b64")
+
+
+def selected_shapes(quick: bool) -> List[ConvShape]:
+    if quick:
+        return [s for s in SHAPES if s.name in QUICK_SHAPES]
+    return [s for s in SHAPES if s.anchor is not None]
+
+
+@dataclasses.dataclass
+class ConvResult:
+    shape: ConvShape
+    impl: str
+    seconds: float = math.nan
+    ratio: float = math.nan  # median of per-round time / convcore-auto's time
+    skipped: str = ""
+
+    @property
+    def gflops(self) -> float:
+        return self.shape.flops / self.seconds * 1e-9
+
+
+def run_conv2d(shapes: Sequence[ConvShape], rounds: int, progress=None) -> List[ConvResult]:
+    results = []
+    for s in shapes:
+        x, w = conv_inputs(s)
+        fns, skipped = {}, []
+        for name, make in CONV2D.items():
+            try:
+                fns[name] = make(s, x, w)
+            except Unavailable as e:
+                skipped.append(ConvResult(s, name, skipped=str(e)))
+        for name, (seconds, ratio) in measure(fns, rounds=rounds,
+                                              baseline="convcore-auto").items():
+            results.append(ConvResult(s, name, seconds, ratio))
+        results.extend(skipped)
+        if progress:
+            progress()
+    return results
+
+
+def _si(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.3g}"
+
+
+def _bytes(n: float) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def _ms(seconds: float) -> str:
+    if math.isnan(seconds):
+        return "–"
+    ms = seconds * 1e3
+    return f"{ms:.3g}" if ms < 1000 else f"{ms:,.0f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |",
+             "| " + " | ".join("---" if i == 0 else "---:" for i in range(len(header))) + " |"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def conv2d_tables(results: Sequence[ConvResult], peak: float) -> str:
+    """GFLOP/s (% of peak) per shape and implementation, and time ratios to convcore-auto."""
+    impls = [n for n in CONV2D if any(r.impl == n and not r.skipped for r in results)]
+    shapes = list(dict.fromkeys(r.shape for r in results))
+    by = {(r.shape.name, r.impl): r for r in results}
+
+    def cell(s, n, what):
+        r = by.get((s.name, n))
+        if r is None or r.skipped:
+            return "–"
+        if what == "gflops":
+            return f"{r.gflops:.3g} ({100 * r.gflops / peak:.0f}%)"
+        return f"{r.ratio:.2f}"
+
+    speed = _table(["shape"] + impls, [[s.name] + [cell(s, n, "gflops") for n in impls]
+                                       for s in shapes])
+    ratio = _table(["shape"] + impls, [[s.name] + [cell(s, n, "ratio") for n in impls]
+                                       for s in shapes])
+    skipped = sorted({f"- {r.impl}: {r.skipped}" for r in results if r.skipped
+                      and "not installed" in r.skipped})
+    text = (f"GFLOP/s (fraction of the {peak:.0f} GFLOP/s measured FMA peak):\n\n{speed}\n\n"
+            f"Time relative to convcore-auto (median of per-round ratios; < 1 is faster):\n\n"
+            f"{ratio}\n")
+    if skipped:
+        text += "\nNot measured:\n\n" + "\n".join(skipped) + "\n"
+    return text
+
+
+def connectivity_table(rows: Sequence[Dict[str, Layer]]) -> str:
+    out = []
+    for layers in rows:
+        conv, lc, dense = layers["conv"], layers["locally connected"], layers["dense"]
+        dense_t = _ms(dense.seconds) + (" (est.)" if dense.estimated else "")
+        out.append([f"{conv.size}x{conv.size}", f"{conv.params:,}", f"{lc.params:,}",
+                    f"{dense.params:,}", _bytes(conv.weight_bytes), _bytes(lc.weight_bytes),
+                    _bytes(dense.weight_bytes), _si(conv.macs), _si(dense.macs),
+                    _ms(conv.seconds), _ms(lc.seconds), dense_t])
+    header = ["image", "conv params", "LC params", "dense params", "conv weights",
+              "LC weights", "dense weights", "conv/LC MACs", "dense MACs", "conv ms", "LC ms",
+              "dense ms"]
+    return _table(header, out) + "\n"
+
+
+def permutation_text(p: Permutation) -> str:
+    return (f"On a {p.size}x{p.size} image with {SWEEP_C} channels (float64), pixels permuted "
+            f"at random:\n\n"
+            f"- the dense matrix is the conv: max|Mx - conv(x)| / max|conv(x)| = "
+            f"{p.dense_vs_conv:.1e}\n"
+            f"- dense layer, columns permuted like the pixels: max|M[:,p] x[p] - Mx| / max|Mx| "
+            f"= {p.dense_permuted:.1e} (the same output: it cannot tell)\n"
+            f"- conv layer on the permuted image: max|conv(x[p]) - conv(x)| / max|conv(x)| = "
+            f"{p.conv_permuted:.2f} (a different output: it sees the spatial structure)\n")
+
+
+def plot_connectivity(rows: Sequence[Dict[str, Layer]], path: str) -> None:
+    """Log-log curves of parameters, weight bytes, MACs and time against the image side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2))
+    # conv and locally connected have the same MACs: a larger marker keeps conv visible.
+    colours = {"conv": "tab:blue", "locally connected": "tab:orange", "dense": "tab:red"}
+    sizes = {"conv": 9, "locally connected": 5, "dense": 5}
+    for ax, (field, title) in zip(axes, (("params", "parameters"),
+                                         ("weight_bytes", "bytes of weights"),
+                                         ("macs", "multiply-adds"), ("seconds", "time (s)"))):
+        for kind, colour in colours.items():
+            layers = [r[kind] for r in rows]
+            pts = [(l.size, getattr(l, field), l.estimated) for l in layers
+                   if not math.isnan(getattr(l, field))]
+            measured = [(s, v) for s, v, e in pts if not (field == "seconds" and e)]
+            estimated = [(s, v) for s, v, e in pts if field == "seconds" and e]
+            if measured:
+                ax.plot(*zip(*measured), "o-", ms=sizes[kind], color=colour, label=kind)
+            if estimated:
+                if measured:
+                    estimated.insert(0, measured[-1])
+                ax.plot(*zip(*estimated), "o--", color=colour, mfc="white",
+                        label=f"{kind} (estimated)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("image side (pixels)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    axes[-1].legend(fontsize=8)
+    fig.suptitle(f"Cost of full connectivity: {SWEEP_C} -> {SWEEP_K} channels, "
+                 f"{SWEEP_R}x{SWEEP_R}, padding {SWEEP_R // 2}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_gflops(results: Sequence[ConvResult], peak: float, path: str) -> None:
+    """GFLOP/s per shape (groups of bars) per implementation, the peak as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [r for r in results if not r.skipped]
+    shapes = list(dict.fromkeys(r.shape.name for r in done))
+    impls = [n for n in CONV2D if any(r.impl == n for r in done)]
+    by = {(r.shape.name, r.impl): r.gflops for r in done}
+    width = 0.8 / max(1, len(impls))
+    bars = len(shapes) * max(1, len(impls))
+    fig, ax = plt.subplots(figsize=(min(18, max(8, 0.13 * bars + 4)), 5.5))
+    tab20 = plt.get_cmap("tab20").colors  # the dark shades first: 20 distinct colours
+    colours = tab20[0::2] + tab20[1::2]
+    for i, impl in enumerate(impls):
+        xs = [j + (i - (len(impls) - 1) / 2) * width for j in range(len(shapes))]
+        ax.bar(xs, [by.get((s, impl), 0) for s in shapes], width, label=impl,
+               color=colours[i % len(colours)])
+    ax.axhline(peak, color="black", ls="--", lw=1, label=f"FMA peak {peak:.0f}")
+    ax.set_xticks(range(len(shapes)))
+    ax.set_xticklabels(shapes, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("GFLOP/s")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title("conv2d, float32, GFLOP/s per shape and implementation (log scale)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _progress(total: int, desc: str):
+    """A tqdm bar when tqdm is installed, else one line per step on stderr."""
+    try:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=desc, file=sys.stderr)
+        return bar.update, bar.close
+    except ImportError:
+        count = [0]
+
+        def step(n: int = 1) -> None:
+            count[0] += n
+            print(f"{desc}: {count[0]}/{total}", file=sys.stderr)
+
+        return step, lambda: None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``bench`` subcommand's options (called by ``convcore.__main__``)."""
+    parser.description = (
+        "Time convcore's conv2d algorithms beside every installed peer (NumPy, SciPy, "
+        "OpenCV, PyTorch, ONNX Runtime) as GFLOP/s and fractions of the measured FMA peak; "
+        "then the cost of full connectivity (conv vs locally connected vs dense as the "
+        "image grows) and the permutation experiment. Prints the tables; --out DIR also "
+        "writes report.md and PNG plots (matplotlib).")
+    parser.add_argument("--quick", action="store_true",
+                        help="small shapes and images, few rounds (seconds, not minutes)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for convcore and every peer (default 1)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="write report.md and the PNG plots into DIR")
+    parser.add_argument("--budget-gib", type=float, default=DENSE_BUDGET / 2**30,
+                        help="memory the dense matrix may take before it is estimated "
+                             "(default 2)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the selection, print the tables, write the report and plots into --out."""
+    if args.threads < 1:
+        raise SystemExit("--threads must be >= 1")
+    shapes = selected_shapes(args.quick)
+    sizes = SWEEP_SIZES[:3] if args.quick else SWEEP_SIZES
+    budget = int((16 << 20) if args.quick else args.budget_gib * 2**30)
+    rounds = 3 if args.quick else 7
+    info = machine()
+    with pinned_threads(args.threads):
+        peak, peak1 = peak_gflops(args.threads), peak_gflops(1)
+        step, close = _progress(len(shapes) + len(sizes), "bench")
+        try:
+            conv = run_conv2d(shapes, rounds, progress=step)
+            sweep = connectivity_sweep(sizes, budget, rounds, progress=step)
+        finally:
+            close()
+        perm = permutation_text(permutation_experiment())
+
+    lines = [f"# convcore benchmark report: {machine_slug(info)}", "",
+             "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".", "",
+             f"Threads: {args.threads} for convcore and every peer. Measured FMA peak "
+             f"(12 independent FMA chains per thread): {peak1:.1f} GFLOP/s on 1 thread"
+             + (f", {peak:.1f} on {args.threads}" if args.threads > 1 else "")
+             + f". float32, NCHW, output allocated per call; medians of {rounds} "
+             f"interleaved rounds.", "",
+             "## conv2d", "", conv2d_tables(conv, peak),
+             "## The cost of full connectivity", "",
+             f"A conv layer ({SWEEP_C} -> {SWEEP_K} channels, {SWEEP_R}x{SWEEP_R}, padding "
+             f"{SWEEP_R // 2}), the equivalent locally connected layer (one filter bank per "
+             f"position) and the equivalent fully connected layer (its dense matrix, NumPy "
+             f"matmul), on one image. Parameters include the bias; float32 weights. The dense "
+             f"layer is timed while its matrix fits {_bytes(budget)}; beyond, its time is "
+             f"estimated from the bandwidth of the largest one timed (est.).", "",
+             connectivity_table(sweep),
+             "## The permutation experiment", "", perm]
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "report.md"), "w") as f:
+            f.write(report)
+        try:
+            plot_connectivity(sweep, os.path.join(args.out, "connectivity.png"))
+            plot_gflops(conv, peak, os.path.join(args.out, "gflops.png"))
+            written = "report.md, connectivity.png, gflops.png"
+        except ImportError:
+            written = "report.md (no plots: matplotlib is not installed)"
+        print(f"wrote {written} into {args.out}", file=sys.stderr)
+    return 0
