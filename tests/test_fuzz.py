@@ -224,3 +224,25 @@ def test_pooling_fuzz(n, c, h, w, k, stride, pad, dilation, ceil, avg, cip, nan,
         assert (np.abs(y - ref)[fin] <= bound[fin]).all()
     else:  # max is exact
         np.testing.assert_array_equal(y, ref.astype(dtype))
+
+
+def test_infinite_weights_meet_zero_padding_as_ieee_says(isa):
+    """Found by fuzz/fuzz_public.py: zero padding is multiplied like any input, so an
+    infinite weight over a padded cell gives 0 * inf = NaN in every algorithm (the first
+    direct driver skipped padded taps and returned 0 there)."""
+    x = np.ones((1, 1, 3, 3), np.float32)
+    w = np.full((1, 1, 3, 3), np.inf, np.float32)
+    expected = np.full(9, np.nan, np.float32)
+    expected[4] = np.inf  # the centre window has no padded cell
+    for algorithm in ("direct", "im2col"):
+        y = convcore.conv2d(x, w, padding=1, algorithm=algorithm)
+        np.testing.assert_array_equal(y.ravel(), expected)
+    lc = convcore.locally_connected2d(x, np.full((3, 3, 1, 1, 3, 3), np.inf, np.float32),
+                                      padding=1)
+    np.testing.assert_array_equal(lc.ravel(), expected)
+    np.testing.assert_array_equal(convcore.correlate2d(x[0, 0], w[0, 0], "same").ravel(),
+                                  expected)
+    tiny = convcore.conv2d(np.full((1, 1, 1, 1), -np.inf, np.float32),
+                           np.full((1, 1, 1, 1), -np.inf, np.float32), stride=3, padding=1,
+                           dilation=2, algorithm="direct")
+    assert np.isnan(tiny).all()  # the output's only window covers padding alone
