@@ -2,7 +2,6 @@
 // the tail through a lane mask (float) or element by element (double).
 #include <immintrin.h>
 
-#include "kernels/act_scalar.hpp"
 #include "kernels/avx2/avx2.hpp"
 #include "kernels/avx2/vmath_avx2.hpp"
 
@@ -20,15 +19,11 @@ void activate_f32(const float* x, float* y, int64_t n, const Activation& act) {
 
 void activate_f64(const double* x, double* y, int64_t n, const Activation& act) {
   int64_t i = 0;
-  __m256d probe = _mm256_setzero_pd();
-  if (activate_pd(probe, act)) {
-    for (; i + 4 <= n; i += 4) {
-      __m256d v = _mm256_loadu_pd(x + i);
-      activate_pd(v, act);
-      _mm256_storeu_pd(y + i, v);
-    }
+  for (; i + 4 <= n; i += 4) _mm256_storeu_pd(y + i, activate_pd(_mm256_loadu_pd(x + i), act));
+  if (i < n) {
+    const __m256i m = mask_pd(n - i);
+    _mm256_maskstore_pd(y + i, m, activate_pd(_mm256_maskload_pd(x + i, m), act));
   }
-  for (; i < n; ++i) y[i] = act_one<double>(x[i], act);
 }
 
 }  // namespace convcore::kernels::avx2

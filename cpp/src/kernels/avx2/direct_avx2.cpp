@@ -55,7 +55,7 @@ struct F64 {
     const Activation& act;
     explicit Epilogue(const Activation& a) : act(a) {}
     void store(T* y, V v, int64_t lanes) const {
-      activate_pd(v, act);
+      v = activate_pd(v, act);
       if (lanes == L)
         _mm256_storeu_pd(y, v);
       else

@@ -11,7 +11,6 @@
 // tile's position, so any blocking or threading gives bitwise the same C.
 #include <immintrin.h>
 
-#include "kernels/act_scalar.hpp"
 #include "kernels/avx2/avx2.hpp"
 #include "kernels/avx2/vmath_avx2.hpp"
 
@@ -150,7 +149,8 @@ void gemm_6x8(int64_t k, const double* a, const double* b, int64_t ldb, double* 
       v0 = _mm256_add_pd(v0, bi0);
       v1 = _mm256_add_pd(v1, bi1);
     }
-    const bool vector_act = activate_pd(v0, ep.act) && activate_pd(v1, ep.act);
+    v0 = activate_pd(v0, ep.act);
+    v1 = activate_pd(v1, ep.act);
     if (full) {
       _mm256_storeu_pd(ci, v0);
       _mm256_storeu_pd(ci + 4, v1);
@@ -158,8 +158,6 @@ void gemm_6x8(int64_t k, const double* a, const double* b, int64_t ldb, double* 
       _mm256_maskstore_pd(ci, m0, v0);
       _mm256_maskstore_pd(ci + 4, m1, v1);
     }
-    if (!vector_act)
-      for (int64_t j = 0; j < n; ++j) ci[j] = act_one<double>(ci[j], ep.act);
   }
 }
 

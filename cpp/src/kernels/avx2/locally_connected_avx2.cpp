@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/act_scalar.hpp"
 #include "kernels/avx2/avx2.hpp"
 #include "kernels/avx2/vmath_avx2.hpp"
 
@@ -153,10 +152,7 @@ void tile_f64(const LocallyConnectedArgs& a, const double* w, const double* x,
         b[l] = bias[std::min<int64_t>(k0 + (h * 4 + l) / MN, a.K - 1) * a.bias_stride];
       v[h] = _mm256_add_pd(v[h], _mm256_load_pd(b));
     }
-    const bool done = activate_pd(v[h], act);
-    _mm256_store_pd(out + 4 * h, v[h]);
-    if (!done)
-      for (int l = 0; l < 4; ++l) out[4 * h + l] = act_one<double>(out[4 * h + l], act);
+    _mm256_store_pd(out + 4 * h, activate_pd(v[h], act));
   }
   for (int i = 0; i < MK && k0 + i < a.K; ++i)
     for (int j = 0; j < MN && n0 + j < a.N; ++j)

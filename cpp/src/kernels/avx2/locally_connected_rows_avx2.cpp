@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/act_scalar.hpp"
 #include "kernels/avx2/avx2.hpp"
 #include "kernels/avx2/vmath_avx2.hpp"
 
@@ -104,10 +103,7 @@ void tile_f64(const LocallyConnectedRowsArgs& a, const double* w, const double* 
     for (int h = 0; h < 2; ++h) {
       __m256d v = acc[i][h];
       if (bias != nullptr) v = _mm256_add_pd(v, _mm256_set1_pd(bias[(k0 + i) * a.bias_stride]));
-      const bool done = activate_pd(v, act);
-      _mm256_store_pd(out + 4 * h, v);
-      if (!done)
-        for (int l = 0; l < 4; ++l) out[4 * h + l] = act_one<double>(out[4 * h + l], act);
+      _mm256_store_pd(out + 4 * h, activate_pd(v, act));
     }
     double* yk = y + (k0 + i) * a.y_k_stride;
     for (int64_t n = 0; n < a.N; ++n) yk[n * a.y_n_stride] = out[n];

@@ -155,31 +155,28 @@ inline __m256d tanh_pd(__m256d x) {
   return _mm256_blendv_pd(large, small, _mm256_cmp_pd(ax, _mm256_set1_pd(0.625), _CMP_LT_OQ));
 }
 
-// float64 activations, all in vectors (sigmoid as in activate_ps). Returns true: callers
-// written for an element-wise fallback keep working.
-inline bool activate_pd(__m256d& v, const Activation& a) {
+// float64 activations, all in vectors (sigmoid as in activate_ps).
+inline __m256d activate_pd(__m256d v, const Activation& a) {
   switch (a.kind) {
-    case Activation::none: return true;
-    case Activation::relu: v = _mm256_max_pd(_mm256_setzero_pd(), v); return true;
+    case Activation::none: return v;
+    case Activation::relu: return _mm256_max_pd(_mm256_setzero_pd(), v);
     case Activation::sigmoid: {
       const __m256d t = _mm256_mul_pd(_mm256_set1_pd(a.alpha),
                                       _mm256_sub_pd(v, _mm256_set1_pd(a.beta)));
       const __m256d e = exp_pd(_mm256_or_pd(t, _mm256_set1_pd(-0.0)));
       const __m256d one = _mm256_set1_pd(1.0);
       const __m256d q = _mm256_div_pd(one, _mm256_add_pd(one, e));
-      v = _mm256_blendv_pd(q, _mm256_mul_pd(e, q),
-                           _mm256_cmp_pd(t, _mm256_setzero_pd(), _CMP_LT_OQ));
-      return true;
+      return _mm256_blendv_pd(q, _mm256_mul_pd(e, q),
+                              _mm256_cmp_pd(t, _mm256_setzero_pd(), _CMP_LT_OQ));
     }
-    case Activation::tanh: v = tanh_pd(v); return true;
-    case Activation::abs: v = _mm256_andnot_pd(_mm256_set1_pd(-0.0), v); return true;
-    case Activation::square: v = _mm256_mul_pd(v, v); return true;
+    case Activation::tanh: return tanh_pd(v);
+    case Activation::abs: return _mm256_andnot_pd(_mm256_set1_pd(-0.0), v);
+    case Activation::square: return _mm256_mul_pd(v, v);
     case Activation::leaky_relu:
-      v = _mm256_blendv_pd(v, _mm256_mul_pd(_mm256_set1_pd(a.alpha), v),
-                           _mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_LT_OQ));
-      return true;
+      return _mm256_blendv_pd(v, _mm256_mul_pd(_mm256_set1_pd(a.alpha), v),
+                              _mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_LT_OQ));
   }
-  return true;
+  return v;
 }
 
 // Lane mask with the first n (0..8) lanes set.
