@@ -8,21 +8,22 @@ time on more), float32, the output passed in with ``out=`` so page faults do not
 comparison. It prints the table (GFLOP/s,
 % of the 98 GFLOP/s-per-core FMA peak, im2col/direct time ratio), the pick of the rule
 compiled in now (``_core.choose_algorithm``) and whether that pick is within 10% of the
-faster algorithm, then the thresholds of the rule's form that fit these measurements
+faster algorithm, then the threshold of the rule's form that fits these measurements
 best. The rule's form: im2col when
 
-    K/groups >= MIN_KG  and  (C/groups)*R*S >= MIN_REDUCTION,  else direct
+    R*S == 1  or  C/groups >= MIN_CHANNELS,  else direct
 
-— the GEMM pays for gathering each im2col element once and earns it back over the K/groups
-output channels that reuse it, and its KC-long reduction needs enough terms to amortise
-each micro-tile's store. Re-run after changing either algorithm and copy the printed
-thresholds into conv2d.cpp if they moved.
+— a 1x1 convolution is a plain GEMM that reads the input in place; otherwise the GEMM
+pays for gathering R*S copies of the input and for its packing, and earns it back through
+cache blocking of a long reduction over many input channels (deep layers); with few input
+channels per group the direct kernels stream the input once per block of output channels
+and win (stems, LeNet-like layers, depthwise, one-channel filtering). Re-run after changing either algorithm and copy the printed threshold into
+conv2d.cpp if it moved.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import time
 
 import numpy as np
@@ -56,12 +57,13 @@ def measure(shape: testing.ConvShape, reps: int) -> dict:
 
 
 def features(s: testing.ConvShape) -> tuple[int, int]:
-    """(K/groups, (C/groups)*R*S): the quantities the rule looks at."""
-    return s.k // s.groups, s.c // s.groups * s.r * s.s
+    """(C/groups, R*S): the quantities the rule looks at."""
+    return s.c // s.groups, s.r * s.s
 
 
-def rule_pick(kg: int, red: int, min_kg: int, min_red: int) -> str:
-    return "im2col" if kg >= min_kg and red >= min_red else "direct"
+def rule_pick(f: tuple[int, int], min_cg: int) -> str:
+    cg, rs = f
+    return "im2col" if rs == 1 or cg >= min_cg else "direct"
 
 
 def compiled_pick(s: testing.ConvShape) -> str:
@@ -80,37 +82,33 @@ def main() -> None:
     rows = []
     print(f"threads={args.threads}, ISA {_core.get_isa()}, float32, medians of {args.reps} "
           "interleaved calls\n")
-    print("| shape | K/g | (C/g)RS | direct GFLOP/s | im2col GFLOP/s | im2col/direct time "
+    print("| shape | C/g | (C/g)RS | direct GFLOP/s | im2col GFLOP/s | im2col/direct time "
           "| auto picks | within 10% |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     for s in testing.SHAPES:
         t = measure(s, args.reps)
-        kg, red = features(s)
+        f = features(s)
+        cg, red = f[0], f[0] * f[1]
         pick = compiled_pick(s)
         best = min(t.values())
         ok = t[pick] <= 1.1 * best
-        rows.append((s, kg, red, t))
+        rows.append((s, f, t))
         gf = {a: s.flops / t[a] / 1e9 for a in ALGORITHMS}
         name = s.name + (f" ({s.anchor})" if s.anchor else "")
-        print(f"| {name} | {kg} | {red} | {gf['direct']:.1f} ({gf['direct'] / peak:.0%}) "
+        print(f"| {name} | {cg} | {red} | {gf['direct']:.1f} ({gf['direct'] / peak:.0%}) "
               f"| {gf['im2col']:.1f} ({gf['im2col'] / peak:.0%}) "
               f"| {t['im2col'] / t['direct']:.2f} | {pick} | {'yes' if ok else 'NO'} |",
               flush=True)
 
-    # The thresholds of the rule's form that fit: least worst-case slowdown of auto
-    # against the faster algorithm, ties broken towards the simplest (smallest) values.
-    candidates_kg = sorted({1} | {kg for _, kg, _, _ in rows})
-    candidates_red = sorted({1} | {red for _, _, red, _ in rows})
-    scored = []
-    for min_kg, min_red in itertools.product(candidates_kg, candidates_red):
-        worst = max(t[rule_pick(kg, red, min_kg, min_red)] / min(t.values())
-                    for _, kg, red, t in rows)
-        scored.append((round(worst, 3), min_kg, min_red))
-    worst, min_kg, min_red = min(scored)
-    print(f"\nbest fit: im2col when K/groups >= {min_kg} and (C/groups)*R*S >= {min_red}; "
+    # The threshold of the rule's form that fits: least worst-case slowdown of auto
+    # against the faster algorithm, ties broken towards the smallest value.
+    candidates = sorted({1} | {f[0] for _, f, _ in rows} | {f[0] + 1 for _, f, _ in rows})
+    worst, min_cg = min((round(max(t[rule_pick(f, m)] / min(t.values()) for _, f, t in rows),
+                               3), m) for m in candidates)
+    print(f"\nbest fit: im2col when R*S == 1 or C/groups >= {min_cg}, else direct; "
           f"worst auto/best time ratio {worst:.2f}")
-    for s, kg, red, t in rows:
-        if t[rule_pick(kg, red, min_kg, min_red)] > 1.1 * min(t.values()):
+    for s, f, t in rows:
+        if t[rule_pick(f, min_cg)] > 1.1 * min(t.values()):
             print(f"  over 10% on {s.name}")
 
 

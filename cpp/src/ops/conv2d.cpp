@@ -99,21 +99,20 @@ void Conv2dParams::validate() const {
   checked_product("conv2d work", N, K, out_h(), out_w(), C / groups, R, S);
 }
 
-// `auto`: im2col when K/groups >= kAutoMinKg and (C/groups)*R*S >= kAutoMinReduction, else
-// direct. The GEMM gathers each im2col element once and earns that back over the K/groups
-// output channels that reuse it, and each micro-tile's store over a long reduction; with
-// one input channel per group (depthwise, single-channel filtering: a reduction of R*S
-// <= 9..25 terms) direct wins. The thresholds are the best fit to the measurements of
-// benchmarks/auto_rule.py over convcore.testing.SHAPES (table in README.md, "How auto
-// chooses"); re-run it after changing either algorithm.
-constexpr int64_t kAutoMinKg = 1;
-constexpr int64_t kAutoMinReduction = 16;
+// `auto`: im2col when R*S == 1 or C/groups >= kAutoMinChannels, else direct. A 1x1
+// convolution is a plain GEMM reading the input in place. Otherwise the GEMM pays for
+// gathering R*S copies of the input and for packing, and earns it back by cache-blocking a
+// long reduction over many input channels (deep layers); with few input channels per group
+// the direct kernels stream the input once per block of output channels and win (stems,
+// LeNet-like layers, depthwise, one-channel filtering). The threshold is the best fit to
+// the measurements of benchmarks/auto_rule.py over convcore.testing.SHAPES (table in
+// README.md, "How auto chooses"); re-run it after changing either algorithm.
+constexpr int64_t kAutoMinChannels = 16;
 
 Algorithm choose_algorithm(const Conv2dParams& p) {
   if (p.algorithm != Algorithm::automatic) return p.algorithm;
-  const int64_t kg = p.K / p.groups, reduction = p.C / p.groups * p.R * p.S;
-  return kg >= kAutoMinKg && reduction >= kAutoMinReduction ? Algorithm::im2col
-                                                            : Algorithm::direct;
+  const bool gemm = (p.R == 1 && p.S == 1) || p.C / p.groups >= kAutoMinChannels;
+  return gemm ? Algorithm::im2col : Algorithm::direct;
 }
 
 namespace {
