@@ -99,7 +99,7 @@ void Conv2dParams::validate() const {
   checked_product("conv2d work", N, K, out_h(), out_w(), C / groups, R, S);
 }
 
-// `auto`: im2col when R*S == 1 or C/groups >= kAutoMinChannels, else direct. A 1x1
+// `auto`: im2col when R*S == 1 or C/groups > kAutoMaxDirectChannels, else direct. A 1x1
 // convolution is a plain GEMM reading the input in place. Otherwise the GEMM pays for
 // gathering R*S copies of the input and for packing, and earns it back by cache-blocking a
 // long reduction over many input channels (deep layers); with few input channels per group
@@ -107,11 +107,11 @@ void Conv2dParams::validate() const {
 // LeNet-like layers, depthwise, one-channel filtering). The threshold is the best fit to
 // the measurements of benchmarks/auto_rule.py over convcore.testing.SHAPES (table in
 // README.md, "How auto chooses"); re-run it after changing either algorithm.
-constexpr int64_t kAutoMinChannels = 16;
+constexpr int64_t kAutoMaxDirectChannels = 64;
 
 Algorithm choose_algorithm(const Conv2dParams& p) {
   if (p.algorithm != Algorithm::automatic) return p.algorithm;
-  const bool gemm = (p.R == 1 && p.S == 1) || p.C / p.groups >= kAutoMinChannels;
+  const bool gemm = (p.R == 1 && p.S == 1) || p.C / p.groups > kAutoMaxDirectChannels;
   return gemm ? Algorithm::im2col : Algorithm::direct;
 }
 
