@@ -419,7 +419,9 @@ def measure(fns: Dict[str, Callable[[], object]], rounds: int = 5, sample_s: flo
 
     Each function is called once to warm up, then ``rounds`` rounds run every function
     in turn (the order rotating each round); a sample calls a function as many times as
-    fill ``sample_s``. Returns ``{name: (median_seconds, median_ratio_to_baseline)}``
+    fill ``sample_s``. With more than one thread each sample starts after a short pause:
+    OpenBLAS, OpenMP (PyTorch) and ONNX Runtime workers spin for a while after a call and
+    would otherwise steal a core from whichever implementation runs next. Returns ``{name: (median_seconds, median_ratio_to_baseline)}``
     (ratio ``nan`` without a baseline).
     """
     names = list(fns)
@@ -430,9 +432,11 @@ def measure(fns: Dict[str, Callable[[], object]], rounds: int = 5, sample_s: flo
         first = time.perf_counter() - t0
         number[name] = max(1, min(1000, int(sample_s / max(first, 1e-7))))
     samples: Dict[str, List[float]] = {n: [] for n in names}
+    settle_s = 0.05 if current_threads() > 1 else 0.0
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
             fn, k = fns[name], number[name]
+            time.sleep(settle_s)
             t0 = time.perf_counter()
             for _ in range(k):
                 fn()
