@@ -11,9 +11,11 @@ compiled in now (``_core.choose_algorithm``) and whether that pick is within 10%
 faster algorithm, then the threshold of the rule's form that fits these measurements
 best. The rule's form: im2col when
 
-    R*S == 1  or  C/groups > MAX_DIRECT_CHANNELS,  else direct
+    C/groups > 1  and  (R*S == 1  or  C/groups > MAX_DIRECT_CHANNELS),  else direct
 
-— a 1x1 convolution is a plain GEMM that reads the input in place; otherwise the GEMM
+— with one input channel per group the reduction is only R*S terms and the GEMM cannot
+amortise anything; a 1x1 convolution is a plain GEMM that reads the input in place;
+otherwise the GEMM
 pays for gathering R*S copies of the input and for its packing, and earns it back through
 cache blocking of a long reduction over many input channels (deep layers); with few input
 channels per group the direct kernels stream the input once per block of output channels
@@ -63,7 +65,7 @@ def features(s: testing.ConvShape) -> tuple[int, int]:
 
 def rule_pick(f: tuple[int, int], max_direct: int) -> str:
     cg, rs = f
-    return "im2col" if rs == 1 or cg > max_direct else "direct"
+    return "im2col" if cg > 1 and (rs == 1 or cg > max_direct) else "direct"
 
 
 def compiled_pick(s: testing.ConvShape) -> str:
@@ -106,7 +108,8 @@ def main() -> None:
     candidates = sorted({0} | {f[0] for _, f, _ in rows})
     worst, max_direct = min((round(max(t[rule_pick(f, m)] / min(t.values())
                                        for _, f, t in rows), 3), m) for m in candidates)
-    print(f"\nbest fit: im2col when R*S == 1 or C/groups > {max_direct}, else direct; "
+    print(f"\nbest fit: im2col when C/groups > 1 and (R*S == 1 or C/groups > {max_direct}), "
+          "else direct; "
           f"worst auto/best time ratio {worst:.2f}")
     for s, f, t in rows:
         if t[rule_pick(f, max_direct)] > 1.1 * min(t.values()):

@@ -44,6 +44,7 @@ const IsaEntry& find(const std::string& name) {
     if (name == e.name) {
       if (!e.supported())
         throw value_error("ISA '" + name + "' is compiled in but this CPU does not support it");
+      kernels::check_complete(e.table());
       return e;
     }
     known += (known.empty() ? "" : ", ") + std::string(e.name);
@@ -60,8 +61,12 @@ const IsaEntry& initial() {
       throw value_error(std::string("CONVCORE_ISA: ") + e.what());
     }
   }
-  for (const auto& e : compiled())
-    if (e.supported()) return e;
+  for (const auto& e : compiled()) {
+    if (e.supported()) {
+      kernels::check_complete(e.table());
+      return e;
+    }
+  }
   return compiled().back();
 }
 

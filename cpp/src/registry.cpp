@@ -1,5 +1,7 @@
 // registry.cpp — the listing of every kernel slot of every compiled table, activation
 // names, and build information.
+#include <cstddef>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,24 @@ void list_table(const kernels::KernelTable& t, std::vector<KernelInfo>& out) {
 }
 
 }  // namespace
+
+namespace kernels {
+
+void check_complete(const KernelTable& t) {
+  size_t visited = 0;
+  for_each_slot(t, [&](const char* op, const auto& k) {
+    ++visited;
+    if (k.fn == nullptr || k.name == nullptr || k.isa == nullptr)
+      throw std::logic_error(std::string("kernel table '") + t.isa + "' has no kernel for " + op);
+  });
+  // Every slot has the same size (name, isa, pointer, tile): a slot missing from
+  // for_each_slot shows as a count that does not fill the table.
+  if (visited != (sizeof(KernelTable) - offsetof(KernelTable, pack_nr_f32)) /
+                     sizeof(Kernel<PeakFmaFn>))
+    throw std::logic_error("for_each_slot (registry.cpp) does not list every KernelTable slot");
+}
+
+}  // namespace kernels
 
 std::vector<KernelInfo> kernel_list() {
   std::vector<KernelInfo> out;

@@ -87,8 +87,9 @@ struct Conv2dParams {
 };
 
 // The algorithm `automatic` resolves to for these parameters (never `automatic`): an
-// explicit p.algorithm is returned as is; else im2col when K/groups >= 1 and
-// (C/groups)*R*S >= 16, direct otherwise (depthwise, single-channel filtering) — the rule
+// explicit p.algorithm is returned as is; else direct for one input channel per group
+// (depthwise, one-channel filtering), im2col for 1x1 kernels and for more than 64 input
+// channels per group, direct otherwise (stems, LeNet-like and most 3x3 layers) — the rule
 // fitted by benchmarks/auto_rule.py (README.md, "How auto chooses"). Does not validate.
 Algorithm choose_algorithm(const Conv2dParams& p);
 

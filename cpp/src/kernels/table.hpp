@@ -142,6 +142,9 @@ struct KernelTable {
   Kernel<PeakFmaFn> peak_fma_f32;
 };
 
+// Throws std::logic_error when a slot of `t` is null or missing from the registry's list.
+void check_complete(const KernelTable& t);
+
 namespace scalar {
 const KernelTable& table();
 }

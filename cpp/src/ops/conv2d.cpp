@@ -99,8 +99,10 @@ void Conv2dParams::validate() const {
   checked_product("conv2d work", N, K, out_h(), out_w(), C / groups, R, S);
 }
 
-// `auto`: im2col when R*S == 1 or C/groups > kAutoMaxDirectChannels, else direct. A 1x1
-// convolution is a plain GEMM reading the input in place. Otherwise the GEMM pays for
+// `auto`: im2col when C/groups > 1 and (R*S == 1 or C/groups > kAutoMaxDirectChannels),
+// else direct. With one input channel per group (depthwise, one-channel filtering) the
+// reduction is only R*S terms and the GEMM cannot amortise anything. A 1x1 convolution is
+// a plain GEMM reading the input in place. Otherwise the GEMM pays for
 // gathering R*S copies of the input and for packing, and earns it back by cache-blocking a
 // long reduction over many input channels (deep layers); with few input channels per group
 // the direct kernels stream the input once per block of output channels and win (stems,
@@ -111,7 +113,8 @@ constexpr int64_t kAutoMaxDirectChannels = 64;
 
 Algorithm choose_algorithm(const Conv2dParams& p) {
   if (p.algorithm != Algorithm::automatic) return p.algorithm;
-  const bool gemm = (p.R == 1 && p.S == 1) || p.C / p.groups > kAutoMaxDirectChannels;
+  const int64_t cg = p.C / p.groups;
+  const bool gemm = cg > 1 && ((p.R == 1 && p.S == 1) || cg > kAutoMaxDirectChannels);
   return gemm ? Algorithm::im2col : Algorithm::direct;
 }
 
