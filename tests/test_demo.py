@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import convcore
 from convcore import demo
 from convcore.__main__ import main
 

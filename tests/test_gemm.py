@@ -11,6 +11,7 @@ import pytest
 
 import convcore
 from convcore import _core, testing
+from convcore.testing import bitwise_over_threads
 
 DTYPES = [np.float32, np.float64]
 KC = 256                                   # gemm.hpp kGemmKC
@@ -29,19 +30,6 @@ def check_linear(y, x, w, b=None, activation=None):
     testing.assert_conv_close(y, ref, ref_abs, w.shape[1], x.dtype, activation)
 
 
-def both_thread_counts(fn):
-    """fn() on 1 and on 2 threads; asserts the results are bitwise equal, returns one."""
-    previous = convcore.get_num_threads()
-    try:
-        convcore.set_num_threads(1)
-        one = fn()
-        convcore.set_num_threads(2)
-        two = fn()
-    finally:
-        convcore.set_num_threads(previous)
-    np.testing.assert_array_equal(one, two)
-    return one
-
 
 # --------------------------------------------------------------------------
 # Through linear: C (m x n) = X (m x k) W^T (k x n)
@@ -58,7 +46,7 @@ def both_thread_counts(fn):
 ])
 def test_linear_edges(rng, isa, dtype, m, n, k):
     x, w, b = randn(rng, (m, k), dtype), randn(rng, (n, k), dtype), randn(rng, (n,), dtype)
-    y = both_thread_counts(lambda: convcore.linear(x, w, b, activation="leaky_relu"))
+    y = bitwise_over_threads(lambda: convcore.linear(x, w, b, activation="leaky_relu"))
     check_linear(y, x, w, b, "leaky_relu")
     # The same through a LinearOp (weights packed once: another B source).
     op = _core.LinearOp(w, b, "leaky_relu", 0.01, 0.0)
@@ -72,7 +60,7 @@ def test_linear_column_blocks(rng, isa, dtype):
     # Several column tasks (1024 columns each) and 16 KC blocks, in both B sources
     # (linear() packs W per KC x NC block, prefetching the next; LinearOp packed it once).
     x, w = randn(rng, (7, 4096), dtype), randn(rng, (1043, 4096), dtype)
-    y = both_thread_counts(lambda: convcore.linear(x, w))
+    y = bitwise_over_threads(lambda: convcore.linear(x, w))
     check_linear(y, x, w)
     op = _core.LinearOp(w, None, "none", 1.0, 0.0)
     y2 = np.empty_like(y)
@@ -85,7 +73,7 @@ def test_linear_column_blocks(rng, isa, dtype):
 # --------------------------------------------------------------------------
 
 def conv(x, w, b=None, **params):
-    return both_thread_counts(
+    return bitwise_over_threads(
         lambda: convcore.conv2d(x, w, b, algorithm="im2col", **params))
 
 

@@ -15,22 +15,8 @@ import pytest
 
 import convcore
 from convcore import layers as L
-from convcore.testing import assert_conv_close, conv_tolerance
+from convcore.testing import assert_conv_close, bitwise_over_threads, conv_tolerance
 
-
-def bitwise_over_threads(fn):
-    """fn() on 1 and on 2 threads; asserts the results are bitwise equal, returns one
-    (shared with the pooling tests)."""
-    previous = convcore.get_num_threads()
-    try:
-        convcore.set_num_threads(1)
-        one = fn()
-        convcore.set_num_threads(2)
-        two = fn()
-    finally:
-        convcore.set_num_threads(previous)
-    np.testing.assert_array_equal(one, two)
-    return one
 
 
 def reference_lc(x, w, b, stride=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1)):

@@ -11,7 +11,7 @@ import pytest
 
 import convcore
 from convcore import layers as L
-from test_locally_connected import bitwise_over_threads  # tests/ is on sys.path
+from convcore.testing import bitwise_over_threads
 
 
 def out_size(n, k, s, p, d, ceil):

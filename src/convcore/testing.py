@@ -16,6 +16,8 @@ Contents
 ``conv_tolerance``, ``assert_conv_close``, ``check_conv2d``
     An element-wise a-priori error bound (no ad-hoc ``rtol``/``atol``) and the
     assertions built on it.
+``bitwise_over_threads``
+    Runs a call on 1 and on 2 threads and asserts the results are bitwise equal.
 ``SHAPES``, ``shape``, ``anchors``
     The one list of named convolution layers from real networks, shared by the
     tests and the benchmarks.
@@ -34,6 +36,7 @@ __all__ = [
     "SHAPES",
     "anchors",
     "apply_activation",
+    "bitwise_over_threads",
     "assert_conv_close",
     "check_conv2d",
     "conv_tolerance",
@@ -402,6 +405,24 @@ def check_conv2d(actual, input, weight, bias=None, stride=1, padding=0, dilation
     w = np.asarray(weight)
     n_terms = w.shape[1] * w.shape[2] * w.shape[3]
     assert_conv_close(actual, ref, ref_abs, n_terms, dtype, activation)
+
+
+def bitwise_over_threads(fn):
+    """``fn()`` on 1 and on 2 threads (``convcore.set_num_threads``); asserts the results
+    are bitwise equal (convcore never splits one output's sum across threads) and returns
+    one of them. The thread count is restored afterwards."""
+    import convcore  # here, so that this module imports without the compiled core
+
+    previous = convcore.get_num_threads()
+    try:
+        convcore.set_num_threads(1)
+        one = fn()
+        convcore.set_num_threads(2)
+        two = fn()
+    finally:
+        convcore.set_num_threads(previous)
+    np.testing.assert_array_equal(one, two)
+    return one
 
 
 # --------------------------------------------------------------------------
