@@ -717,7 +717,8 @@ class Flatten(Module):
         arr = np.asarray(x)
         if arr.ndim < 1:
             raise ValueError("Flatten: input must have at least 1 dimension")
-        return arr.reshape(arr.shape[0], -1) if arr.ndim > 1 else arr
+        # The explicit size (not -1) keeps an empty batch valid: (0, C, H, W) -> (0, C*H*W).
+        return arr.reshape(self.output_shape(arr.shape)) if arr.ndim > 1 else arr
 
     def output_shape(self, input_shape: Sequence[int]) -> Shape:
         shape = _shape(input_shape)
