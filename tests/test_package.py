@@ -65,13 +65,17 @@ def test_kernel_registry_lists_every_slot_of_every_table():
     assert tables == set(_core.isas_compiled())
     slots = {t: {r["op"] for r in rows if r["table"] == t} for t in tables}
     assert len({frozenset(s) for s in slots.values()}) == 1, "tables must fill the same slots"
+    # A table holds its own kernels or those of a narrower ISA its CPUs also run
+    # (the AVX-512 table keeps AVX2 kernels where 32 registers do not pay).
+    narrower = {"scalar": {"scalar"}, "avx2": {"scalar", "avx2"},
+                "avx512": {"scalar", "avx2", "avx512"}}
     for r in rows:
         assert r["name"].endswith("_" + r["isa"]), r
-        assert r["isa"] in ("scalar", r["table"]), r
+        assert r["isa"] in narrower[r["table"]], r
     assert all(r["isa"] == "scalar" for r in rows if r["table"] == "scalar")
 
 
-@pytest.mark.parametrize("value", ["bogus", "avx512"])
+@pytest.mark.parametrize("value", ["bogus", "avx1024", "AVX2"])
 def test_bad_convcore_isa_is_a_clear_error_at_import(value):
     r = _run("import convcore", CONVCORE_ISA=value)
     assert r.returncode != 0

@@ -26,10 +26,23 @@ bool cpu_has_avx2_fma() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 #endif
+#if defined(CONVCORE_HAVE_AVX512)
+// The subsets our AVX-512 kernels use (Skylake-X, Ice Lake, Zen 4 and later have all
+// four); __builtin_cpu_supports also checks that the OS saves the zmm and mask state.
+bool cpu_has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
 
 // Widest first, scalar last.
 const std::vector<IsaEntry>& compiled() {
   static const std::vector<IsaEntry> list = {
+#if defined(CONVCORE_HAVE_AVX512)
+      {"avx512", &kernels::avx512::table, &cpu_has_avx512},
+#endif
 #if defined(CONVCORE_HAVE_AVX2)
       {"avx2", &kernels::avx2::table, &cpu_has_avx2_fma},
 #endif

@@ -66,6 +66,9 @@ void check_complete(const KernelTable& t) {
 
 std::vector<KernelInfo> kernel_list() {
   std::vector<KernelInfo> out;
+#if defined(CONVCORE_HAVE_AVX512)
+  list_table(kernels::avx512::table(), out);
+#endif
 #if defined(CONVCORE_HAVE_AVX2)
   list_table(kernels::avx2::table(), out);
 #endif

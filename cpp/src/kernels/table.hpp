@@ -153,5 +153,10 @@ namespace avx2 {
 const KernelTable& table();
 }
 #endif
+#if defined(CONVCORE_HAVE_AVX512)
+namespace avx512 {
+const KernelTable& table();
+}
+#endif
 
 }  // namespace convcore::kernels
