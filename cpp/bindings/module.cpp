@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "convcore/convcore.hpp"
+#include "output_cache.hpp"
 
 namespace py = pybind11;
 using namespace convcore;
@@ -415,6 +416,9 @@ PYBIND11_MODULE(_core, m) {
       py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   set_interrupt_handler(&python_interrupt_pending);
 
+  m.def("empty", &bindings::OutputCache::empty, py::arg("shape"), py::arg("dtype"),
+        "An uninitialised C-contiguous array like numpy.empty, its memory recycled from "
+        "dead outputs (output_cache.hpp): repeated calls touch no fresh pages.");
   m.def("conv2d", &conv2d_py, py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("out"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("padding_mode"), py::arg("activation"), py::arg("alpha"),

@@ -1,8 +1,11 @@
 # Typing stub for the compiled module convcore._core (cpp/bindings/module.cpp).
 # tests/test_package.py checks that it names exactly the module's functions.
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import NDArray
 
+def empty(shape: Sequence[int], dtype: np.dtype) -> NDArray: ...
 def conv2d(
     input: NDArray[np.floating],
     weight: NDArray[np.floating],

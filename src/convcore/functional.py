@@ -241,7 +241,7 @@ def conv2d(
     _size_check(shape4, "output")
 
     if out is None:
-        y = np.empty(shape, dtype=dtype)
+        y = _core.empty(shape, np.dtype(dtype))
     else:
         y = _check_out(out, shape, dtype, {"input": input, "weight": weight, "bias": bias})
     if n == 0:
@@ -289,7 +289,7 @@ def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None)
     for d in lead:
         m *= d
     _size_check((m, max(in_f, out_f)), "input")
-    y = np.empty(lead + (out_f,), dtype=dtype)
+    y = _core.empty(lead + (out_f,), np.dtype(dtype))
     if m == 0 or out_f == 0:
         return y
     _core.linear(
@@ -309,7 +309,7 @@ def _activate(x: Any, name: str, a: float, b: float) -> np.ndarray:
     if arr.dtype not in (np.float32, np.float64):
         raise TypeError(f"{name}: input must be a real array, got dtype {arr.dtype}")
     src = _contiguous(arr)
-    y = np.empty(arr.shape, dtype=arr.dtype)
+    y = _core.empty(arr.shape, np.dtype(arr.dtype))
     _core.activate(src, y, name, a, b)
     return y
 
@@ -421,7 +421,7 @@ def locally_connected2d(
     if b is not None and b.shape != (k, ho, wo):
         raise ValueError(f"bias must have shape {(k, ho, wo)} for weight {w.shape}, got {b.shape}")
     _size_check((n, k, ho, wo), "output")
-    y = np.empty((n, k, ho, wo), dtype=dtype)
+    y = _core.empty((n, k, ho, wo), np.dtype(dtype))
     if n:
         _core.locally_connected2d(
             _contiguous(x4), _contiguous(w), None if b is None else _contiguous(b), y,
@@ -470,7 +470,7 @@ def _pool_args(func, input, kernel_size, stride, padding, dilation, ceil_mode):
             f"{func}: output size {(ho, wo)} is too small for input {x.shape} with "
             f"kernel_size {kernel2}, stride {stride2}, padding {pad2}, dilation {dilation2}"
         )
-    y = np.empty((n, c, ho, wo), dtype=x.dtype)
+    y = _core.empty((n, c, ho, wo), np.dtype(x.dtype))
     return _contiguous(x4), y, batched, kernel2, stride2, pad2, dilation2
 
 

@@ -354,7 +354,7 @@ class Dense(Module):
                 f"Dense: input must be (..., {self.in_features}), got shape {arr.shape}")
         lead = arr.shape[:-1]
         m = int(np.prod(lead, dtype=np.int64))
-        y = np.empty(lead + (self.out_features,), dtype=self.dtype)
+        y = _core.empty(lead + (self.out_features,), np.dtype(self.dtype))
         if m:
             self._op.run(F._contiguous(arr.reshape(m, self.in_features)),
                          y.reshape(m, self.out_features))
@@ -465,7 +465,7 @@ class Conv2d(Module):
         if c != self.in_channels:
             raise ValueError(f"Conv2d: input {np.shape(x)} has {c} channels, expected {self.in_channels}")
         k, ho, wo = self._out_chw((c, h, w))
-        y = np.empty((n, k, ho, wo), dtype=self.dtype)
+        y = _core.empty((n, k, ho, wo), np.dtype(self.dtype))
         if n:
             self._op((c, h, w)).run(F._contiguous(x4), y)
         return y if batched else y[0]

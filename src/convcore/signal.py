@@ -169,9 +169,10 @@ def _filter2d(image: np.ndarray, kernel: np.ndarray, mode: Any, boundary: Any,
             f"boundary={boundary!r} needs a non-empty in1 to extend, got in1 of shape "
             f"{image.shape}"
         )
-    # np.empty, not np.zeros: calloc'd pages are mapped fresh (a page fault per 4 KiB on
-    # first touch, more than the filter itself costs); malloc reuses freed memory.
-    out = np.empty(shape, dtype=dtype)
+    # Uninitialised and recycled (_core.empty): fresh pages (np.zeros' calloc, or malloc
+    # of a block it had returned to the OS) cost a page fault per 4 KiB on first touch,
+    # more than the filter itself.
+    out = _core.empty(shape, np.dtype(dtype))
     # Rows (columns) of the image the output reads, as padding around it.
     pads = (m2 - 1 - r0, r0 + shape[0] - m1, n2 - 1 - c0, c0 + shape[1] - n1)
     x = np.asarray(image, dtype=dtype)
@@ -253,7 +254,7 @@ def _correlate_planes(xs: np.ndarray, ws: np.ndarray, pads: Tuple[int, int, int,
         # Output (i, j) reads image rows i - t .. i - t + m2 - 1 (columns likewise).
         rows, cols = np.arange(r0 - t, r1 - t + m2 - 1), np.arange(c0 - l, c1 - l + n2 - 1)
         strips = np.stack([_extended(x, rows, cols, bnd, f) for x, f in zip(xs, fills)])
-        band = np.empty(out.shape[:2] + (r1 - r0, c1 - c0), dtype=out.dtype)
+        band = _core.empty(out.shape[:2] + (r1 - r0, c1 - c0), np.dtype(out.dtype))
         _conv_planes(strips, ws, (0, 0, 0, 0), band)
         out[:, :, r0:r1, c0:c1] = band
 
@@ -267,7 +268,7 @@ def _correlate_complex(x: np.ndarray, w: np.ndarray, pads: Tuple[int, int, int, 
                        bnd: str, fill: Any, out: np.ndarray) -> None:
     xs = np.stack([x.real, x.imag])
     ws = np.stack([w.real, w.imag])
-    y = np.empty((2, 2) + out.shape, dtype=xs.dtype)
+    y = _core.empty((2, 2) + out.shape, np.dtype(xs.dtype))
     fill = complex(fill)
     _correlate_planes(xs, ws, pads, bnd, (fill.real, fill.imag), y)
     out.real = y[0, 0] - y[1, 1]
@@ -288,7 +289,7 @@ def _correlate_int(x: np.ndarray, w: np.ndarray, pads: Tuple[int, int, int, int]
         _correlate_taps(xp, w, out)
         return
     work = np.float32 if bound <= _EXACT_F32 else np.float64
-    y = np.empty(out.shape, dtype=work)
+    y = _core.empty(out.shape, np.dtype(work))
     _correlate_real(x.astype(work), w.astype(work), pads, bnd, work(fill), y)
     # Every value is an exact integer with |y| <= bound: through int32 (float32 path,
     # bound <= 2**24) or int64, then wrapped into the type as SciPy's accumulation wraps.

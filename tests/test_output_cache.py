@@ -1,0 +1,77 @@
+"""_core.empty (cpp/bindings/output_cache.hpp): the arrays convcore returns, their memory
+recycled from dead outputs. Recycling must never hand one block to two live arrays."""
+
+import gc
+
+import numpy as np
+import pytest
+
+import convcore
+from convcore import _core
+
+BIG = (64, 56, 56)  # 784 KiB of float32: above the cache's 256 KiB threshold
+
+
+def test_empty_is_a_plain_aligned_writeable_array():
+    for dt in (np.float32, np.float64, np.int64, np.uint8, np.complex128, np.bool_):
+        for shape in (BIG, (3, 5), (0, 7), ()):
+            a = _core.empty(shape, np.dtype(dt))
+            assert a.shape == shape and a.dtype == dt
+            assert a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
+            a[...] = 1
+            assert np.all(a == 1)
+    assert _core.empty(BIG, np.dtype(np.float32)).ctypes.data % 64 == 0
+
+
+def test_dead_outputs_are_recycled():
+    a = _core.empty(BIG, np.dtype(np.float32))
+    p = a.ctypes.data
+    del a
+    b = _core.empty(BIG, np.dtype(np.float32))
+    assert b.ctypes.data == p
+    # A slightly smaller request fits the same block; a much smaller one does not take it.
+    del b
+    c = _core.empty((60, 56, 56), np.dtype(np.float32))
+    assert c.ctypes.data == p
+    del c
+    d = _core.empty((16, 56, 56), np.dtype(np.float32))
+    assert d.ctypes.data != p
+
+
+def test_live_outputs_never_share_memory():
+    live = [_core.empty(BIG, np.dtype(np.float32)) for _ in range(8)]
+    for i, a in enumerate(live):
+        a.fill(i)
+    live.extend(_core.empty(BIG, np.dtype(np.float32)) for _ in range(4))
+    del live[2:6]
+    gc.collect()
+    live.extend(_core.empty(BIG, np.dtype(np.float32)) for _ in range(6))
+    starts = sorted(a.ctypes.data for a in live)
+    assert all(b - a >= live[0].nbytes for a, b in zip(starts, starts[1:]))
+    assert np.all(live[0] == 0) and np.all(live[1] == 1)
+
+
+def test_outputs_of_every_call_are_independent(rng):
+    x = rng.standard_normal((1, 64, 56, 56), dtype=np.float32)
+    w = rng.standard_normal((64, 64, 1, 1), dtype=np.float32)
+    first = convcore.conv2d(x, w)
+    expect = first.copy()
+    second = convcore.conv2d(2 * x, w)  # while `first` lives: another block
+    assert not np.shares_memory(first, second)
+    assert np.array_equal(first, expect)
+    del first
+    third = convcore.conv2d(x, w)  # may reuse first's block: same values again
+    assert np.array_equal(third, expect)
+
+
+@pytest.mark.parametrize("dtype", [object, np.dtype("U3")])
+def test_empty_refuses_non_numeric_dtypes(dtype):
+    with pytest.raises(ValueError, match="numeric dtype"):
+        _core.empty((4,), np.dtype(dtype))
+
+
+def test_empty_refuses_impossible_sizes():
+    with pytest.raises(MemoryError):
+        _core.empty((2**40, 2**40), np.dtype(np.float32))
+    with pytest.raises(ValueError, match="negative"):
+        _core.empty((-1,), np.dtype(np.float32))
