@@ -1,7 +1,10 @@
 // gemm_scalar.cpp — scalar twins of the GEMM micro-kernels: gemm_6x16_scalar (float),
 // gemm_6x8_scalar (double). Same tile, panel layout (A packed, B packed or in place with
-// row stride ldb) and epilogue as the AVX2 kernels; each output is one multiply-add chain
-// over k in order, like the FMA chain of the AVX2 kernels (but rounded twice per step).
+// row stride ldb) and epilogue as the AVX2 kernels; each output is one chain of fused
+// multiply-adds over k in order (std::fma, rounded once per step like the SIMD FMAs), so
+// the results are bitwise those of every SIMD GEMM kernel whatever its tile.
+#include <cmath>
+
 #include "kernels/act_scalar.hpp"
 #include "kernels/scalar/scalar.hpp"
 
@@ -16,7 +19,7 @@ void gemm(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int
     const T* ak = a + kk * MR;
     const T* bk = b + kk * ldb;
     for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NR; ++j) acc[i][j] += ak[i] * bk[j];
+      for (int j = 0; j < NR; ++j) acc[i][j] = std::fma(ak[i], bk[j], acc[i][j]);
   }
   for (int64_t i = 0; i < m; ++i) {
     T* ci = c + i * ldc;
