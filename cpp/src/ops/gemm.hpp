@@ -106,11 +106,35 @@ void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t k
 template <class T>
 void pack_panels(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
                  int64_t width, T* out, int64_t prefetch = 0) {
-  if (width == 6) return pack_panels_w<T, 6>(src, ld, rows, k0, kc, prefetch, out);
+  switch (width) {
+    case 6: return pack_panels_w<T, 6>(src, ld, rows, k0, kc, prefetch, out);
+    case 8: return pack_panels_w<T, 8>(src, ld, rows, k0, kc, prefetch, out);
+    case 12: return pack_panels_w<T, 12>(src, ld, rows, k0, kc, prefetch, out);
+    case 14: return pack_panels_w<T, 14>(src, ld, rows, k0, kc, prefetch, out);
+    case 16: return pack_panels_w<T, 16>(src, ld, rows, k0, kc, prefetch, out);
+    case 24: return pack_panels_w<T, 24>(src, ld, rows, k0, kc, prefetch, out);
+    case 28: return pack_panels_w<T, 28>(src, ld, rows, k0, kc, prefetch, out);
+  }
   for (int64_t r0 = 0; r0 < rows; r0 += width, out += width * kc)
     for (int64_t kk = 0; kk < kc; ++kk)
       for (int64_t i = 0; i < width; ++i)
         out[kk * width + i] = r0 + i < rows ? src[(r0 + i) * ld + k0 + kk] : T(0);
+}
+
+// The same from operand panels packed for another tile (width wp; panel q at
+// src + q*wp*len, element kk of its row i at kk*wp + i): weights packed under one ISA and
+// run under another, whose kernel has another tile. Rows [r0, r0 + rows), columns
+// [k0, k0 + kc), into width-row panels as above. A plain copy: only ISA switches take it.
+template <class T>
+void repack_panels(const T* src, int64_t wp, int64_t len, int64_t r0, int64_t rows,
+                   int64_t k0, int64_t kc, int64_t width, T* out) {
+  for (int64_t p0 = 0; p0 < rows; p0 += width, out += width * kc)
+    for (int64_t kk = 0; kk < kc; ++kk)
+      for (int64_t i = 0; i < width; ++i) {
+        const int64_t r = r0 + p0 + i;
+        out[kk * width + i] =
+            p0 + i < rows ? src[r / wp * wp * len + (k0 + kk) * wp + r % wp] : T(0);
+      }
 }
 
 // The same for B's panels (width NR) from B^T (linear's weight), through the kernel

@@ -43,8 +43,8 @@ struct Im2colPlan {
 // number the rows of a 288-long panel hit half the sets and no longer fit the 8 ways).
 int64_t gather_ld(int64_t np, int64_t NR, size_t elem) {
   const int64_t ld = ceil_div(np, NR) * NR;
-  const int64_t line = 64 / static_cast<int64_t>(elem);  // NR is a whole line (16 x 4, 8 x 8)
-  return (ld / line) % 2 == 1 ? ld : ld + NR;
+  const int64_t line = 64 / static_cast<int64_t>(elem);  // NR is whole lines
+  return (ld / line) % 2 == 1 ? ld : ld + line;
 }
 
 template <class T>
@@ -183,8 +183,6 @@ template <class T>
 void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w, const T* x,
                const T* bias, T* y) {
   const auto gk = gemm_kernel<T>();
-  if (packed != nullptr && gk.mr != packed->mr)
-    throw value_error("conv2d: weights were packed for another ISA");
   const int64_t MR = gk.mr, NR = gk.nr;
   const int64_t P = p.out_h() * p.out_w();
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, kd = Cg * p.R * p.S;
@@ -203,8 +201,13 @@ void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w
     const T* ag = packed != nullptr ? packed->a.get() + g * packed->per_group + m0 * kd
                                     : w + (g * Kg + m0) * kd;
     auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kc) {
-      if (packed != nullptr) return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
-      pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf, k0 + kc < kd ? kc : 0);
+      if (packed != nullptr && packed->mr == MR)
+        return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
+      if (packed != nullptr)  // packed under another ISA, for another MR
+        repack_panels(packed->a.get() + g * packed->per_group, packed->mr, kd, m0 + i0, mc, k0,
+                      kc, MR, abuf);
+      else
+        pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf, k0 + kc < kd ? kc : 0);
       return Panels<T>{abuf, MR * kc, MR};
     };
     const int64_t ld = gather_ld(np, NR, sizeof(T));

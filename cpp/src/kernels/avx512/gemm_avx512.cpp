@@ -1,0 +1,207 @@
+// gemm_avx512.cpp — GEMM micro-kernels, AVX-512 (contract: kernels/table.hpp, GemmFn).
+//   gemm_MRxNR_avx512 (float):  MR_F32 rows x NR_F32 columns (tile in avx512.hpp).
+//   gemm_MRxNR_avx512 (double): the same register shape on 8-double vectors.
+// Per k step the kernel loads the NV vectors of B's row and broadcasts MR values of A
+// (vbroadcastss, or an embedded {1to16} operand: one load each), then MR * NV FMAs.
+// With 32 zmm registers MR * NV accumulators fit beside the B vectors; the tile (the
+// table in avx512.hpp says which and why) was chosen by measuring the anchors.
+// Partial tiles run a k loop compiled for exactly their rows and column vectors (no FMA
+// on rows past m; a tile of at most half a vector of columns runs on 256-bit vectors,
+// which on two-pipe 256-bit FMA hardware costs half a zmm), then one epilogue stores
+// through lane masks (masked loads and stores never touch memory outside the mask).
+// A is a packed panel (a[kk*MR + i]); B is a packed panel (ldb == NR) or read in place
+// (ldb > NR); the kernel prefetches B 8 rows ahead and the next panel's line of this
+// row (B read in place: nothing else brings it in early). Every output is one FMA chain
+// over k in order, so the results are bitwise those of every other GEMM kernel.
+// The epilogue applies activations on the two 256-bit halves through the AVX2 vector
+// math (vmath_avx2.hpp: internal linkage, so including it here is ODR-safe), hence the
+// same values as the AVX2 kernels, sigmoid and tanh included.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <type_traits>
+#include <utility>
+
+#include "kernels/avx2/vmath_avx2.hpp"
+#include "kernels/avx512/avx512.hpp"
+
+namespace convcore::kernels::avx512 {
+namespace {
+
+// Vector operations by element type and width: W = 512 (zmm) or 256 (ymm).
+template <class T, int W>
+struct Vec;
+
+template <>
+struct Vec<float, 512> {
+  using V = __m512;
+  static constexpr int L = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const float* p) { return _mm512_loadu_ps(p); }
+  static V bcast(const float* p) { return _mm512_set1_ps(*p); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static __m512 widen(V v) { return v; }
+};
+template <>
+struct Vec<float, 256> {
+  using V = __m256;
+  static constexpr int L = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static __m512 widen(V v) { return _mm512_zextps256_ps512(v); }
+};
+template <>
+struct Vec<double, 512> {
+  using V = __m512d;
+  static constexpr int L = 8;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V load(const double* p) { return _mm512_loadu_pd(p); }
+  static V bcast(const double* p) { return _mm512_set1_pd(*p); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static __m512d widen(V v) { return v; }
+};
+template <>
+struct Vec<double, 256> {
+  using V = __m256d;
+  static constexpr int L = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V load(const double* p) { return _mm256_loadu_pd(p); }
+  static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
+  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static __m512d widen(V v) { return _mm512_zextpd256_pd512(v); }
+};
+
+template <class T>
+using Z = typename Vec<T, 512>::V;
+
+// The k loop of an R x NV-vector tile: acc[i][v] = sum_kk a[kk*mr + i] * b[kk*ldb + v*L ..],
+// stored to out[i*NV + v] (zmm slots; a ymm accumulator fills the low half).
+template <class T>
+using KLoop = void (*)(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, Z<T>* out);
+
+template <class T, int W, int R, int NV>
+void kloop(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, Z<T>* out) {
+  using O = Vec<T, W>;
+  using V = typename O::V;
+  constexpr int L = O::L;
+  V acc[R][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = O::zero();
+  const int64_t pf = 8 * ldb;
+  constexpr int line = 64 / sizeof(T);
+#pragma GCC unroll 2
+  for (int64_t kk = 0; kk < k; ++kk) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bv[v] = O::load(b + v * L);
+#pragma GCC unroll 4
+    for (int l = 0; l < (NV * L + line - 1) / line; ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(b + pf + l * line), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + NV * L), _MM_HINT_T0);
+#pragma GCC unroll 32
+    for (int i = 0; i < R; ++i) {
+      const V ai = O::bcast(a + i);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = O::fma(ai, bv[v], acc[i][v]);
+    }
+    a += mr;
+    b += ldb;
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) out[i * NV + v] = O::widen(acc[i][v]);
+}
+
+// Loops for every tile of at most MR rows and NV vectors: index (rows - 1) * (NV + 1) + j,
+// j = 0 the half-vector (256-bit) loop, j = nv >= 1 the loop on nv zmm.
+template <class T, int MR, int NV, size_t... I>
+constexpr std::array<KLoop<T>, sizeof...(I)> make_loops(std::index_sequence<I...>) {
+  return {(I % (NV + 1) == 0
+               ? &kloop<T, 256, static_cast<int>(I / (NV + 1)) + 1, 1>
+               : &kloop<T, 512, static_cast<int>(I / (NV + 1)) + 1,
+                        std::max<int>(1, static_cast<int>(I % (NV + 1)))>)...};
+}
+
+// Accumulate, bias, activation, masked store of the m x n tile from acc[i*nv + v].
+void finish(const __m512* acc, int nv, int64_t m, int64_t n, float* c, int64_t ldc,
+            const GemmEpilogue<float>& ep) {
+  const avx2::ActF32 av(ep.act);
+  for (int v = 0; v < nv; ++v) {
+    const int64_t cols = std::min<int64_t>(16, n - v * 16);
+    const __mmask16 mk = static_cast<__mmask16>((1u << cols) - 1);
+    const __m512 bc = ep.bias != nullptr && ep.bias_per_column
+                          ? _mm512_maskz_loadu_ps(mk, ep.bias + v * 16)
+                          : _mm512_setzero_ps();
+    for (int64_t i = 0; i < m; ++i) {
+      float* ci = c + i * ldc + v * 16;
+      __m512 x = acc[i * nv + v];
+      if (ep.accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk, ci));
+      if (ep.bias != nullptr)
+        x = _mm512_add_ps(x, ep.bias_per_column ? bc : _mm512_set1_ps(ep.bias[i]));
+      if (ep.act.kind != Activation::none) {
+        const __m256 lo = avx2::activate_ps(_mm512_castps512_ps256(x), av);
+        const __m256 hi = avx2::activate_ps(_mm512_extractf32x8_ps(x, 1), av);
+        x = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+      }
+      _mm512_mask_storeu_ps(ci, mk, x);
+    }
+  }
+}
+
+void finish(const __m512d* acc, int nv, int64_t m, int64_t n, double* c, int64_t ldc,
+            const GemmEpilogue<double>& ep) {
+  for (int v = 0; v < nv; ++v) {
+    const int64_t cols = std::min<int64_t>(8, n - v * 8);
+    const __mmask8 mk = static_cast<__mmask8>((1u << cols) - 1);
+    const __m512d bc = ep.bias != nullptr && ep.bias_per_column
+                           ? _mm512_maskz_loadu_pd(mk, ep.bias + v * 8)
+                           : _mm512_setzero_pd();
+    for (int64_t i = 0; i < m; ++i) {
+      double* ci = c + i * ldc + v * 8;
+      __m512d x = acc[i * nv + v];
+      if (ep.accumulate) x = _mm512_add_pd(x, _mm512_maskz_loadu_pd(mk, ci));
+      if (ep.bias != nullptr)
+        x = _mm512_add_pd(x, ep.bias_per_column ? bc : _mm512_set1_pd(ep.bias[i]));
+      if (ep.act.kind != Activation::none) {
+        const __m256d lo = avx2::activate_pd(_mm512_castpd512_pd256(x), ep.act);
+        const __m256d hi = avx2::activate_pd(_mm512_extractf64x4_pd(x, 1), ep.act);
+        x = _mm512_insertf64x4(_mm512_castpd256_pd512(lo), hi, 1);
+      }
+      _mm512_mask_storeu_pd(ci, mk, x);
+    }
+  }
+}
+
+template <class T, int MR, int NV>
+void gemm(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int64_t m,
+          int64_t n, const GemmEpilogue<T>& ep) {
+  constexpr int L = Vec<T, 512>::L;
+  static constexpr auto loops =
+      make_loops<T, MR, NV>(std::make_index_sequence<MR * (NV + 1)>());
+  alignas(64) Z<T> acc[MR * NV];
+  const int64_t rows = std::min<int64_t>(m, MR);
+  const int nv = static_cast<int>((std::min<int64_t>(n, NV * L) + L - 1) / L);
+  const bool half = n <= L / 2;
+  loops[(rows - 1) * (NV + 1) + (half ? 0 : nv)](k, a, MR, b, ldb, acc);
+  finish(acc, nv, rows, n, c, ldc, ep);
+}
+
+}  // namespace
+
+void gemm_f32(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+              int64_t m, int64_t n, const GemmEpilogue<float>& ep) {
+  gemm<float, kGemmMrF32, kGemmNrF32 / 16>(k, a, b, ldb, c, ldc, m, n, ep);
+}
+
+void gemm_f64(int64_t k, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
+              int64_t m, int64_t n, const GemmEpilogue<double>& ep) {
+  gemm<double, kGemmMrF64, kGemmNrF64 / 8>(k, a, b, ldb, c, ldc, m, n, ep);
+}
+
+}  // namespace convcore::kernels::avx512
