@@ -3,7 +3,8 @@
 // driver of gemm.hpp.
 //
 // A = the weights in MR-row panels: packed once by Conv2dOp (im2col_pack), or packed per
-// MC x KC block into scratch by the one-call conv2d (im2col_run_once). B = the im2col
+// MC x KC block into scratch by the one-call conv2d (im2col_run_once); weights packed under
+// an ISA with another MR are copied per block into this one's panels (repack_panels). B = the im2col
 // matrix, never materialised: the gather is fused into B's packing, one KC x NC block at a
 // time (NC output pixels, about kGemmBlockBytes, stored row-major so that the copies are
 // long and the kernel reads its panels in place), so the extra memory is one such block
@@ -39,8 +40,9 @@ struct Im2colPlan {
 };
 
 // Row length of a gathered B block of np pixels: whole NR-wide panels, and an odd number
-// of cache lines, so that the KC rows of one panel spread over every L1 set (with an even
-// number the rows of a 288-long panel hit half the sets and no longer fit the 8 ways).
+// of cache lines (one line more when even; NR may be two lines, AVX-512), so that the KC
+// rows of one panel spread over every L1 set (with an even number the rows of a 288-long
+// panel hit half the sets and no longer fit the 8 ways).
 int64_t gather_ld(int64_t np, int64_t NR, size_t elem) {
   const int64_t ld = ceil_div(np, NR) * NR;
   const int64_t line = 64 / static_cast<int64_t>(elem);  // NR is whole lines
@@ -102,11 +104,27 @@ void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t 
   // Strided, undilated: tap s sees what tap s - sw saw one pixel later, so when that row
   // is in this block, all but a segment's last value are a contiguous copy of it.
   const bool shift = sw > 1 && p.dilation_w == 1;
+  // Stride 1 with output rows as long as the input's ("same" padding): pixel pix of tap
+  // (r, s) reads the plane at pix + (r*dh - pad_top)*W + s*dw - pad_left, so a row of B
+  // is one copy of a span of the plane, then zeros where the tap falls in the padding
+  // (one long copy instead of one per output row: 14-pixel rows made the copies' calls
+  // cost as much as the copying).
+  const bool flat = p.stride_h == 1 && sw == 1 && Wo == p.W;
+  const int64_t plane = p.H * p.W;
   int64_t c = k0 / RS, r = (k0 % RS) / p.S, s = k0 % p.S;
   for (int64_t kk = 0; kk < kc; ++kk) {
     T* row = b + kk * ld;
-    const T* xc = xg + c * p.H * p.W;
+    const T* xc = xg + c * plane;
     const bool from_prev = shift && s >= sw && kk >= sw;
+    if (flat) {
+      const int64_t first =
+          p0 + (r * p.dilation_h - p.pad_top) * p.W + s * p.dilation_w - p.pad_left;
+      const int64_t lo = std::clamp<int64_t>(-first, 0, np);
+      const int64_t hi = std::clamp<int64_t>(plane - first, lo, np);
+      std::fill(row, row + lo, T(0));
+      std::copy(xc + (first + lo), xc + (first + hi), row + lo);
+      std::fill(row + hi, row + np, T(0));
+    }
     for (const Seg& sg : segs) {
       T* out = row + sg.j;
       const int64_t ih = sg.ih0 + r * p.dilation_h;
@@ -119,6 +137,11 @@ void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t 
       // Taps t in [lo, hi) are inside the row: iw0 + t*sw in [0, W).
       const int64_t lo = iw0 >= 0 ? 0 : std::min(sg.count, (-iw0 + sw - 1) / sw);
       const int64_t hi = std::clamp<int64_t>((p.W - iw0 + sw - 1) / sw, lo, sg.count);
+      if (flat) {  // copied above: zero the taps in the padding
+        std::fill(out, out + lo, T(0));
+        std::fill(out + hi, out + sg.count, T(0));
+        continue;
+      }
       if (from_prev) {
         const T* prev = out - sw * ld;
         std::copy(prev + 1, prev + sg.count, out);
