@@ -137,9 +137,9 @@ void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t 
       // Taps t in [lo, hi) are inside the row: iw0 + t*sw in [0, W).
       const int64_t lo = iw0 >= 0 ? 0 : std::min(sg.count, (-iw0 + sw - 1) / sw);
       const int64_t hi = std::clamp<int64_t>((p.W - iw0 + sw - 1) / sw, lo, sg.count);
-      if (flat) {  // copied above: zero the taps in the padding
-        std::fill(out, out + lo, T(0));
-        std::fill(out + hi, out + sg.count, T(0));
+      if (flat) {  // copied above: zero the taps in the padding (a few, mostly none)
+        for (int64_t t = 0; t < lo; ++t) out[t] = T(0);
+        for (int64_t t = hi; t < sg.count; ++t) out[t] = T(0);
         continue;
       }
       if (from_prev) {

@@ -11,7 +11,8 @@
 // through lane masks (masked loads and stores never touch memory outside the mask).
 // A is a packed panel (a[kk*MR + i]); B is a packed panel (ldb == NR) or read in place
 // (ldb > NR); the kernel prefetches B 8 rows ahead and the next panel's line of this
-// row (B read in place: nothing else brings it in early). Every output is one FMA chain
+// row (B read in place: nothing else brings it in early), and the C tile a few steps
+// before the end of the k loop. Every output is one FMA chain
 // over k in order, so the results are bitwise those of every other GEMM kernel.
 // The epilogue applies activations on the two 256-bit halves through the AVX2 vector
 // math (vmath_avx2.hpp: internal linkage, so including it here is ODR-safe), hence the
@@ -80,38 +81,55 @@ using Z = typename Vec<T, 512>::V;
 // The k loop of an R x NV-vector tile: acc[i][v] = sum_kk a[kk*mr + i] * b[kk*ldb + v*L ..],
 // stored to out[i*NV + v] (zmm slots; a ymm accumulator fills the low half).
 template <class T>
-using KLoop = void (*)(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, Z<T>* out);
+using KLoop = void (*)(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, const T* c,
+                       int64_t ldc, Z<T>* out);
+
+// How many k steps before the end the C tile is prefetched: a few hundred cycles, enough
+// for a line from memory, short enough that the k loop's own traffic does not evict it
+// (C's rows are often 4 KiB multiples apart, all in one L1 set).
+constexpr int64_t kCPrefetchSteps = 24;
 
 template <class T, int W, int R, int NV>
-void kloop(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, Z<T>* out) {
+void kloop(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, const T* c, int64_t ldc,
+           Z<T>* out) {
   using O = Vec<T, W>;
   using V = typename O::V;
   constexpr int L = O::L;
+  constexpr int line = 64 / sizeof(T);
   V acc[R][NV];
 #pragma GCC unroll 32
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = O::zero();
   const int64_t pf = 8 * ldb;
-  constexpr int line = 64 / sizeof(T);
+  auto steps = [&](int64_t n) {
 #pragma GCC unroll 2
-  for (int64_t kk = 0; kk < k; ++kk) {
-    V bv[NV];
+    for (int64_t kk = 0; kk < n; ++kk) {
+      V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = O::load(b + v * L);
+      for (int v = 0; v < NV; ++v) bv[v] = O::load(b + v * L);
+#pragma GCC unroll 4
+      for (int l = 0; l < (NV * L + line - 1) / line; ++l)
+        _mm_prefetch(reinterpret_cast<const char*>(b + pf + l * line), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(b + NV * L), _MM_HINT_T0);
+#pragma GCC unroll 32
+      for (int i = 0; i < R; ++i) {
+        const V ai = O::bcast(a + i);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = O::fma(ai, bv[v], acc[i][v]);
+      }
+      a += mr;
+      b += ldb;
+    }
+  };
+  const int64_t tail = std::min(k, kCPrefetchSteps);
+  steps(k - tail);
+#pragma GCC unroll 32
+  for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
     for (int l = 0; l < (NV * L + line - 1) / line; ++l)
-      _mm_prefetch(reinterpret_cast<const char*>(b + pf + l * line), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(b + NV * L), _MM_HINT_T0);
-#pragma GCC unroll 32
-    for (int i = 0; i < R; ++i) {
-      const V ai = O::bcast(a + i);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = O::fma(ai, bv[v], acc[i][v]);
-    }
-    a += mr;
-    b += ldb;
-  }
+      _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + l * line), _MM_HINT_T0);
+  steps(tail);
 #pragma GCC unroll 32
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
@@ -188,7 +206,7 @@ void gemm(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int
   const int64_t rows = std::min<int64_t>(m, MR);
   const int nv = static_cast<int>((std::min<int64_t>(n, NV * L) + L - 1) / L);
   const bool half = n <= L / 2;
-  loops[(rows - 1) * (NV + 1) + (half ? 0 : nv)](k, a, MR, b, ldb, acc);
+  loops[(rows - 1) * (NV + 1) + (half ? 0 : nv)](k, a, MR, b, ldb, c, ldc, acc);
   finish(acc, nv, rows, n, c, ldc, ep);
 }
 

@@ -2,7 +2,8 @@
 // float (NR = kGemmNrF32 columns) and double (kGemmNrF64). Contract: table.hpp, PackFn.
 // A full panel goes through 8x8 (float) / 4x4 (double) register transposes, the panel's
 // NR rows of W taken 8 (4) at a time: 8 row loads, 8 shuffles deep, 8 contiguous stores
-// of a row piece; partial panels and the kc tail through the scalar loop. The transposes
+// of a row piece, two such transposes per cache line of the rows; partial panels and the
+// kc tail through the scalar loop. The transposes
 // are 256-bit: a 512-bit one needs twice the shuffle depth for the same stores.
 #include <immintrin.h>
 
@@ -52,15 +53,34 @@ void transpose_4x4(const double* s, int64_t ld, double* out) {
 // B = 8 (float) or 4 (double): the transpose's size.
 template <class T, int NR, int B, void (*Transpose)(const T*, int64_t, T*)>
 void pack(const T* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch, T* out) {
+  // Rows are taken a group at a time (16 floats / 8 doubles: one cache line of the
+  // panel row per kk), so that a pass reads as many rows at once as the 16-column AVX2
+  // pack (more concurrent streams and the hardware prefetcher falls behind), and a line
+  // of each row (two transposes) is used up at once: rows whose length is a multiple of
+  // 4 KiB all map to one L1 set, so a line left for later would be evicted by then.
+  constexpr int line = 64 / sizeof(T);
   int64_t kb = 0;
   if (rows == NR) {
-    for (; kb + B <= kc; kb += B) {
-      if (prefetch > 0 && kb % (64 / sizeof(T)) == 0)
-        for (int i = 0; i < NR; ++i)
-          _mm_prefetch(reinterpret_cast<const char*>(src + i * ld + kb + prefetch), _MM_HINT_T0);
-#pragma GCC unroll 8
-      for (int i = 0; i < NR; i += B) Transpose(src + i * ld + kb, ld, out + kb * NR + i);
+    const int64_t full = kc / B * B;
+    for (int g = 0; g < NR; g += line) {
+      const T* sg = src + g * ld;
+      T* og = out + g;
+      int64_t k = 0;
+      for (; k + line <= full; k += line) {
+        if (prefetch > 0)
+          for (int i = 0; i < line; ++i)
+            _mm_prefetch(reinterpret_cast<const char*>(sg + i * ld + k + prefetch), _MM_HINT_T0);
+#pragma GCC unroll 2
+        for (int i = 0; i < line; i += B)
+#pragma GCC unroll 2
+          for (int h = 0; h < line; h += B)
+            Transpose(sg + i * ld + k + h, ld, og + (k + h) * NR + i);
+      }
+      for (; k < full; k += B)
+#pragma GCC unroll 2
+        for (int i = 0; i < line; i += B) Transpose(sg + i * ld + k, ld, og + k * NR + i);
     }
+    kb = full;
   }
   for (; kb < kc; ++kb) {
     for (int64_t i = 0; i < rows; ++i) out[kb * NR + i] = src[i * ld + kb];
