@@ -1,19 +1,17 @@
 // gemm_avx512.cpp — GEMM micro-kernels, AVX-512 (contract: kernels/table.hpp, GemmFn).
-//   gemm_MRxNR_avx512 (float):  MR_F32 rows x NR_F32 columns (tile in avx512.hpp).
-//   gemm_MRxNR_avx512 (double): the same register shape on 8-double vectors.
-// Per k step the kernel loads the NV vectors of B's row and broadcasts MR values of A
-// (vbroadcastss, or an embedded {1to16} operand: one load each), then MR * NV FMAs.
-// With 32 zmm registers MR * NV accumulators fit beside the B vectors; the tile (the
-// table in avx512.hpp says which and why) was chosen by measuring the anchors.
-// Partial tiles run a k loop compiled for exactly their rows and column vectors (no FMA
-// on rows past m; a tile of at most half a vector of columns runs on 256-bit vectors,
-// which on two-pipe 256-bit FMA hardware costs half a zmm), then one epilogue stores
-// through lane masks (masked loads and stores never touch memory outside the mask).
-// A is a packed panel (a[kk*MR + i]); B is a packed panel (ldb == NR) or read in place
-// (ldb > NR); the kernel prefetches B 8 rows ahead and the next panel's line of this
-// row (B read in place: nothing else brings it in early), and the C tile a few steps
-// before the end of the k loop. Every output is one FMA chain
-// over k in order, so the results are bitwise those of every other GEMM kernel.
+//   gemm_14x32_avx512 (float):  14 rows x 32 columns = 28 zmm accumulators, 2 B vectors,
+//                               1 broadcast: 31 of the 32 registers; per k step 2 loads
+//                               of B, 14 broadcasts of A (one load each), 28 FMAs.
+//   gemm_14x16_avx512 (double): the same register shape on 8-double vectors.
+// Why this tile: avx512.hpp (kGemmMrF32...). Partial tiles run a k loop compiled for
+// exactly their rows and column vectors (no FMA on rows past m; at most half a vector of
+// columns runs on 256-bit vectors, which on two-pipe 256-bit FMA hardware costs half a
+// zmm), then one epilogue stores through lane masks (masked loads and stores never touch
+// memory outside the mask). A is a packed panel (a[kk*MR + i]); B is a packed panel
+// (ldb == NR) or read in place (ldb > NR): the kernel prefetches B 8 rows ahead and the
+// next panel's line of this row (B read in place: nothing else brings it in early), and
+// the C tile a few steps before the end of the k loop. Every output is one FMA chain over
+// k in order, so the results are bitwise those of the AVX2 kernels whatever the tile.
 // The epilogue applies activations on the two 256-bit halves through the AVX2 vector
 // math (vmath_avx2.hpp: internal linkage, so including it here is ODR-safe), hence the
 // same values as the AVX2 kernels, sigmoid and tanh included.
@@ -21,7 +19,6 @@
 
 #include <algorithm>
 #include <array>
-#include <type_traits>
 #include <utility>
 
 #include "kernels/avx2/vmath_avx2.hpp"
@@ -187,9 +184,12 @@ void finish(const __m512d* acc, int nv, int64_t m, int64_t n, double* c, int64_t
       if (ep.bias != nullptr)
         x = _mm512_add_pd(x, ep.bias_per_column ? bc : _mm512_set1_pd(ep.bias[i]));
       if (ep.act.kind != Activation::none) {
+        // 128-bit lane shuffles rather than extractf64x4 / insertf64x4, whose GCC 12
+        // definitions warn of an uninitialised operand.
         const __m256d lo = avx2::activate_pd(_mm512_castpd512_pd256(x), ep.act);
-        const __m256d hi = avx2::activate_pd(_mm512_extractf64x4_pd(x, 1), ep.act);
-        x = _mm512_insertf64x4(_mm512_castpd256_pd512(lo), hi, 1);
+        const __m256d hi =
+            avx2::activate_pd(_mm512_castpd512_pd256(_mm512_shuffle_f64x2(x, x, 0xEE)), ep.act);
+        x = _mm512_shuffle_f64x2(_mm512_zextpd256_pd512(lo), _mm512_zextpd256_pd512(hi), 0x44);
       }
       _mm512_mask_storeu_pd(ci, mk, x);
     }
@@ -200,6 +200,7 @@ template <class T, int MR, int NV>
 void gemm(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int64_t m,
           int64_t n, const GemmEpilogue<T>& ep) {
   constexpr int L = Vec<T, 512>::L;
+  if (m <= 0 || n <= 0) return;
   static constexpr auto loops =
       make_loops<T, MR, NV>(std::make_index_sequence<MR * (NV + 1)>());
   alignas(64) Z<T> acc[MR * NV];
