@@ -244,8 +244,9 @@ def test_weights_packed_under_one_isa_run_under_another(rng, dtype):
     """LinearOp and Conv2dOp pack their weights for the tile of the ISA active when they
     are built; run under an ISA with another tile (the AVX-512 GEMM's is not the AVX2 /
     scalar one), the panels are copied into that tile's layout per block. Every (pack ISA,
-    run ISA) pair gives bitwise the result of packing under the run ISA. Sizes off every tile: 37 output
-    features / 23 output channels, 45 / 3*5*3 reduction values, 2 x 33 pixels."""
+    run ISA) pair gives bitwise the result of packing under the run ISA. Sizes off every
+    tile: 37 output features / 23 output channels, 45 / 3*5*3 reduction values, 2 x 33
+    pixels."""
     isas = _core.isas_supported()
     x, w, b = randn(rng, (9, 45), dtype), randn(rng, (37, 45), dtype), randn(rng, (37,), dtype)
     xc, wc = randn(rng, (1, 5, 4, 35), dtype), randn(rng, (23, 5, 3, 3), dtype)

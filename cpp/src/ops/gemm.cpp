@@ -100,8 +100,8 @@ constexpr int64_t kLinearRowBlocks = 8;  // MC row blocks per task at most
 
 // y (M x N) = act(x (M x K) * W^T + bias) for K >= 1. W^T's panels come from `packed`
 // (LinearOp: packed once, panel p at p*NR*K; packed_nr != NR: packed under another ISA,
-// copied per KC x NC block into panels of this one's NR) or, when it is null, are packed per KC x NC
-// block from w (N x K) into the task's scratch, prefetching the next block's pieces of
+// copied per KC x NC block into panels of this one's NR) or, when it is null, are packed
+// per KC x NC block from w (N x K) into the task's scratch, prefetching the next block's pieces of
 // each row as it goes (KC-long pieces of 1024 rows are too short for the hardware
 // prefetcher: without that, packing W cost twice a plain copy). Tasks are column blocks
 // with all rows each (up to kLinearRowBlocks MC blocks: W is read from memory once per

@@ -3,9 +3,9 @@
 // driver of gemm.hpp.
 //
 // A = the weights in MR-row panels: packed once by Conv2dOp (im2col_pack), or packed per
-// MC x KC block into scratch by the one-call conv2d (im2col_run_once); weights packed under
-// an ISA with another MR are copied per block into this one's panels (repack_panels). B = the im2col
-// matrix, never materialised: the gather is fused into B's packing, one KC x NC block at a
+// MC x KC block into scratch by the one-call conv2d (im2col_run_once); weights packed
+// under an ISA with another MR are copied per block into this one's panels
+// (repack_panels). B = the im2col matrix, never materialised: the gather is fused into B's packing, one KC x NC block at a
 // time (NC output pixels, about kGemmBlockBytes, stored row-major so that the copies are
 // long and the kernel reads its panels in place), so the extra memory is one such block
 // and one A block per thread whatever the image size (at most kIm2colBudget in all). A

@@ -49,7 +49,7 @@ struct Vec<float, 256> {
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static __m512 widen(V v) { return _mm512_zextps256_ps512(v); }
+  static __m512 widen(V v) { return _mm512_insertf32x8(_mm512_setzero_ps(), v, 0); }
 };
 template <>
 struct Vec<double, 512> {
@@ -69,7 +69,9 @@ struct Vec<double, 256> {
   static V load(const double* p) { return _mm256_loadu_pd(p); }
   static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-  static __m512d widen(V v) { return _mm512_zextpd256_pd512(v); }
+  static __m512d widen(V v) {
+    return _mm512_castps_pd(_mm512_insertf32x8(_mm512_setzero_ps(), _mm256_castpd_ps(v), 0));
+  }
 };
 
 template <class T>
@@ -160,7 +162,7 @@ void finish(const __m512* acc, int nv, int64_t m, int64_t n, float* c, int64_t l
       if (ep.bias != nullptr)
         x = _mm512_add_ps(x, ep.bias_per_column ? bc : _mm512_set1_ps(ep.bias[i]));
       if (ep.act.kind != Activation::none) {
-        const __m256 lo = avx2::activate_ps(_mm512_castps512_ps256(x), av);
+        const __m256 lo = avx2::activate_ps(_mm512_extractf32x8_ps(x, 0), av);
         const __m256 hi = avx2::activate_ps(_mm512_extractf32x8_ps(x, 1), av);
         x = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
       }
@@ -184,12 +186,16 @@ void finish(const __m512d* acc, int nv, int64_t m, int64_t n, double* c, int64_t
       if (ep.bias != nullptr)
         x = _mm512_add_pd(x, ep.bias_per_column ? bc : _mm512_set1_pd(ep.bias[i]));
       if (ep.act.kind != Activation::none) {
-        // 128-bit lane shuffles rather than extractf64x4 / insertf64x4, whose GCC 12
-        // definitions warn of an uninitialised operand.
-        const __m256d lo = avx2::activate_pd(_mm512_castpd512_pd256(x), ep.act);
+        // The halves through the float casts and extractf32x8 / insertf32x8: GCC 12's
+        // extractf64x4, castpd512_pd256 (and castps512_ps256, zext...) warn of an
+        // uninitialised operand in their own definitions.
+        const __m512 xs = _mm512_castpd_ps(x);
+        const __m256d lo =
+            avx2::activate_pd(_mm256_castps_pd(_mm512_extractf32x8_ps(xs, 0)), ep.act);
         const __m256d hi =
-            avx2::activate_pd(_mm512_castpd512_pd256(_mm512_shuffle_f64x2(x, x, 0xEE)), ep.act);
-        x = _mm512_shuffle_f64x2(_mm512_zextpd256_pd512(lo), _mm512_zextpd256_pd512(hi), 0x44);
+            avx2::activate_pd(_mm256_castps_pd(_mm512_extractf32x8_ps(xs, 1)), ep.act);
+        x = _mm512_castps_pd(_mm512_insertf32x8(_mm512_castps256_ps512(_mm256_castpd_ps(lo)),
+                                                _mm256_castpd_ps(hi), 1));
       }
       _mm512_mask_storeu_pd(ci, mk, x);
     }
