@@ -9,10 +9,11 @@
 // B's packing, one KC x NC block at a time (NC output pixels, about kGemmBlockBytes,
 // stored row-major so that the copies are long and the kernel reads its panels in
 // place), so the extra memory is one such block and one A block per thread whatever the
-// image size (at most kIm2colBudget in all). A 1x1 stride-1 unpadded convolution's B is the input itself (channel rows of P pixels):
-// the kernel reads it in place, and only a partial last panel is copied. Tasks: (image,
-// group, pixel tile, and row blocks of the output channels when there are fewer pixel
-// tiles than threads); their count depends on the thread count, their arithmetic never.
+// image size (at most kIm2colBudget in all). A 1x1 stride-1 unpadded convolution's B is
+// the input itself (channel rows of P pixels): the kernel reads it in place, and only a
+// partial last panel is copied. Tasks: (image, group, pixel tile, and row blocks of the
+// output channels when there are fewer pixel tiles than threads); their count depends on
+// the thread count, their arithmetic never.
 #include <algorithm>
 #include <numeric>
 #include <vector>
