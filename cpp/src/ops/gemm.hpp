@@ -79,8 +79,10 @@ struct Panels {
 // Packs rows [0, rows) x columns [k0, k0 + kc) of a row-major matrix (src, ld) into
 // width-row panels: out[p*width*kc + kk*width + i] = src[(p*width + i)*ld + k0 + kk], rows
 // past `rows` zero: A's panels (width MR: 6 for the AVX2 and scalar kernels, 14 for the
-// AVX-512 one). Full panels go through an 8-column tile (W reads of 8 contiguous values,
-// 8 writes of W contiguous values).
+// AVX-512 one). Full panels go through a 16-column tile (W reads of 16 contiguous values,
+// 16 writes of W contiguous values): a whole cache line of each float row at once, as
+// rows of a 4 KiB-multiple length share one L1 set and more than 8 of them (MR = 14)
+// evict each other's lines before a second pass over the panel's rows could reuse them.
 template <class T, int W>
 void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
                    int64_t prefetch, T* out) {
@@ -89,13 +91,15 @@ void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t k
     const int64_t nr = std::min<int64_t>(W, rows - r0);
     int64_t kb = 0;
     if (nr == W) {
-      for (; kb + 8 <= kc; kb += 8) {
-        if (prefetch > 0 && kb % 16 == 0)
-          for (int i = 0; i < W; ++i) __builtin_prefetch(s + i * ld + kb + prefetch);
-        T tile[W][8];
+      for (; kb + 16 <= kc; kb += 16) {
+        if (prefetch > 0)
+          for (int i = 0; i < W; ++i)
+            for (int o = 0; o < 16; o += 64 / static_cast<int>(sizeof(T)))
+              __builtin_prefetch(s + i * ld + kb + o + prefetch);
+        T tile[W][16];
         for (int i = 0; i < W; ++i)
-          for (int kk = 0; kk < 8; ++kk) tile[i][kk] = s[i * ld + kb + kk];
-        for (int kk = 0; kk < 8; ++kk)
+          for (int kk = 0; kk < 16; ++kk) tile[i][kk] = s[i * ld + kb + kk];
+        for (int kk = 0; kk < 16; ++kk)
           for (int i = 0; i < W; ++i) out[(kb + kk) * W + i] = tile[i][kk];
       }
     }

@@ -39,6 +39,9 @@ struct Vec<float, 512> {
   static V load(const float* p) { return _mm512_loadu_ps(p); }
   static V bcast(const float* p) { return _mm512_set1_ps(*p); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V maskz_load(__mmask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static void mask_store(float* p, __mmask16 m, V v) { _mm512_mask_storeu_ps(p, m, v); }
   static __m512 widen(V v) { return v; }
 };
 template <>
@@ -49,6 +52,13 @@ struct Vec<float, 256> {
   static V load(const float* p) { return _mm256_loadu_ps(p); }
   static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V maskz_load(__mmask16 m, const float* p) {
+    return _mm256_maskz_loadu_ps(static_cast<__mmask8>(m), p);
+  }
+  static void mask_store(float* p, __mmask16 m, V v) {
+    _mm256_mask_storeu_ps(p, static_cast<__mmask8>(m), v);
+  }
   static __m512 widen(V v) { return _mm512_insertf32x8(_mm512_setzero_ps(), v, 0); }
 };
 template <>
@@ -59,6 +69,13 @@ struct Vec<double, 512> {
   static V load(const double* p) { return _mm512_loadu_pd(p); }
   static V bcast(const double* p) { return _mm512_set1_pd(*p); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V maskz_load(__mmask16 m, const double* p) {
+    return _mm512_maskz_loadu_pd(static_cast<__mmask8>(m), p);
+  }
+  static void mask_store(double* p, __mmask16 m, V v) {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>(m), v);
+  }
   static __m512d widen(V v) { return v; }
 };
 template <>
@@ -69,6 +86,13 @@ struct Vec<double, 256> {
   static V load(const double* p) { return _mm256_loadu_pd(p); }
   static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V maskz_load(__mmask16 m, const double* p) {
+    return _mm256_maskz_loadu_pd(static_cast<__mmask8>(m), p);
+  }
+  static void mask_store(double* p, __mmask16 m, V v) {
+    _mm256_mask_storeu_pd(p, static_cast<__mmask8>(m), v);
+  }
   static __m512d widen(V v) {
     return _mm512_castps_pd(_mm512_insertf32x8(_mm512_setzero_ps(), _mm256_castpd_ps(v), 0));
   }
@@ -77,11 +101,15 @@ struct Vec<double, 256> {
 template <class T>
 using Z = typename Vec<T, 512>::V;
 
-// The k loop of an R x NV-vector tile: acc[i][v] = sum_kk a[kk*mr + i] * b[kk*ldb + v*L ..],
-// stored to out[i*NV + v] (zmm slots; a ymm accumulator fills the low half).
+// The k loop of an R x NV-vector tile, acc[i][v] = sum_kk a[kk*mr + i] * b[kk*ldb + v*L ..],
+// then C added (ep.accumulate) and the bias, in registers; without an activation the
+// tile is stored to C (n columns, lane masks), else to out[i*NV + v] (zmm slots, a ymm
+// accumulator in the low half) for `activate_store`. Keeping the common epilogue here
+// matters: a tile stored to the stack and loaded straight back stalls on the 512-bit
+// store-to-load forwarding, which cost a tenth of a KC block's time.
 template <class T>
-using KLoop = void (*)(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, const T* c,
-                       int64_t ldc, Z<T>* out);
+using KLoop = void (*)(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, T* c,
+                       int64_t ldc, int64_t n, const GemmEpilogue<T>& ep, Z<T>* out);
 
 // How many k steps before the end the C tile is prefetched: a few hundred cycles, enough
 // for a line from memory, short enough that the k loop's own traffic does not evict it
@@ -89,8 +117,8 @@ using KLoop = void (*)(int64_t k, const T* a, int64_t mr, const T* b, int64_t ld
 constexpr int64_t kCPrefetchSteps = 24;
 
 template <class T, int W, int R, int NV>
-void kloop(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, const T* c, int64_t ldc,
-           Z<T>* out) {
+void kloop(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, T* c, int64_t ldc,
+           int64_t n, const GemmEpilogue<T>& ep, Z<T>* out) {
   using O = Vec<T, W>;
   using V = typename O::V;
   constexpr int L = O::L;
@@ -101,9 +129,9 @@ void kloop(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, const T* 
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = O::zero();
   const int64_t pf = 8 * ldb;
-  auto steps = [&](int64_t n) {
+  auto steps = [&](int64_t count) {
 #pragma GCC unroll 2
-    for (int64_t kk = 0; kk < n; ++kk) {
+    for (int64_t kk = 0; kk < count; ++kk) {
       V bv[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) bv[v] = O::load(b + v * L);
@@ -129,10 +157,30 @@ void kloop(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, const T* 
     for (int l = 0; l < (NV * L + line - 1) / line; ++l)
       _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + l * line), _MM_HINT_T0);
   steps(tail);
+
+  __mmask16 mk[NV];
+  V bc[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+    const int64_t cols = std::min<int64_t>(L, n - v * L);
+    mk[v] = static_cast<__mmask16>((1u << cols) - 1);
+    bc[v] = ep.bias != nullptr && ep.bias_per_column ? O::maskz_load(mk[v], ep.bias + v * L)
+                                                      : O::zero();
+  }
+  const bool store = ep.act.kind == Activation::none;
 #pragma GCC unroll 32
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) out[i * NV + v] = O::widen(acc[i][v]);
+    for (int v = 0; v < NV; ++v) {
+      T* ci = c + i * ldc + v * L;
+      V x = acc[i][v];
+      if (ep.accumulate) x = O::add(x, O::maskz_load(mk[v], ci));
+      if (ep.bias != nullptr) x = O::add(x, ep.bias_per_column ? bc[v] : O::bcast(ep.bias + i));
+      if (store)
+        O::mask_store(ci, mk[v], x);
+      else
+        out[i * NV + v] = O::widen(x);
+    }
 }
 
 // Loops for every tile of at most MR rows and NV vectors: index (rows - 1) * (NV + 1) + j,
@@ -145,59 +193,40 @@ constexpr std::array<KLoop<T>, sizeof...(I)> make_loops(std::index_sequence<I...
                         std::max<int>(1, static_cast<int>(I % (NV + 1)))>)...};
 }
 
-// Accumulate, bias, activation, masked store of the m x n tile from acc[i*nv + v].
-void finish(const __m512* acc, int nv, int64_t m, int64_t n, float* c, int64_t ldc,
-            const GemmEpilogue<float>& ep) {
-  const avx2::ActF32 av(ep.act);
+// The activation and the masked store of the m x n tile from acc[i*nv + v] (C and the
+// bias already added), on the two 256-bit halves through the AVX2 vector math.
+void activate_store(const __m512* acc, int nv, int64_t m, int64_t n, float* c, int64_t ldc,
+                    const Activation& act) {
+  const avx2::ActF32 av(act);
   for (int v = 0; v < nv; ++v) {
     const int64_t cols = std::min<int64_t>(16, n - v * 16);
     const __mmask16 mk = static_cast<__mmask16>((1u << cols) - 1);
-    const __m512 bc = ep.bias != nullptr && ep.bias_per_column
-                          ? _mm512_maskz_loadu_ps(mk, ep.bias + v * 16)
-                          : _mm512_setzero_ps();
     for (int64_t i = 0; i < m; ++i) {
-      float* ci = c + i * ldc + v * 16;
-      __m512 x = acc[i * nv + v];
-      if (ep.accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mk, ci));
-      if (ep.bias != nullptr)
-        x = _mm512_add_ps(x, ep.bias_per_column ? bc : _mm512_set1_ps(ep.bias[i]));
-      if (ep.act.kind != Activation::none) {
-        const __m256 lo = avx2::activate_ps(_mm512_extractf32x8_ps(x, 0), av);
-        const __m256 hi = avx2::activate_ps(_mm512_extractf32x8_ps(x, 1), av);
-        x = _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
-      }
-      _mm512_mask_storeu_ps(ci, mk, x);
+      const __m512 x = acc[i * nv + v];
+      const __m256 lo = avx2::activate_ps(_mm512_extractf32x8_ps(x, 0), av);
+      const __m256 hi = avx2::activate_ps(_mm512_extractf32x8_ps(x, 1), av);
+      _mm512_mask_storeu_ps(c + i * ldc + v * 16, mk,
+                            _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1));
     }
   }
 }
 
-void finish(const __m512d* acc, int nv, int64_t m, int64_t n, double* c, int64_t ldc,
-            const GemmEpilogue<double>& ep) {
+void activate_store(const __m512d* acc, int nv, int64_t m, int64_t n, double* c, int64_t ldc,
+                    const Activation& act) {
   for (int v = 0; v < nv; ++v) {
     const int64_t cols = std::min<int64_t>(8, n - v * 8);
     const __mmask8 mk = static_cast<__mmask8>((1u << cols) - 1);
-    const __m512d bc = ep.bias != nullptr && ep.bias_per_column
-                           ? _mm512_maskz_loadu_pd(mk, ep.bias + v * 8)
-                           : _mm512_setzero_pd();
     for (int64_t i = 0; i < m; ++i) {
-      double* ci = c + i * ldc + v * 8;
-      __m512d x = acc[i * nv + v];
-      if (ep.accumulate) x = _mm512_add_pd(x, _mm512_maskz_loadu_pd(mk, ci));
-      if (ep.bias != nullptr)
-        x = _mm512_add_pd(x, ep.bias_per_column ? bc : _mm512_set1_pd(ep.bias[i]));
-      if (ep.act.kind != Activation::none) {
-        // The halves through the float casts and extractf32x8 / insertf32x8: GCC 12's
-        // extractf64x4, castpd512_pd256 (and castps512_ps256, zext...) warn of an
-        // uninitialised operand in their own definitions.
-        const __m512 xs = _mm512_castpd_ps(x);
-        const __m256d lo =
-            avx2::activate_pd(_mm256_castps_pd(_mm512_extractf32x8_ps(xs, 0)), ep.act);
-        const __m256d hi =
-            avx2::activate_pd(_mm256_castps_pd(_mm512_extractf32x8_ps(xs, 1)), ep.act);
-        x = _mm512_castps_pd(_mm512_insertf32x8(_mm512_castps256_ps512(_mm256_castpd_ps(lo)),
-                                                _mm256_castpd_ps(hi), 1));
-      }
-      _mm512_mask_storeu_pd(ci, mk, x);
+      // The halves through the float casts and extractf32x8 / insertf32x8: GCC 12's
+      // extractf64x4, castpd512_pd256 (and castps512_ps256, zext...) warn of an
+      // uninitialised operand in their own definitions.
+      const __m512 xs = _mm512_castpd_ps(acc[i * nv + v]);
+      const __m256d lo = avx2::activate_pd(_mm256_castps_pd(_mm512_extractf32x8_ps(xs, 0)), act);
+      const __m256d hi = avx2::activate_pd(_mm256_castps_pd(_mm512_extractf32x8_ps(xs, 1)), act);
+      _mm512_mask_storeu_pd(c + i * ldc + v * 8, mk,
+                            _mm512_castps_pd(_mm512_insertf32x8(
+                                _mm512_castps256_ps512(_mm256_castpd_ps(lo)),
+                                _mm256_castpd_ps(hi), 1)));
     }
   }
 }
@@ -213,8 +242,8 @@ void gemm(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int
   const int64_t rows = std::min<int64_t>(m, MR);
   const int nv = static_cast<int>((std::min<int64_t>(n, NV * L) + L - 1) / L);
   const bool half = n <= L / 2;
-  loops[(rows - 1) * (NV + 1) + (half ? 0 : nv)](k, a, MR, b, ldb, c, ldc, acc);
-  finish(acc, nv, rows, n, c, ldc, ep);
+  loops[(rows - 1) * (NV + 1) + (half ? 0 : nv)](k, a, MR, b, ldb, c, ldc, n, ep, acc);
+  if (ep.act.kind != Activation::none) activate_store(acc, nv, rows, n, c, ldc, ep.act);
 }
 
 }  // namespace
