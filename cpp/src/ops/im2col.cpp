@@ -34,7 +34,8 @@ constexpr int64_t kIm2colBudget = 16 << 20;
 struct Im2colPlan {
   int64_t kc;               // KC block length
   int64_t nc, tiles;        // pixels per tile, tiles per (image, group)
-  int64_t mrows, mblocks;   // output channels per row block, row blocks per group
+  int64_t mpanels, mblocks; // MR-row panels of output channels per group, row blocks
+  int64_t mrows;            // output channels of the largest row block
   bool in_place;            // 1x1 stride 1, no padding: B is the input
   int64_t a_block_elems;    // an MC x KC block of weights (one-call conv2d packs per block)
   int64_t scratch_elems;    // per task: the B block (or partial panel), then the A block
@@ -73,9 +74,9 @@ Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) 
   pl.tiles = ceil_div(P, pl.nc);
   // Few pixels (deep layers): split the output channels too.
   const int64_t want = ceil_div(threads, base * pl.tiles);
-  const int64_t mblocks0 = std::min(want, ceil_div(Kg, MR));
-  pl.mrows = ceil_div(ceil_div(Kg, mblocks0), MR) * MR;
-  pl.mblocks = ceil_div(Kg, pl.mrows);
+  pl.mpanels = ceil_div(Kg, MR);
+  pl.mblocks = std::min(want, pl.mpanels);
+  pl.mrows = ceil_div(pl.mpanels, pl.mblocks) * MR;
   pl.a_block_elems = std::min(gemm_mc<T>() / MR * MR, pl.mrows) * pl.kc;
   pl.scratch_elems =
       pl.kc * (pl.in_place ? NR : gather_ld(pl.nc, NR, sizeof(T))) + pl.a_block_elems;
@@ -217,7 +218,11 @@ void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w
     const int64_t mblk = t % pl.mblocks, tile = (t / pl.mblocks) % pl.tiles;
     const int64_t g = (t / per_image) % p.groups, n = t / (per_image * p.groups);
     const int64_t p0 = tile * pl.nc, np = std::min(pl.nc, P - p0);
-    const int64_t m0 = mblk * pl.mrows, rows = std::min(pl.mrows, Kg - m0);
+    // Row block mblk: panels [mblk*mpanels/mblocks, (mblk+1)*mpanels/mblocks), so the
+    // blocks differ by at most one panel (with MR = 14, 256 channels in whole blocks of
+    // a uniform size would split 140 + 116).
+    const int64_t m0 = pl.mpanels * mblk / pl.mblocks * MR;
+    const int64_t rows = std::min(Kg, pl.mpanels * (mblk + 1) / pl.mblocks * MR) - m0;
     T* buf = static_cast<T*>(
         thread_scratch(static_cast<size_t>(pl.scratch_elems) * sizeof(T)));
     T* abuf = buf + pl.scratch_elems - pl.a_block_elems;
