@@ -101,9 +101,9 @@ constexpr int64_t kLinearRowBlocks = 8;  // MC row blocks per task at most
 // y (M x N) = act(x (M x K) * W^T + bias) for K >= 1. W^T's panels come from `packed`
 // (LinearOp: packed once, panel p at p*NR*K; packed_nr != NR: packed under another ISA,
 // copied per KC x NC block into panels of this one's NR) or, when it is null, are packed
-// per KC x NC block from w (N x K) into the task's scratch, prefetching the next block's pieces of
-// each row as it goes (KC-long pieces of 1024 rows are too short for the hardware
-// prefetcher: without that, packing W cost twice a plain copy). Tasks are column blocks
+// per KC x NC block from w (N x K) into the task's scratch, prefetching the next block's
+// pieces of each row as it goes (KC-long pieces of 1024 rows are too short for the
+// hardware prefetcher: without that, packing W cost twice a plain copy). Tasks are column blocks
 // with all rows each (up to kLinearRowBlocks MC blocks: W is read from memory once per
 // that many rows), as many as make them divide evenly over the threads; rows are split
 // further when the columns are too few for the threads.
@@ -140,7 +140,7 @@ void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
       if (packed != nullptr)
         detail::repack_panels(packed, packed_nr, K, j0, cols, k0, kc, NR, bbuf);
       else
-      detail::pack_b_panels(gk, w + j0 * K, K, cols, k0, kc, bbuf, k0 + kc < K ? kc : 0);
+        detail::pack_b_panels(gk, w + j0 * K, K, cols, k0, kc, bbuf, k0 + kc < K ? kc : 0);
       return detail::Panels<T>{bbuf, NR * kc, NR};
     };
     detail::gemm_tile(gk, rows, cols, K, a_src, b_src, y + i0 * N + j0, N,
