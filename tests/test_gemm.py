@@ -1,9 +1,10 @@
 """The packed GEMM (cpp/src/ops/gemm.hpp) against a float64 reference, through its two
 users: ``linear`` (A = the input packed per block, B = the weight) and ``conv2d``'s
 im2col algorithm (A = the weights packed once, B = the gathered patches, or the input
-itself for a 1x1 stride-1 convolution). Sizes sit on the edges of the micro-tile (6 x 16
-floats, 6 x 8 doubles), of the KC / MC blocks and of the pixel tiles; every ISA; 1 and 2
-threads give bitwise the same result; the im2col workspace stays bounded.
+itself for a 1x1 stride-1 convolution). Sizes sit on the edges of the micro-tiles (AVX2 and
+scalar: 6 x 16 floats, 6 x 8 doubles; AVX-512: 14 x 32 floats, 14 x 16 doubles, with a
+half-vector tail: 8 floats / 4 doubles), of the KC / MC blocks and of the pixel tiles; every
+ISA; 1 and 2 threads give bitwise the same result; the im2col workspace stays bounded.
 """
 
 import numpy as np
@@ -66,6 +67,71 @@ def test_linear_column_blocks(rng, isa, dtype):
     y2 = np.empty_like(y)
     op.run(x, y2)
     np.testing.assert_array_equal(y, y2)
+
+
+# --------------------------------------------------------------------------
+# The AVX-512 tile's edges (14 x 32 floats, 14 x 16 doubles; tails of at most half a
+# vector run on 256-bit vectors): rows and columns on each side of every edge, bitwise
+# equal to the AVX2 kernel (same FMA chains; the same vector sigmoid / tanh)
+# --------------------------------------------------------------------------
+
+ACTIVATIONS = [None, "relu", "sigmoid", "tanh", "abs", "square", "leaky_relu"]
+ROWS_512 = [1, 7, 8, 13, 14, 15, 27, 28, 29]
+COLS_512 = [1, 3, 4, 5, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 48, 49, 64, 65]
+
+
+def under_isas(fn, isas=("avx512", "avx2")):
+    """{isa: fn()} under each ISA of ``isas``; skipped when one is not supported."""
+    supported = _core.isas_supported()
+    if any(i not in supported for i in isas):
+        pytest.skip("needs " + " and ".join(isas))
+    previous = _core.get_isa()
+    try:
+        out = {}
+        for isa in isas:
+            _core.set_isa(isa)
+            out[isa] = fn()
+        return out
+    finally:
+        _core.set_isa(previous)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_avx512_tile_edges_linear(rng, dtype, activation):
+    # k = 300: two KC blocks, so the second accumulates into C; bias per column.
+    for m in ROWS_512:
+        for n in COLS_512:
+            x, w = randn(rng, (m, 300), dtype), randn(rng, (n, 300), dtype)
+            b = randn(rng, (n,), dtype)
+            y = under_isas(lambda: convcore.linear(x, w, b, activation=activation))
+            np.testing.assert_array_equal(y["avx512"], y["avx2"], err_msg=f"m={m} n={n}")
+            if m in (14, 15) or n in (32, 33):
+                check_linear(y["avx512"], x, w, b, activation)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("params", [
+    dict(padding=1),                                 # 3x3, gathered
+    dict(stride=(1, 2), padding=2, dilation=2),
+    dict(kernel=1),                                  # 1x1: B read in place
+    dict(kernel=1, stride=2),
+])
+def test_avx512_tile_edges_conv(rng, dtype, activation, params):
+    params = dict(params)
+    r = params.pop("kernel", 3)
+    sh, sw = np.broadcast_to(params.get("stride", 1), 2)
+    for k_out in (1, 7, 13, 14, 15, 29):
+        for width in (1, 4, 9, 17, 33, 49, 65):      # output pixels per row x 2 rows
+            c = 29 if k_out == 15 else 3                 # 29*9 = 261: two KC blocks
+            x = randn(rng, (1, c, 2 * sh, width * sw), dtype)
+            w, b = randn(rng, (k_out, c, r, r), dtype), randn(rng, (k_out,), dtype)
+            y = under_isas(lambda: conv(x, w, b, activation=activation, **params))
+            np.testing.assert_array_equal(y["avx512"], y["avx2"],
+                                          err_msg=f"k_out={k_out} width={width}")
+            if width in (17, 33):
+                testing.check_conv2d(y["avx512"], x, w, b, activation=activation, **params)
 
 
 # --------------------------------------------------------------------------
@@ -173,10 +239,40 @@ def test_workspace_errors():
                                      "zeros", "im2col", 4)
 
 
-def test_every_isa_same_tile():
-    """Weights packed under one ISA run under another: all GEMM kernels share the tile."""
-    tiles = {(k["op"], k["mr"], k["nr"]) for k in _core.kernels() if k["op"].startswith("gemm")}
-    assert tiles == {("gemm_f32", 6, 16), ("gemm_f64", 6, 8)}
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weights_packed_under_one_isa_run_under_another(rng, dtype):
+    """LinearOp and Conv2dOp pack their weights for the tile of the ISA active when they
+    are built; run under an ISA with another tile (the AVX-512 GEMM's is not the AVX2 /
+    scalar one), the panels are copied into that tile's layout per block. Every (pack ISA,
+    run ISA) pair gives bitwise the result of packing under the run ISA. Sizes off every
+    tile: 37 output features / 23 output channels, 45 / 3*5*3 reduction values, 2 x 33
+    pixels."""
+    isas = _core.isas_supported()
+    x, w, b = randn(rng, (9, 45), dtype), randn(rng, (37, 45), dtype), randn(rng, (37,), dtype)
+    xc, wc = randn(rng, (1, 5, 4, 35), dtype), randn(rng, (23, 5, 3, 3), dtype)
+    conv_args = (None, (5, 4, 35), (1, 1), (0, 0, 0, 0), (1, 1), 1, "zeros", "relu", 0.0, 0.0,
+                 "im2col")
+    previous = _core.get_isa()
+    results = {}
+    try:
+        for pack_isa in isas:
+            _core.set_isa(pack_isa)
+            lin = _core.LinearOp(w, b, "tanh", 1.0, 0.0)
+            cv = _core.Conv2dOp(wc, *conv_args)
+            for run_isa in isas:
+                _core.set_isa(run_isa)
+                y, yc = np.empty((9, 37), dtype), np.empty((1, 23, 2, 33), dtype)
+                lin.run(x, y)
+                cv.run(xc, yc)
+                results[pack_isa, run_isa] = y, yc
+            _core.set_isa(pack_isa)
+    finally:
+        _core.set_isa(previous)
+    for (pack_isa, run_isa), (y, yc) in results.items():
+        np.testing.assert_array_equal(y, results[run_isa, run_isa][0])
+        np.testing.assert_array_equal(yc, results[run_isa, run_isa][1])
+    check_linear(results["scalar", "scalar"][0], x, w, b, "tanh")
+    testing.check_conv2d(results["scalar", "scalar"][1], xc, wc, activation="relu")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -99,16 +99,17 @@ constexpr int64_t kLinearNC = 1024;
 constexpr int64_t kLinearRowBlocks = 8;  // MC row blocks per task at most
 
 // y (M x N) = act(x (M x K) * W^T + bias) for K >= 1. W^T's panels come from `packed`
-// (LinearOp: packed once, panel p at p*NR*K) or, when it is null, are packed per KC x NC
-// block from w (N x K) into the task's scratch, prefetching the next block's pieces of
-// each row as it goes (KC-long pieces of 1024 rows are too short for the hardware
-// prefetcher: without that, packing W cost twice a plain copy). Tasks are column blocks
+// (LinearOp: packed once, panel p at p*NR*K; packed_nr != NR: packed under another ISA,
+// copied per KC x NC block into panels of this one's NR) or, when it is null, are packed
+// per KC x NC block from w (N x K) into the task's scratch, prefetching the next block's
+// pieces of each row as it goes (KC-long pieces of 1024 rows are too short for the
+// hardware prefetcher: without that, packing W cost twice a plain copy). Tasks are column blocks
 // with all rows each (up to kLinearRowBlocks MC blocks: W is read from memory once per
 // that many rows), as many as make them divide evenly over the threads; rows are split
 // further when the columns are too few for the threads.
 template <class T>
 void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const T* packed,
-                 const T* bias, T* y, const Activation& act) {
+                 int64_t packed_nr, const T* bias, T* y, const Activation& act) {
   const auto gk = detail::gemm_kernel<T>();
   const int64_t MR = gk.mr, NR = gk.nr, KC = detail::gemm_kc(K);
   const int64_t threads = detail::pool_threads();
@@ -123,7 +124,8 @@ void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
                                ceil_div(M, kLinearRowBlocks * detail::gemm_mc<T>()));
   const int64_t mrows = ceil_div(ceil_div(M, mb0), MR) * MR, mb = ceil_div(M, mrows);
   const int64_t MC = std::min(detail::gemm_mc<T>() / MR * MR, mrows);
-  const int64_t scratch = MC * KC + (packed == nullptr ? ncb * KC : 0);
+  const bool in_place = packed != nullptr && packed_nr == NR;
+  const int64_t scratch = MC * KC + (in_place ? 0 : ncb * KC);
   detail::parallel_for(mb * nb, [&](int64_t t) {
     const int64_t i0 = (t % mb) * mrows, j0 = (t / mb) * ncb;
     const int64_t rows = std::min(mrows, M - i0), cols = std::min(ncb, N - j0);
@@ -134,8 +136,11 @@ void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
       return detail::Panels<T>{abuf, MR * kc, MR};
     };
     auto b_src = [&](int64_t k0, int64_t kc) {
-      if (packed != nullptr) return detail::Panels<T>{packed + j0 * K + k0 * NR, NR * K, NR};
-      detail::pack_b_panels(gk, w + j0 * K, K, cols, k0, kc, bbuf, k0 + kc < K ? kc : 0);
+      if (in_place) return detail::Panels<T>{packed + j0 * K + k0 * NR, NR * K, NR};
+      if (packed != nullptr)
+        detail::repack_panels(packed, packed_nr, K, j0, cols, k0, kc, NR, bbuf);
+      else
+        detail::pack_b_panels(gk, w + j0 * K, K, cols, k0, kc, bbuf, k0 + kc < K ? kc : 0);
       return detail::Panels<T>{bbuf, NR * kc, NR};
     };
     detail::gemm_tile(gk, rows, cols, K, a_src, b_src, y + i0 * N + j0, N,
@@ -169,7 +174,7 @@ void linear_call(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
                       std::to_string(K) + ", " + std::to_string(N) + ")");
   if (!linear_prologue(M, K, N, x, bias, y, act)) return;
   if (w == nullptr) throw value_error("linear: weight must not be null");
-  linear_gemm<T>(M, K, N, x, w, nullptr, bias, y, act);
+  linear_gemm<T>(M, K, N, x, w, nullptr, 0, bias, y, act);
 }
 
 }  // namespace
@@ -179,9 +184,7 @@ void LinearOp<T>::run(int64_t M, const T* x, T* y) const {
   const Impl& m = *impl_;
   const T* bias = m.has_bias ? m.bias.get() : nullptr;
   if (!linear_prologue(M, m.in, m.out, x, bias, y, m.act)) return;
-  if (detail::gemm_kernel<T>().nr != m.nr)
-    throw value_error("linear: weights were packed for another ISA");
-  linear_gemm<T>(M, m.in, m.out, x, nullptr, m.w.get(), bias, y, m.act);
+  linear_gemm<T>(M, m.in, m.out, x, nullptr, m.w.get(), m.nr, bias, y, m.act);
 }
 
 template class LinearOp<float>;

@@ -27,6 +27,11 @@
 //             the task's whole column range.
 // The reduction length k is cut into equal blocks of at most KC (576 -> 2 x 288), so no
 // short trailing block costs a full pass over C.
+// The AVX-512 tile (14 x 32 floats, 14 x 16 doubles) keeps these blocks (KC fixes each
+// output's order of accumulation, so it must not depend on the tile): its B micro-panel
+// (32 KiB) no longer stays in L1d but streams from L2 beside A, which the kernel's
+// prefetch 8 rows ahead covers (measured: within a few per cent of smaller panels).
+// Zen 4 has the same L1d, 1 MiB of L2.
 #pragma once
 
 #include <algorithm>
@@ -73,8 +78,11 @@ struct Panels {
 
 // Packs rows [0, rows) x columns [k0, k0 + kc) of a row-major matrix (src, ld) into
 // width-row panels: out[p*width*kc + kk*width + i] = src[(p*width + i)*ld + k0 + kk], rows
-// past `rows` zero: A's panels (width MR). Full panels go through an 8-column tile (W
-// reads of 8 contiguous values, 8 writes of W contiguous values).
+// past `rows` zero: A's panels (width MR: 6 for the AVX2 and scalar kernels, 14 for the
+// AVX-512 one). Full panels go through a 16-column tile (W reads of 16 contiguous values,
+// 16 writes of W contiguous values): a whole cache line of each float row at once, as
+// rows of a 4 KiB-multiple length share one L1 set and more than 8 of them (MR = 14)
+// evict each other's lines before a second pass over the panel's rows could reuse them.
 template <class T, int W>
 void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
                    int64_t prefetch, T* out) {
@@ -83,13 +91,15 @@ void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t k
     const int64_t nr = std::min<int64_t>(W, rows - r0);
     int64_t kb = 0;
     if (nr == W) {
-      for (; kb + 8 <= kc; kb += 8) {
-        if (prefetch > 0 && kb % 16 == 0)
-          for (int i = 0; i < W; ++i) __builtin_prefetch(s + i * ld + kb + prefetch);
-        T tile[W][8];
+      for (; kb + 16 <= kc; kb += 16) {
+        if (prefetch > 0)
+          for (int i = 0; i < W; ++i)
+            for (int o = 0; o < 16; o += 64 / static_cast<int>(sizeof(T)))
+              __builtin_prefetch(s + i * ld + kb + o + prefetch);
+        T tile[W][16];
         for (int i = 0; i < W; ++i)
-          for (int kk = 0; kk < 8; ++kk) tile[i][kk] = s[i * ld + kb + kk];
-        for (int kk = 0; kk < 8; ++kk)
+          for (int kk = 0; kk < 16; ++kk) tile[i][kk] = s[i * ld + kb + kk];
+        for (int kk = 0; kk < 16; ++kk)
           for (int i = 0; i < W; ++i) out[(kb + kk) * W + i] = tile[i][kk];
       }
     }
@@ -107,10 +117,27 @@ template <class T>
 void pack_panels(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
                  int64_t width, T* out, int64_t prefetch = 0) {
   if (width == 6) return pack_panels_w<T, 6>(src, ld, rows, k0, kc, prefetch, out);
+  if (width == 14) return pack_panels_w<T, 14>(src, ld, rows, k0, kc, prefetch, out);
   for (int64_t r0 = 0; r0 < rows; r0 += width, out += width * kc)
     for (int64_t kk = 0; kk < kc; ++kk)
       for (int64_t i = 0; i < width; ++i)
         out[kk * width + i] = r0 + i < rows ? src[(r0 + i) * ld + k0 + kk] : T(0);
+}
+
+// The same from operand panels packed for another tile (width wp; panel q at
+// src + q*wp*len, element kk of its row i at kk*wp + i): weights packed under one ISA and
+// run under another, whose kernel has another tile. Rows [r0, r0 + rows), columns
+// [k0, k0 + kc), into width-row panels as above. A plain copy: only ISA switches take it.
+template <class T>
+void repack_panels(const T* src, int64_t wp, int64_t len, int64_t r0, int64_t rows,
+                   int64_t k0, int64_t kc, int64_t width, T* out) {
+  for (int64_t p0 = 0; p0 < rows; p0 += width, out += width * kc)
+    for (int64_t kk = 0; kk < kc; ++kk)
+      for (int64_t i = 0; i < width; ++i) {
+        const int64_t r = r0 + p0 + i;
+        out[kk * width + i] =
+            p0 + i < rows ? src[r / wp * wp * len + (k0 + kk) * wp + r % wp] : T(0);
+      }
 }
 
 // The same for B's panels (width NR) from B^T (linear's weight), through the kernel

@@ -3,16 +3,19 @@
 // driver of gemm.hpp.
 //
 // A = the weights in MR-row panels: packed once by Conv2dOp (im2col_pack), or packed per
-// MC x KC block into scratch by the one-call conv2d (im2col_run_once). B = the im2col
-// matrix, never materialised: the gather is fused into B's packing, one KC x NC block at a
-// time (NC output pixels, about kGemmBlockBytes, stored row-major so that the copies are
-// long and the kernel reads its panels in place), so the extra memory is one such block
-// and one A block per thread whatever the image size (at most kIm2colBudget in all). A
-// 1x1 stride-1 unpadded convolution's B is the input itself (channel rows of P pixels):
-// the kernel reads it in place, and only a partial last panel is copied. Tasks: (image,
-// group, pixel tile, and row blocks of the output channels when there are fewer pixel
-// tiles than threads); their count depends on the thread count, their arithmetic never.
+// MC x KC block into scratch by the one-call conv2d (im2col_run_once); weights packed
+// under an ISA with another MR are copied per block into this one's panels
+// (repack_panels). B = the im2col matrix, never materialised: the gather is fused into
+// B's packing, one KC x NC block at a time (NC output pixels, about kGemmBlockBytes,
+// stored row-major so that the copies are long and the kernel reads its panels in
+// place), so the extra memory is one such block and one A block per thread whatever the
+// image size (at most kIm2colBudget in all). A 1x1 stride-1 unpadded convolution's B is
+// the input itself (channel rows of P pixels): the kernel reads it in place, and only a
+// partial last panel is copied. Tasks: (image, group, pixel tile, and row blocks of the
+// output channels when there are fewer pixel tiles than threads); their count depends on
+// the thread count, their arithmetic never.
 #include <algorithm>
+#include <atomic>
 #include <numeric>
 #include <vector>
 
@@ -32,19 +35,21 @@ constexpr int64_t kIm2colBudget = 16 << 20;
 struct Im2colPlan {
   int64_t kc;               // KC block length
   int64_t nc, tiles;        // pixels per tile, tiles per (image, group)
-  int64_t mrows, mblocks;   // output channels per row block, row blocks per group
+  int64_t mpanels, mblocks; // MR-row panels of output channels per group, row blocks
+  int64_t mrows;            // output channels of the largest row block
   bool in_place;            // 1x1 stride 1, no padding: B is the input
   int64_t a_block_elems;    // an MC x KC block of weights (one-call conv2d packs per block)
   int64_t scratch_elems;    // per task: the B block (or partial panel), then the A block
 };
 
 // Row length of a gathered B block of np pixels: whole NR-wide panels, and an odd number
-// of cache lines, so that the KC rows of one panel spread over every L1 set (with an even
-// number the rows of a 288-long panel hit half the sets and no longer fit the 8 ways).
+// of cache lines (one line more when even; NR may be two lines, AVX-512), so that the KC
+// rows of one panel spread over every L1 set (with an even number the rows of a 288-long
+// panel hit half the sets and no longer fit the 8 ways).
 int64_t gather_ld(int64_t np, int64_t NR, size_t elem) {
   const int64_t ld = ceil_div(np, NR) * NR;
-  const int64_t line = 64 / static_cast<int64_t>(elem);  // NR is a whole line (16 x 4, 8 x 8)
-  return (ld / line) % 2 == 1 ? ld : ld + NR;
+  const int64_t line = 64 / static_cast<int64_t>(elem);  // NR is whole lines
+  return (ld / line) % 2 == 1 ? ld : ld + line;
 }
 
 template <class T>
@@ -70,9 +75,9 @@ Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) 
   pl.tiles = ceil_div(P, pl.nc);
   // Few pixels (deep layers): split the output channels too.
   const int64_t want = ceil_div(threads, base * pl.tiles);
-  const int64_t mblocks0 = std::min(want, ceil_div(Kg, MR));
-  pl.mrows = ceil_div(ceil_div(Kg, mblocks0), MR) * MR;
-  pl.mblocks = ceil_div(Kg, pl.mrows);
+  pl.mpanels = ceil_div(Kg, MR);
+  pl.mblocks = std::min(want, pl.mpanels);
+  pl.mrows = ceil_div(pl.mpanels, pl.mblocks) * MR;
   pl.a_block_elems = std::min(gemm_mc<T>() / MR * MR, pl.mrows) * pl.kc;
   pl.scratch_elems =
       pl.kc * (pl.in_place ? NR : gather_ld(pl.nc, NR, sizeof(T))) + pl.a_block_elems;
@@ -102,11 +107,27 @@ void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t 
   // Strided, undilated: tap s sees what tap s - sw saw one pixel later, so when that row
   // is in this block, all but a segment's last value are a contiguous copy of it.
   const bool shift = sw > 1 && p.dilation_w == 1;
+  // Stride 1 with output rows as long as the input's ("same" padding): pixel pix of tap
+  // (r, s) reads the plane at pix + (r*dh - pad_top)*W + s*dw - pad_left, so a row of B
+  // is one copy of a span of the plane, then zeros where the tap falls in the padding
+  // (one long copy instead of one per output row: 14-pixel rows made the copies' calls
+  // cost as much as the copying).
+  const bool flat = p.stride_h == 1 && sw == 1 && Wo == p.W;
+  const int64_t plane = p.H * p.W;
   int64_t c = k0 / RS, r = (k0 % RS) / p.S, s = k0 % p.S;
   for (int64_t kk = 0; kk < kc; ++kk) {
     T* row = b + kk * ld;
-    const T* xc = xg + c * p.H * p.W;
+    const T* xc = xg + c * plane;
     const bool from_prev = shift && s >= sw && kk >= sw;
+    if (flat) {
+      const int64_t first =
+          p0 + (r * p.dilation_h - p.pad_top) * p.W + s * p.dilation_w - p.pad_left;
+      const int64_t lo = std::clamp<int64_t>(-first, 0, np);
+      const int64_t hi = std::clamp<int64_t>(plane - first, lo, np);
+      std::fill(row, row + lo, T(0));
+      std::copy(xc + (first + lo), xc + (first + hi), row + lo);
+      std::fill(row + hi, row + np, T(0));
+    }
     for (const Seg& sg : segs) {
       T* out = row + sg.j;
       const int64_t ih = sg.ih0 + r * p.dilation_h;
@@ -119,6 +140,11 @@ void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t 
       // Taps t in [lo, hi) are inside the row: iw0 + t*sw in [0, W).
       const int64_t lo = iw0 >= 0 ? 0 : std::min(sg.count, (-iw0 + sw - 1) / sw);
       const int64_t hi = std::clamp<int64_t>((p.W - iw0 + sw - 1) / sw, lo, sg.count);
+      if (flat) {  // copied above: zero the taps in the padding (a few, mostly none)
+        for (int64_t t = 0; t < lo; ++t) out[t] = T(0);
+        for (int64_t t = hi; t < sg.count; ++t) out[t] = T(0);
+        continue;
+      }
       if (from_prev) {
         const T* prev = out - sw * ld;
         std::copy(prev + 1, prev + sg.count, out);
@@ -175,6 +201,21 @@ std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams& p, const T* w)
 
 namespace {
 
+// Which weight block this thread's scratch holds (one_block in run_tasks): the call (a
+// counter, so a later call never takes it for its own), group, row block, where. Between
+// two tasks of one call a thread runs nothing else (the pool serves one parallel_for at a
+// time; im2col tasks call no op), so the block cannot have been overwritten.
+struct ABlockKey {
+  uint64_t call = 0;
+  int64_t g = -1, mblk = -1;
+  const void* at = nullptr;
+  bool is(uint64_t c, int64_t gr, int64_t mb, const void* p) const {
+    return call == c && g == gr && mblk == mb && at == p;
+  }
+};
+thread_local ABlockKey a_block_cached;
+std::atomic<uint64_t> a_block_calls{0};
+
 // The tasks of one call. Weights come from `packed` (Conv2dOp: panels packed once) or,
 // when it is null, from the raw weights w, packed per MC x KC block into the task's
 // scratch (the one-call conv2d: packing all weights up front would be a pass over them
@@ -183,19 +224,28 @@ template <class T>
 void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w, const T* x,
                const T* bias, T* y) {
   const auto gk = gemm_kernel<T>();
-  if (packed != nullptr && gk.mr != packed->mr)
-    throw value_error("conv2d: weights were packed for another ISA");
   const int64_t MR = gk.mr, NR = gk.nr;
   const int64_t P = p.out_h() * p.out_w();
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, kd = Cg * p.R * p.S;
   const Im2colPlan pl = plan<T>(p, MR, NR, pool_threads());
   const int64_t per_image = pl.tiles * pl.mblocks;
+  // One-call conv2d whose weights per row block are a single MC x KC block (a 1x1 layer,
+  // few channels): that block is the same for every pixel tile, so a thread packs it
+  // once per call and row block instead of once per task (e's 64 x 256 weights were
+  // packed 13 times, 5% of the layer's time).
+  const bool one_block = packed == nullptr && kd <= pl.kc &&
+                         pl.mrows <= gemm_mc<T>() / MR * MR;
+  const uint64_t call = ++a_block_calls;
 
   parallel_for(p.N * p.groups * per_image, [&](int64_t t) {
     const int64_t mblk = t % pl.mblocks, tile = (t / pl.mblocks) % pl.tiles;
     const int64_t g = (t / per_image) % p.groups, n = t / (per_image * p.groups);
     const int64_t p0 = tile * pl.nc, np = std::min(pl.nc, P - p0);
-    const int64_t m0 = mblk * pl.mrows, rows = std::min(pl.mrows, Kg - m0);
+    // Row block mblk: panels [mblk*mpanels/mblocks, (mblk+1)*mpanels/mblocks), so the
+    // blocks differ by at most one panel (with MR = 14, 256 channels in whole blocks of
+    // a uniform size would split 140 + 116).
+    const int64_t m0 = pl.mpanels * mblk / pl.mblocks * MR;
+    const int64_t rows = std::min(Kg, pl.mpanels * (mblk + 1) / pl.mblocks * MR) - m0;
     T* buf = static_cast<T*>(
         thread_scratch(static_cast<size_t>(pl.scratch_elems) * sizeof(T)));
     T* abuf = buf + pl.scratch_elems - pl.a_block_elems;
@@ -203,8 +253,14 @@ void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w
     const T* ag = packed != nullptr ? packed->a.get() + g * packed->per_group + m0 * kd
                                     : w + (g * Kg + m0) * kd;
     auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kc) {
-      if (packed != nullptr) return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
-      pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf, k0 + kc < kd ? kc : 0);
+      if (packed != nullptr && packed->mr == MR)
+        return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
+      if (packed != nullptr)  // packed under another ISA, for another MR
+        repack_panels(packed->a.get() + g * packed->per_group, packed->mr, kd, m0 + i0, mc, k0,
+                      kc, MR, abuf);
+      else if (!one_block || !a_block_cached.is(call, g, mblk, abuf))
+        pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf, k0 + kc < kd ? kc : 0);
+      if (one_block) a_block_cached = {call, g, mblk, abuf};
       return Panels<T>{abuf, MR * kc, MR};
     };
     const int64_t ld = gather_ld(np, NR, sizeof(T));

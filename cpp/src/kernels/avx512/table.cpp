@@ -13,10 +13,10 @@ namespace {
 constexpr KernelTable make() {
   KernelTable t{};
   t.isa = "avx512";
-  t.pack_nr_f32 = {"pack_16_avx2", "avx2", &avx2::pack_16, 0, 16};
-  t.pack_nr_f64 = {"pack_8_avx2", "avx2", &avx2::pack_8, 0, 8};
-  t.gemm_f32 = {"gemm_6x16_avx2", "avx2", &avx2::gemm_6x16, 6, 16};
-  t.gemm_f64 = {"gemm_6x8_avx2", "avx2", &avx2::gemm_6x8, 6, 8};
+  t.pack_nr_f32 = {"pack_32_avx512", "avx512", &pack_f32, 0, kGemmNrF32};
+  t.pack_nr_f64 = {"pack_16_avx512", "avx512", &pack_f64, 0, kGemmNrF64};
+  t.gemm_f32 = {"gemm_14x32_avx512", "avx512", &gemm_f32, kGemmMrF32, kGemmNrF32};
+  t.gemm_f64 = {"gemm_14x16_avx512", "avx512", &gemm_f64, kGemmMrF64, kGemmNrF64};
   t.activate_f32 = {"activate_f32_avx2", "avx2", &avx2::activate_f32};
   t.activate_f64 = {"activate_f64_avx2", "avx2", &avx2::activate_f64};
   t.direct_tile_f32 = {"direct_tile_f32_avx2", "avx2", &avx2::direct_tile_f32, 4, 24};
