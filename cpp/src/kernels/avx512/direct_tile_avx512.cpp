@@ -222,8 +222,10 @@ void direct(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr:
   }
   int64_t xo[NV], yo[NV], lanes[NV];
   int64_t i = 0, j = 0;  // row and vector of the next vector in the sequence
-  for (int64_t q = 0; q < total; q += NV) {
-    const int64_t nv = total - q < NV ? total - q : NV;
+  for (int64_t q = 0, nv = 0; q < total; q += nv) {
+    // NV at a time; 4 left go as 2 + 2 (the 1-vector tile hides the FMA latency badly)
+    const int64_t left = total - q;
+    nv = left == NV + 1 ? 2 : left < NV ? left : NV;
     for (int64_t v = 0; v < nv; ++v) {
       xo[v] = i * a.x_rstride + j * Tr::L;
       yo[v] = i * a.y_rstride + j * Tr::L;
