@@ -103,11 +103,15 @@ void pack_rows(const Conv2dParams& p, const Band& b, const T* src, int64_t ih0, 
     }
     const T* s = src + ih * p.W;
     for (int64_t q = 0; q < sw; ++q) {
+      // Phase elements u0..u1-1 are in the image (column u*sw + q - pad_left): a strided
+      // copy between zero fills (a test per element cost 7% of the 7x7 stride-2 stem).
       T* d = dst + q * b.phase_len;
-      for (int64_t u = 0; u < b.phase_len; ++u) {
-        const int64_t col = u * sw + q - p.pad_left;
-        d[u] = col >= 0 && col < p.W ? s[col] : T(0);
-      }
+      const int64_t u0 = std::min(ceil_div(std::max<int64_t>(p.pad_left - q, 0), sw), b.phase_len);
+      const int64_t u1 =
+          std::clamp(ceil_div(std::max<int64_t>(p.W + p.pad_left - q, 0), sw), u0, b.phase_len);
+      zero_pad(d, u0);
+      for (int64_t u = u0; u < u1; ++u) d[u] = s[u * sw + q - p.pad_left];
+      zero_pad(d + u1, b.phase_len - u1);
     }
   }
 }
