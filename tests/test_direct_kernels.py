@@ -185,6 +185,17 @@ def test_tile8_geometry(rng, dtype, geometry, width):
     check(rng, dtype, 1, 3, 9, width, 16, 5, 5, activation="relu", **geometry)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride", [2, 3, 4, 5])
+def test_strided_band_copy(rng, dtype, stride):
+    # the band copy de-interleaves each row into stride_w phases, the ends (padding)
+    # element by element: narrow and wide rows, padding below, at and above the stride
+    for width in (1, 2, 5, 9, 23):
+        for pad in sorted({0, 1, stride - 1, stride, stride + 2}):
+            if width + 2 * pad >= 3:
+                check(rng, dtype, 1, 2, 4, width, 3, 2, 3, stride=(1, stride), padding=(0, pad))
+
+
 class LectureSigmoid:
     """sigmoid(a=0.08, b=50), described as convcore.layers activation objects are."""
 
