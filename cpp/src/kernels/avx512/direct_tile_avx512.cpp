@@ -134,7 +134,10 @@ struct Z64 {
 
 // KB output channels x NV vectors; vector v of the tile is at x + xo[v], y + yo[v] and
 // stores lanes[v] lanes. With ROW the offsets are v * L (one row, known at compile time).
-template <class Tr, int KB, int NV, bool ROW>
+// TAPS > 0: a.taps == TAPS, the tap loop fully unrolled (3x3: 4% faster on the 64-channel
+// layer — each load instruction then strides by one channel, which the hardware
+// prefetcher follows).
+template <class Tr, int KB, int NV, bool ROW, int TAPS>
 void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
           const typename Tr::V* bias, typename Tr::T* y, const int64_t* xo, const int64_t* yo,
           const int64_t* lanes, const typename Tr::Epilogue& epi) {
@@ -150,7 +153,7 @@ void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T
   for (int64_t c = 0; c < a.C; ++c) {
     const auto* xc = x + c * a.x_cstride;
     const auto* wc = w + c * a.taps * KB;
-    for (int64_t t = 0; t < a.taps; ++t) {
+    const auto step = [&](int64_t t) __attribute__((always_inline)) {
       const auto* p = xc + a.tap[t];
       const auto* wt = wc + t * KB;
       // Registers: KB*NV accumulators + NV inputs + 1 broadcast <= 32.
@@ -163,6 +166,17 @@ void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[k][v] = Tr::fmadd(b, xv[v], acc[k][v]);
       }
+    };
+    if constexpr (TAPS > 0) {
+#pragma GCC unroll 16
+      for (int t = 0; t < TAPS; ++t) {
+        step(t);
+        // Keeps GCC from interleaving the taps, which runs out of registers and spills
+        // the accumulators.
+        __asm__ volatile("" ::: "memory");
+      }
+    } else {
+      for (int64_t t = 0; t < a.taps; ++t) step(t);
     }
   }
   // Fully unrolled with a test inside: a runtime trip count would index acc with a
@@ -178,7 +192,7 @@ void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T
 }
 
 // One row cut into tiles of nearly equal vector counts <= NV.
-template <class Tr, int KB, int NV>
+template <class Tr, int KB, int NV, int TAPS>
 void row(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
          const typename Tr::V* bias, typename Tr::T* y, const typename Tr::Epilogue& epi) {
   const int64_t nvec = (a.n + Tr::L - 1) / Tr::L;
@@ -193,16 +207,16 @@ void row(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T*
     const auto* xt = x + v0 * Tr::L;
     auto* yt = y + v0 * Tr::L;
     if (nv == NV)
-      tile<Tr, KB, NV, true>(a, xt, w, bias, yt, nullptr, nullptr, lanes, epi);
+      tile<Tr, KB, NV, true, TAPS>(a, xt, w, bias, yt, nullptr, nullptr, lanes, epi);
     else if (nv == 2)
-      tile<Tr, KB, 2, true>(a, xt, w, bias, yt, nullptr, nullptr, lanes, epi);
+      tile<Tr, KB, 2, true, TAPS>(a, xt, w, bias, yt, nullptr, nullptr, lanes, epi);
     else
-      tile<Tr, KB, 1, true>(a, xt, w, bias, yt, nullptr, nullptr, lanes, epi);
+      tile<Tr, KB, 1, true, TAPS>(a, xt, w, bias, yt, nullptr, nullptr, lanes, epi);
     v0 += nv;
   }
 }
 
-template <class Tr, int KB, int NV>
+template <class Tr, int KB, int NV, int TAPS>
 void direct(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
             const typename Tr::T* bias, typename Tr::T* y, const Activation& act) {
   static_assert(NV == 3, "row() cuts rows into tiles of 1 to 3 vectors");
@@ -217,7 +231,7 @@ void direct(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr:
   const int64_t short_tiles = (nvec + NV - 1) / NV * NV - nvec;
   if (4 * short_tiles * (NV - 1) <= nvec) {
     for (int64_t i = 0; i < a.rows; ++i)
-      row<Tr, KB, NV>(a, x + i * a.x_rstride, w, bv, y + i * a.y_rstride, epi);
+      row<Tr, KB, NV, TAPS>(a, x + i * a.x_rstride, w, bv, y + i * a.y_rstride, epi);
     return;
   }
   int64_t xo[NV], yo[NV], lanes[NV];
@@ -236,11 +250,11 @@ void direct(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr:
       }
     }
     if (nv == NV)
-      tile<Tr, KB, NV, false>(a, x, w, bv, y, xo, yo, lanes, epi);
+      tile<Tr, KB, NV, false, TAPS>(a, x, w, bv, y, xo, yo, lanes, epi);
     else if (nv == 2)
-      tile<Tr, KB, 2, false>(a, x, w, bv, y, xo, yo, lanes, epi);
+      tile<Tr, KB, 2, false, TAPS>(a, x, w, bv, y, xo, yo, lanes, epi);
     else
-      tile<Tr, KB, 1, false>(a, x, w, bv, y, xo, yo, lanes, epi);
+      tile<Tr, KB, 1, false, TAPS>(a, x, w, bv, y, xo, yo, lanes, epi);
   }
 }
 
@@ -252,10 +266,11 @@ void dispatch(const DirectTileArgs& a, const typename Z::T* x, const typename Z:
               const typename Z::T* bias, typename Z::T* y, const Activation& act) {
   static_assert(Z::L == 2 * Y::L);
   if (a.n <= 0 || a.rows <= 0) return;
-  if ((a.n + Y::L - 1) / Y::L % 2 == 0)
-    direct<Z, 8, 3>(a, x, w, bias, y, act);
+  const bool wide = (a.n + Y::L - 1) / Y::L % 2 == 0;
+  if (a.taps == 9)
+    wide ? direct<Z, 8, 3, 9>(a, x, w, bias, y, act) : direct<Y, 8, 3, 9>(a, x, w, bias, y, act);
   else
-    direct<Y, 8, 3>(a, x, w, bias, y, act);
+    wide ? direct<Z, 8, 3, 0>(a, x, w, bias, y, act) : direct<Y, 8, 3, 0>(a, x, w, bias, y, act);
 }
 
 }  // namespace
