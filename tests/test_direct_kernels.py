@@ -186,6 +186,16 @@ def test_tile8_geometry(rng, dtype, geometry, width):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("width", [13, 24, 29, 36, 44])
+def test_tile8_unrolled_taps(rng, dtype, width):
+    # the AVX-512 tile unrolls 3x3 taps and 11-tap rows; zmm and ymm widths, rows taken
+    # one by one and as a sequence
+    check(rng, dtype, 1, 3, 6, width, 10, 3, 3, padding=1, activation="leaky_relu")
+    check(rng, dtype, 1, 2, 13, width, 9, 2, 11, padding=(0, 3))
+    check(rng, dtype, 2, 2, 14, width + 10, 8, 11, 11, stride=(1, 2), padding=(0, 5))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("stride", [2, 3, 4, 5])
 def test_strided_band_copy(rng, dtype, stride):
     # the band copy de-interleaves each row into stride_w phases, the ends (padding)
