@@ -1,15 +1,18 @@
 // direct_tile_avx512.cpp — the width-vectorised direct convolution kernel for groups with
 // several output channels (direct_tile, KB = 8), AVX-512 F/VL/BW/DQ.
 //   Tile: 8 output channels x 3 vectors = 24 accumulators (of 32 registers), 3 input
-//   loads + 8 weight broadcasts per 24 FMAs — twice the channels of the AVX2 tile
-//   (4 x 3 in 12 of 16 registers: 7 loads per 12 FMAs, load-bound on Zen 4).
-//   Vectors are zmm (16 floats / 8 doubles) when a row's width is a whole number of
-//   them after rounding up to 8 elements (e.g. 112: 7 zmm), otherwise ymm (56 = 7 ymm,
-//   not 3.5 zmm): a zmm half-filled at each row end would waste up to a quarter of the
-//   FMAs on rows of 24 to 56 (the anchors' LeNet, ResNet and AlexNet layers), and with
-//   these widths no zmm load reaches past round_up(n, 8), the band's readable end.
+//   loads + 8 weight broadcasts per 24 FMAs. With its data in L1 the AVX2 tile (4 x 3)
+//   runs as fast; the gain is one pass over the L2-resident input band per 8 channels
+//   instead of 4 (measured on one band of the 64-channel 3x3 layer: 4% faster, 8% with
+//   the tap unrolling below).
+//   Vectors are zmm (16 floats / 8 doubles) when a row's ymm vectors pair up (112 floats
+//   = 14 ymm = 7 zmm), otherwise ymm (56 = 7 ymm, not 3.5 zmm): a zmm half-filled at
+//   each row end would waste up to a quarter of the FMAs on rows of 24 to 56 (the
+//   anchors' LeNet, ResNet and AlexNet layers); with 16-float rows pairing up no zmm load
+//   reaches past round_up(n, 8), the band's readable end. zmm runs ~2% faster than ymm.
 //   The vectors of a tile come from one row, or — when rows would split into short
-//   tiles — from the rows' vectors taken as one sequence (as the AVX2 kernel).
+//   tiles — from the rows' vectors taken as one sequence (as the AVX2 kernel), whose
+//   last 4 vectors run as 2 + 2.
 // Contract (packed band, tap offsets, weight panels): kernels/README.md. The last vector
 // of a row is stored through a lane mask, so any width works. Accumulation order per
 // output: c, then tap, one FMA each — as the scalar twin (scalar/direct_scalar.cpp), so
@@ -137,7 +140,7 @@ struct Z64 {
 // U > 0: the taps run in unrolled groups of U (a.taps a multiple of U): each load
 // instruction then strides by one channel or tap row, which the hardware prefetcher
 // follows — all of 3x3 (U = 9: 4% faster on the 64-channel layer), a tap row of 11x11
-// (U = 11: 2% on AlexNet's first layer); measured no gain on 5x5 and 7x7.
+// (U = 11: 2% on AlexNet's first layer); no gain measured on 7x7.
 template <class Tr, int KB, int NV, bool ROW, int U>
 void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
           const typename Tr::V* bias, typename Tr::T* y, const int64_t* xo, const int64_t* yo,
