@@ -7,8 +7,8 @@
 // split into stride_w phases so that every tap reads consecutive elements — and then
 // calls the kernel once per channel block. Kernel choice, by shape: one output channel
 // per group (depthwise with multiplier 1, one-channel filtering) -> direct_plane (KB = 1,
-// wide rows); otherwise -> direct_tile (KB = 4: few input channels, depth multipliers,
-// dense layers). Each output is computed whole by one task, in a fixed order, so
+// wide rows); otherwise -> direct_tile (KB = 4, 8 on AVX-512: few input channels, depth
+// multipliers, dense layers). Each output is computed whole by one task, in a fixed order, so
 // results are bitwise the same for any thread count and any band size.
 #include <algorithm>
 #include <cstring>
