@@ -9,8 +9,9 @@ has, on 1 and 2 threads, in float32 and float64, and checks:
   tanh differ by the vector exp's few ulps (libm in the twin) and are checked by the
   bound.
 The shapes walk the tiles' edges: output widths and channel counts around the vector
-width, the direct_tile channel block (4) and the row groups (2, 4), strides, dilations,
-padding larger than the kernel, 1x1 inputs and kernels, depthwise with multipliers.
+width, the direct_tile channel blocks (4; 8 on AVX-512, ymm or zmm) and the row groups
+(2, 4), strides, dilations, padding larger than the kernel, 1x1 inputs and kernels,
+depthwise with multipliers.
 """
 
 import numpy as np
@@ -135,6 +136,74 @@ def test_few_channels(rng, dtype):
 def test_grouped(rng, dtype):
     check(rng, dtype, 1, 8, 7, 9, 12, 3, 3, groups=4, padding=1)
     check(rng, dtype, 1, 6, 7, 9, 3, 3, 3, groups=3, padding=1)  # plane kernel, 2 channels
+
+
+# The AVX-512 direct_tile (KB = 8): 8-channel blocks, ymm or zmm vectors (zmm when a
+# row's 8-element vectors pair up: widths 9-16, 25-32, 41-48), rows taken one by one or
+# as one sequence of vectors with tails of 1, 2 or 2 + 2 vectors.
+TILE_EDGES = [1, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 49]
+ACTIVATIONS = [None, "relu", "sigmoid", "tanh", "abs", "square", "leaky_relu"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("width", TILE_EDGES)
+def test_tile8_widths(rng, dtype, width):
+    for height in (1, 2, 3, 5):  # sequences of 1..7 vectors per row times these rows
+        check(rng, dtype, 1, 2, height + 2, width, 9, 3, 3, padding=(0, 1))
+    check(rng, dtype, 2, 3, 4, width, 8, 1, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("channels", TILE_EDGES)
+def test_tile8_channels(rng, dtype, channels):
+    # kn = channels mod 8 in the last block; 16- and 24-wide rows (zmm and ymm floats)
+    check(rng, dtype, 1, 2, 5, 16, channels, 3, 3, padding=1)
+    check(rng, dtype, 1, 3, 4, 24, channels, 2, 2)
+    check(rng, dtype, 1, channels, 3, 17, 9, 3, 3, padding=1)  # many input channels
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ACTIVATIONS, ids=str)
+@pytest.mark.parametrize("width", [7, 15, 16, 33, 48])
+def test_tile8_activations(rng, dtype, activation, width):
+    check(rng, dtype, 1, 2, 5, width, 11, 3, 3, padding=1, activation=activation)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        dict(stride=2, padding=3),
+        dict(stride=(1, 4), padding=(0, 5)),
+        dict(dilation=(2, 3), padding=2),
+        dict(stride=(2, 3), dilation=(1, 2), padding=(1, 4)),
+    ],
+    ids=lambda g: ",".join(f"{k}={v}" for k, v in g.items()),
+)
+@pytest.mark.parametrize("width", [31, 32, 64, 97])
+def test_tile8_geometry(rng, dtype, geometry, width):
+    check(rng, dtype, 1, 3, 9, width, 16, 5, 5, activation="relu", **geometry)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("width", [13, 24, 29, 36, 44])
+def test_tile8_unrolled_taps(rng, dtype, width):
+    # the AVX-512 tile unrolls 3x3 taps and 11-tap rows; zmm and ymm widths, rows taken
+    # one by one and as a sequence
+    check(rng, dtype, 1, 3, 6, width, 10, 3, 3, padding=1, activation="leaky_relu")
+    check(rng, dtype, 1, 2, 13, width, 9, 2, 11, padding=(0, 3))
+    check(rng, dtype, 2, 2, 14, width + 10, 8, 11, 11, stride=(1, 2), padding=(0, 5))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride", [2, 3, 4, 5])
+def test_strided_band_copy(rng, dtype, stride):
+    # the band copy de-interleaves each row into stride_w phases, the ends (padding)
+    # element by element: narrow and wide rows, padding below, at and above the stride
+    for width in (1, 2, 5, 9, 23):
+        for pad in sorted({0, 1, stride - 1, stride, stride + 2}):
+            if width + 2 * pad >= 3:
+                check(rng, dtype, 1, 2, 4, width, 3, 2, 3, stride=(1, stride), padding=(0, pad))
 
 
 class LectureSigmoid:

@@ -24,4 +24,10 @@ void gemm_f64(int64_t k, const double* a, const double* b, int64_t ldb, double* 
 
 float peak_fma_12x16(int64_t steps, float m, float c);
 
+// direct_tile (KB = 8): 8 output channels x 3 vectors (zmm or ymm by the row width).
+void direct_tile_f32(const DirectTileArgs& a, const float* x, const float* w,
+                     const float* bias, float* y, const Activation& act);
+void direct_tile_f64(const DirectTileArgs& a, const double* x, const double* w,
+                     const double* bias, double* y, const Activation& act);
+
 }  // namespace convcore::kernels::avx512
