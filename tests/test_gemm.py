@@ -296,3 +296,28 @@ def test_pack_kernels_match_scalar_twin(rng, dtype):
     for y in results[1:]:
         np.testing.assert_array_equal(y, results[0])
     check_linear(results[0], x, w)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act", [None, "relu", "leaky_relu", "square"])
+def test_gemm_bitwise_across_every_isa(rng, dtype, act):
+    """Each output is one FMA chain over k in order within a KC block (scalar twin:
+    std::fma), so every table's GEMM gives the same bits, whatever its tile."""
+    x = rng.standard_normal((1, 70, 9, 13)).astype(dtype)   # 630-long reductions: 3 KC blocks
+    w = rng.standard_normal((37, 70, 3, 3)).astype(dtype)
+    b = rng.standard_normal(37).astype(dtype)
+    xl = rng.standard_normal((19, 600)).astype(dtype)
+    wl = rng.standard_normal((45, 600)).astype(dtype)
+    bl = rng.standard_normal(45).astype(dtype)
+    results = []
+    for isa in _core.isas_supported():
+        _core.set_isa(isa)
+        try:
+            results.append((isa,
+                            convcore.conv2d(x, w, b, padding=1, algorithm="im2col", activation=act),
+                            convcore.linear(xl, wl, bl, activation=act)))
+        finally:
+            _core.set_isa(_core.isas_supported()[0])
+    for isa, y, z in results[1:]:
+        np.testing.assert_array_equal(y, results[0][1], err_msg=isa)
+        np.testing.assert_array_equal(z, results[0][2], err_msg=isa)

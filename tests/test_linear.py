@@ -1,6 +1,6 @@
 """``convcore.linear`` (and ``_core.LinearOp``) against a float64 NumPy reference, within
 the a-priori rounding-error bound of ``convcore.testing``: every ISA, both dtypes, 1 and 2
-threads (bitwise equal), sizes around the 6x16 / 6x8 GEMM tile, every activation, any
+threads (bitwise equal), sizes around the GEMM tiles (6x16 / 6x8 AVX2, 14x32 / 14x16 AVX-512), every activation, any
 leading dimensions, and the error cases of ``torch.nn.functional.linear``.
 """
 

@@ -127,7 +127,7 @@ struct KernelTable {
   Kernel<GemmFn<double>> gemm_f64;
   Kernel<ActivateFn<float>> activate_f32;
   Kernel<ActivateFn<double>> activate_f64;
-  Kernel<DirectTileFn<float>> direct_tile_f32;   // KB = 4 output channels
+  Kernel<DirectTileFn<float>> direct_tile_f32;   // KB = mr output channels (4; 8 on AVX-512)
   Kernel<DirectTileFn<double>> direct_tile_f64;
   Kernel<DirectTileFn<float>> direct_plane_f32;  // KB = 1: depthwise, one-channel filtering
   Kernel<DirectTileFn<double>> direct_plane_f64;
