@@ -51,6 +51,9 @@ struct DirectWeights : PackedWeights<T> {
   int64_t kb, blocks;         // channels per panel, panels per group
   Buffer<T> w;                // [group][block][c][tap][kb]
   std::vector<int64_t> taps;  // tap offsets in a band (Band)
+  // direct_plane reading the input in place: each tap's input row and column relative to
+  // an output pixel's (row*stride_h - pad_top, column - pad_left)... as DirectTileArgs.
+  std::vector<int64_t> tap_row, tap_col;
   DirectWeights(bool pl, int64_t k, int64_t b, int64_t n) : plane(pl), kb(k), blocks(b), w(n) {}
 };
 
@@ -137,9 +140,47 @@ std::unique_ptr<PackedWeights<T>> direct_pack(const Conv2dParams& p, const T* w)
       const int64_t col = s * p.dilation_w;
       packed->taps.push_back(r * p.dilation_h * band.row_len +
                              (col % p.stride_w) * band.phase_len + col / p.stride_w);
+      packed->tap_row.push_back(r * p.dilation_h);
+      packed->tap_col.push_back(col - p.pad_left);
     }
   return packed;
 }
+
+namespace {
+
+// direct_plane on a kernel that reads the input in place (stride_w == 1): no band is
+// copied, the kernel masks the padding itself. Tasks are (image, group, band of output
+// rows), bands whole planes unless more tasks are needed to feed the threads (the
+// kernel's tiles stream the rows; there is no band to keep cache-resident).
+template <class T>
+void plane_in_place(const Conv2dParams& p, const DirectWeights<T>& pw,
+                    const kernels::Kernel<kernels::DirectTileFn<T>>& kernel, const T* x,
+                    const T* bias, T* y) {
+  const int64_t Ho = p.out_h(), Wo = p.out_w();
+  const int64_t Cg = p.C / p.groups, taps = p.R * p.S;
+  int64_t rows = Ho;
+  const int64_t want = 4 * pool_threads();
+  if (p.N * p.groups < want) rows = ceil_div(Ho, ceil_div(want, p.N * p.groups));
+  if (rows > 4 && rows < Ho) rows -= rows % 4;  // whole 4-row tiles
+  const int64_t bands = ceil_div(Ho, rows);
+  parallel_for(p.N * p.groups * bands, [&](int64_t task) {
+    const int64_t b = task % bands, g = (task / bands) % p.groups, n = task / (bands * p.groups);
+    const int64_t oh0 = b * rows;
+    kernels::DirectTileArgs a{Cg, taps, p.S, pw.taps.data(), p.H * p.W, 0,
+                              std::min(rows, Ho - oh0), Wo, 1, 0, Wo};
+    a.in_h = p.H;
+    a.in_w = p.W;
+    a.row0 = oh0 * p.stride_h - p.pad_top;
+    a.row_step = p.stride_h;
+    a.tap_row = pw.tap_row.data();
+    a.tap_col = pw.tap_col.data();
+    kernel.fn(a, x + (n * p.C + g * Cg) * p.H * p.W, pw.w.get() + g * Cg * taps,
+              bias != nullptr ? bias + g : nullptr, y + ((n * p.K + g) * Ho + oh0) * Wo,
+              p.activation);
+  });
+}
+
+}  // namespace
 
 template <class T>
 void direct_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* x,
@@ -147,6 +188,10 @@ void direct_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* 
   const auto& pw = static_cast<const DirectWeights<T>&>(packed);
   const auto& kernel = direct_kernel<T>(pw.plane);
   if (kernel.mr != pw.kb) throw std::logic_error("direct: weights packed for another kernel");
+  if (pw.plane && kernel.in_place && p.stride_w == 1) {
+    plane_in_place(p, pw, kernel, x, bias, y);
+    return;
+  }
   const int64_t Ho = p.out_h(), Wo = p.out_w();
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, taps = p.R * p.S;
   const Band band(p);

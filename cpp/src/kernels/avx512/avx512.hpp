@@ -10,4 +10,10 @@ namespace convcore::kernels::avx512 {
 
 float peak_fma_12x16(int64_t steps, float m, float c);
 
+// direct_plane_avx512.cpp (band or in-place input)
+void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
+                      float* y, const Activation& act);
+void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w,
+                      const double* bias, double* y, const Activation& act);
+
 }  // namespace convcore::kernels::avx512

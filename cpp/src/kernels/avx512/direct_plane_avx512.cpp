@@ -1,0 +1,394 @@
+// direct_plane_avx512.cpp — direct_plane (KB = 1: depthwise convolution, one-channel
+// filtering), AVX-512 F/VL/BW/DQ, float (16 lanes) and double (8 lanes).
+//   3x3 taps with stride_h == dilation_h: 4 rows x up to 4 vectors (16 zmm accumulators)
+//   with the 9 weights held in registers (9 more), each input row loaded once per tap
+//   column for the 3 output rows that read it: 6 input rows x 3 loads per vector feed
+//   36 FMAs. (AVX2's 16 registers cannot hold the weights beside the accumulators: it
+//   re-broadcasts them, and becomes load/broadcast-bound.)
+//   Other taps: 2 rows x up to 8 vectors, a single last row up to 8, weights broadcast.
+// Input: the packed band of the contract (kernels/README.md), or — when the driver asks
+// for in-place reading (DirectTileArgs::in_w > 0, stride_w == 1) — the unpadded NCHW
+// plane itself: padding columns are lanes masked off the loads (masked loads neither
+// fault nor read), padding rows loads under an empty mask, so no band is copied. Tiles
+// that read no padding use plain loads. Masked-off lanes load 0 and still take their FMA,
+// so each output is accumulated exactly as in the scalar twin (c, then t = r*S + s, one
+// FMA each, from 0): results are bitwise equal to it before sigmoid/tanh (0 * inf stays
+// NaN at the border). The last vector of a row is stored through a lane mask.
+// Epilogue: bias, then relu/abs/square/leaky_relu in zmm; sigmoid/tanh apply the AVX2
+// ymm functions (avx2/vmath_avx2.hpp, internal linkage) to each half, so their accuracy
+// is AVX2's.
+#include <immintrin.h>
+
+// GCC 12's AVX-512 intrinsics pass _mm*_undefined_*() as the merge source of unmasked
+// operations (max, abs, extract), which -Wmaybe-uninitialized reports; a false positive.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/avx2/vmath_avx2.hpp"
+#include "kernels/avx512/avx512.hpp"
+
+namespace convcore::kernels::avx512 {
+namespace {
+
+// Lanes lo <= l < hi of an L-lane vector, as a mask.
+template <int L>
+inline uint32_t lane_range(int64_t lo, int64_t hi) {
+  lo = std::max<int64_t>(lo, 0);
+  hi = std::min<int64_t>(hi, L);
+  return hi > lo ? ((uint32_t(1) << hi) - 1) ^ ((uint32_t(1) << lo) - 1) : 0;
+}
+
+struct F32 {
+  using T = float;
+  using V = __m512;
+  using M = __mmask16;
+  static constexpr int L = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const T* p) { return _mm512_loadu_ps(p); }
+  static V load(M m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static V set1(T v) { return _mm512_set1_ps(v); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V relu(V v) { return _mm512_max_ps(_mm512_setzero_ps(), v); }  // NaN: 2nd operand
+  static V abs(V v) { return _mm512_abs_ps(v); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V leaky(V v, V alpha) {
+    return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), alpha, v);
+  }
+  static void store(T* y, V v, M m) { _mm512_mask_storeu_ps(y, m, v); }
+  // Lanes k.. of lo followed by the first k lanes of hi.
+  template <int K>
+  static V shift(V hi, V lo) {
+    return _mm512_castsi512_ps(
+        _mm512_alignr_epi32(_mm512_castps_si512(hi), _mm512_castps_si512(lo), K));
+  }
+  // Activation parameters, broadcast once per call.
+  struct Epilogue {
+    Activation::Kind kind;
+    avx2::ActF32 av;  // sigmoid/tanh, per ymm half
+    V alpha;
+    explicit Epilogue(const Activation& act)
+        : kind(act.kind), av(act), alpha(_mm512_set1_ps(static_cast<float>(act.alpha))) {}
+    // sigmoid or tanh: the AVX2 functions on each half (accuracy as AVX2's).
+    [[gnu::noinline]] V transcendental(V v) const {
+      const __m256 lo = avx2::activate_ps(_mm512_castps512_ps256(v), av);
+      const __m256 hi = avx2::activate_ps(_mm512_extractf32x8_ps(v, 1), av);
+      return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+    }
+  };
+};
+
+struct F64 {
+  using T = double;
+  using V = __m512d;
+  using M = __mmask8;
+  static constexpr int L = 8;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V load(const T* p) { return _mm512_loadu_pd(p); }
+  static V load(M m, const T* p) { return _mm512_maskz_loadu_pd(m, p); }
+  static V set1(T v) { return _mm512_set1_pd(v); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V relu(V v) { return _mm512_max_pd(_mm512_setzero_pd(), v); }
+  static V abs(V v) { return _mm512_abs_pd(v); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V leaky(V v, V alpha) {
+    return _mm512_mask_mul_pd(v, _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_LT_OQ), alpha, v);
+  }
+  static void store(T* y, V v, M m) { _mm512_mask_storeu_pd(y, m, v); }
+  template <int K>
+  static V shift(V hi, V lo) {
+    return _mm512_castsi512_pd(
+        _mm512_alignr_epi64(_mm512_castpd_si512(hi), _mm512_castpd_si512(lo), K));
+  }
+  struct Epilogue {
+    Activation::Kind kind;
+    const Activation& act;
+    V alpha;
+    explicit Epilogue(const Activation& a)
+        : kind(a.kind), act(a), alpha(_mm512_set1_pd(a.alpha)) {}
+    [[gnu::noinline]] V transcendental(V v) const {
+      const __m256d lo = avx2::activate_pd(_mm512_castpd512_pd256(v), act);
+      const __m256d hi = avx2::activate_pd(_mm512_extractf64x4_pd(v, 1), act);
+      return _mm512_insertf64x4(_mm512_castpd256_pd512(lo), hi, 1);
+    }
+  };
+};
+
+// Where the call's input lies: the band (offsets from the contract) or the plane read in
+// place (rows and columns checked against the image, masks for the padding).
+struct Source {
+  const DirectTileArgs& a;
+  bool in_place;
+  int64_t col_min = 0, col_max = 0, row_min = 0, row_max = 0;  // in place: extreme taps
+  explicit Source(const DirectTileArgs& args) : a(args), in_place(args.in_w > 0) {
+    if (in_place) {
+      col_min = *std::min_element(a.tap_col, a.tap_col + a.taps);
+      col_max = *std::max_element(a.tap_col, a.tap_col + a.taps);
+      row_min = *std::min_element(a.tap_row, a.tap_row + a.taps);
+      row_max = *std::max_element(a.tap_row, a.tap_row + a.taps);
+    }
+  }
+  // Offset from a channel's origin of output row i's input for tap t at column 0; false
+  // when that input row is padding (the offset is then 0, read under an empty mask).
+  bool offset(int64_t i, int64_t t, int64_t& off) const {
+    if (!in_place) {
+      off = i * a.x_rstride + a.tap[t];
+      return true;
+    }
+    const int64_t ih = a.row0 + i * a.row_step + a.tap_row[t];
+    const bool inside = ih >= 0 && ih < a.in_h;
+    off = inside ? ih * a.in_w + a.tap_col[t] : 0;
+    return inside;
+  }
+  // Lanes of the vector at output column j that tap t reads from the input (band: the
+  // lanes of output columns < n, the band being readable only up to round_up(n, 8)).
+  template <int L>
+  uint32_t lanes(int64_t j, int64_t t) const {
+    if (!in_place) return lane_range<L>(0, a.n - j);
+    const int64_t col = j + a.tap_col[t];
+    return lane_range<L>(-col, a.in_w - col);
+  }
+  // Lanes of the vector loaded at output column j's leftmost tap (3x3 row reuse: taps 0,
+  // 1, 2 are consecutive columns): band, those feeding outputs < n; in place, those
+  // inside the row.
+  template <int L>
+  uint32_t lanes3(int64_t j) const {
+    if (!in_place) return lane_range<L>(0, a.n - j + 2);
+    const int64_t col = j + a.tap_col[0];
+    return lane_range<L>(-col, a.in_w - col);
+  }
+  // True when no load of the tile (output rows [i0, i1), columns [j0, j1)) needs a mask.
+  bool plain(int64_t i0, int64_t i1, int64_t j0, int64_t j1) const {
+    if (!in_place) return j1 <= a.n;
+    return a.row0 + i0 * a.row_step + row_min >= 0 &&
+           a.row0 + (i1 - 1) * a.row_step + row_max < a.in_h && j0 + col_min >= 0 &&
+           j1 + col_max <= a.in_w;
+  }
+};
+
+// Bias, activation and the store of a tile's accumulators: RB rows x NV vectors at y
+// (row stride y_rstride); the last vector of each row stores `last` lanes. Inlined, with
+// the activation chosen once per tile, so the accumulators stay in registers.
+template <class Tr, int RB, int NV>
+[[gnu::always_inline]] inline void store_tile(const DirectTileArgs& a,
+                                              typename Tr::V (&acc)[RB][NV],
+                                              typename Tr::V bias, typename Tr::T* y,
+                                              typename Tr::M last,
+                                              const typename Tr::Epilogue& epi) {
+  using V = typename Tr::V;
+  auto each = [&](auto act) {
+#pragma GCC unroll 8
+    for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v)
+        Tr::store(y + r * a.y_rstride + v * Tr::L, act(Tr::add(acc[r][v], bias)),
+                  v == NV - 1 ? last : typename Tr::M(~0u));
+  };
+  switch (epi.kind) {
+    case Activation::none: each([](V v) { return v; }); break;
+    case Activation::relu: each([](V v) { return Tr::relu(v); }); break;
+    case Activation::abs: each([](V v) { return Tr::abs(v); }); break;
+    case Activation::square: each([](V v) { return Tr::mul(v, v); }); break;
+    case Activation::leaky_relu: each([&](V v) { return Tr::leaky(v, epi.alpha); }); break;
+    case Activation::sigmoid:
+    case Activation::tanh: each([&](V v) { return epi.transcendental(v); }); break;
+  }
+}
+
+// 3x3 taps, tap rows one output row apart, tap columns consecutive: RB rows x NV
+// vectors from output (i0, j0). Output row i, tap row r reads input row u = i + r: each
+// input row is loaded once and feeds every output row that reads it. A row is loaded as
+// NV + 1 vectors at the leftmost tap's column; taps s = 1, 2 are those vectors shifted
+// by s lanes (valignd), not loads: 64-byte loads at unaligned addresses split cache
+// lines, and three of them per vector made the loads the bottleneck. Per output the
+// order is still r, then s (as the scalar twin). PLAIN: no load needs a mask.
+template <class Tr, int RB, int NV, bool PLAIN>
+void tile3x3(const Source& src, const typename Tr::T* x, const typename Tr::T* w,
+             typename Tr::V bias, typename Tr::T* y, int64_t i0, int64_t j0,
+             typename Tr::M last, const typename Tr::Epilogue& epi) {
+  using V = typename Tr::V;
+  using M = typename Tr::M;
+  const DirectTileArgs& a = src.a;
+  // Input row u's offset at the tile's first column (leftmost tap), whether it lies in
+  // the image, and the lanes of each loaded vector that the input has.
+  int64_t row[RB + 2];
+  M rmask[RB + 2], cmask[NV + 1];
+#pragma GCC unroll 8
+  for (int u = 0; u < RB + 2; ++u) {
+    const bool inside = src.offset(i0 + u, 0, row[u]);
+    if (inside) row[u] += j0;
+    rmask[u] = inside ? M(~0u) : M(0);
+  }
+  if constexpr (!PLAIN) {
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) cmask[v] = M(src.lanes3<Tr::L>(j0 + v * Tr::L));
+  }
+  // The vector past the tile supplies the shifted taps' last 2 lanes only.
+  cmask[NV] = M(3u & (PLAIN ? 3u : src.lanes3<Tr::L>(j0 + NV * Tr::L)));
+  V acc[RB][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = Tr::zero();
+  for (int64_t c = 0; c < a.C; ++c) {
+    const auto* xc = x + c * a.x_cstride;
+    V wv[9];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; ++t) wv[t] = Tr::set1(w[c * 9 + t]);
+#pragma GCC unroll 8
+    for (int u = 0; u < RB + 2; ++u) {
+      const auto* p = xc + row[u];
+      V cur = PLAIN ? Tr::load(p) : Tr::load(M(cmask[0] & rmask[u]), p);
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+        const V next = PLAIN && v + 1 < NV ? Tr::load(p + (v + 1) * Tr::L)
+                                           : Tr::load(M(cmask[v + 1] & rmask[u]), p + (v + 1) * Tr::L);
+        const V xs[3] = {cur, Tr::template shift<1>(next, cur), Tr::template shift<2>(next, cur)};
+#pragma GCC unroll 3
+        for (int s = 0; s < 3; ++s)
+#pragma GCC unroll 8
+          for (int i = 0; i < RB; ++i) {
+            const int r = u - i;
+            if (r >= 0 && r <= 2) acc[i][v] = Tr::fmadd(wv[r * 3 + s], xs[s], acc[i][v]);
+          }
+        cur = next;
+      }
+    }
+  }
+  store_tile<Tr, RB, NV>(a, acc, bias, y, last, epi);
+}
+
+// Any taps: RB rows x NV vectors from output (i0, j0), one weight broadcast per tap.
+template <class Tr, int RB, int NV, bool PLAIN>
+void tile_any(const Source& src, const typename Tr::T* x, const typename Tr::T* w,
+              typename Tr::V bias, typename Tr::T* y, int64_t i0, int64_t j0,
+              typename Tr::M last, const typename Tr::Epilogue& epi) {
+  using V = typename Tr::V;
+  using M = typename Tr::M;
+  const DirectTileArgs& a = src.a;
+  V acc[RB][NV];
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r)
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) acc[r][v] = Tr::zero();
+  for (int64_t c = 0; c < a.C; ++c) {
+    const auto* xc = x + c * a.x_cstride;
+    for (int64_t t = 0; t < a.taps; ++t) {
+      const V b = Tr::set1(w[c * a.taps + t]);
+      M cmask[NV];
+      if constexpr (!PLAIN) {
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) cmask[v] = M(src.lanes<Tr::L>(j0 + v * Tr::L, t));
+      }
+#pragma GCC unroll 8
+      for (int r = 0; r < RB; ++r) {
+        int64_t off;
+        const bool inside = src.offset(i0 + r, t, off);
+        const auto* p = xc + off + j0;
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+          const V xv = PLAIN ? Tr::load(p + v * Tr::L)
+                             : Tr::load(inside ? cmask[v] : M(0), p + v * Tr::L);
+          acc[r][v] = Tr::fmadd(b, xv, acc[r][v]);
+        }
+      }
+    }
+  }
+  store_tile<Tr, RB, NV>(a, acc, bias, y, last, epi);
+}
+
+// RB output rows from row i0, cut into tiles of nearly equal vector counts <= NVMAX;
+// each tile with plain loads when it reads no padding.
+template <class Tr, int RB, int NVMAX, bool REUSE>
+void rows(const Source& src, const typename Tr::T* x, const typename Tr::T* w,
+          typename Tr::V bias, typename Tr::T* y, int64_t i0,
+          const typename Tr::Epilogue& epi) {
+  const DirectTileArgs& a = src.a;
+  const int64_t nvec = (a.n + Tr::L - 1) / Tr::L;
+  const int64_t ntile = (nvec + NVMAX - 1) / NVMAX;
+  const int64_t base = nvec / ntile, extra = nvec % ntile;
+  auto* yr = y + i0 * a.y_rstride;
+  int64_t v0 = 0;
+  for (int64_t tix = 0; tix < ntile; ++tix) {
+    const int64_t nv = base + (tix < extra ? 1 : 0);
+    const int64_t j0 = v0 * Tr::L, j1 = (v0 + nv) * Tr::L;
+    const auto last = typename Tr::M(lane_range<Tr::L>(0, a.n - (j1 - Tr::L)));
+    const bool plain = src.plain(i0, i0 + RB, j0, j1);
+    switch (nv) {
+#define CONVCORE_TILE(N)                                                                 \
+  case N:                                                                                \
+    if constexpr (N <= NVMAX) {                                                          \
+      if constexpr (REUSE) {                                                             \
+        if (plain)                                                                       \
+          tile3x3<Tr, RB, N, true>(src, x, w, bias, yr + j0, i0, j0, last, epi);         \
+        else                                                                             \
+          tile3x3<Tr, RB, N, false>(src, x, w, bias, yr + j0, i0, j0, last, epi);        \
+      } else {                                                                           \
+        if (plain)                                                                       \
+          tile_any<Tr, RB, N, true>(src, x, w, bias, yr + j0, i0, j0, last, epi);        \
+        else                                                                             \
+          tile_any<Tr, RB, N, false>(src, x, w, bias, yr + j0, i0, j0, last, epi);       \
+      }                                                                                  \
+    }                                                                                    \
+    break;
+      CONVCORE_TILE(1)
+      CONVCORE_TILE(2)
+      CONVCORE_TILE(3)
+      CONVCORE_TILE(4)
+      CONVCORE_TILE(5)
+      CONVCORE_TILE(6)
+      CONVCORE_TILE(7)
+      CONVCORE_TILE(8)
+#undef CONVCORE_TILE
+      default: break;
+    }
+    v0 += nv;
+  }
+}
+
+// 3x3 taps whose rows are one output-row stride apart (band: tap[r*3+s] == tap[s] +
+// r*x_rstride; in place: the same columns, rows row_step apart) and whose columns are
+// consecutive (stride_w == dilation_w == 1).
+bool row_reuse(const DirectTileArgs& a) {
+  if (a.taps != 9 || a.S != 3) return false;
+  for (int64_t t = 0; t < 9; ++t) {
+    const bool same = a.in_w > 0 ? a.tap_col[t] == a.tap_col[t % 3] &&
+                                       a.tap_row[t] == a.tap_row[t % 3] + (t / 3) * a.row_step
+                                 : a.tap[t] == a.tap[t % 3] + (t / 3) * a.x_rstride;
+    if (!same) return false;
+  }
+  // consecutive tap columns (the shifted loads)
+  return a.in_w > 0 ? a.tap_col[1] == a.tap_col[0] + 1 && a.tap_col[2] == a.tap_col[0] + 2
+                    : a.tap[1] == a.tap[0] + 1 && a.tap[2] == a.tap[0] + 2;
+}
+
+template <class Tr>
+void plane(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
+           const typename Tr::T* bias, typename Tr::T* y, const Activation& act) {
+  if (a.n <= 0 || a.rows <= 0 || a.kn <= 0) return;
+  const typename Tr::Epilogue epi(act);
+  const Source src(a);
+  const auto bv = Tr::set1(bias != nullptr ? bias[0] : typename Tr::T(0));
+  int64_t i = 0;
+  if (row_reuse(a))
+    for (; i + 4 <= a.rows; i += 4) rows<Tr, 4, 4, true>(src, x, w, bv, y, i, epi);
+  for (; i + 2 <= a.rows; i += 2) rows<Tr, 2, 8, false>(src, x, w, bv, y, i, epi);
+  for (; i < a.rows; ++i) rows<Tr, 1, 8, false>(src, x, w, bv, y, i, epi);
+}
+
+}  // namespace
+
+void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w,
+                      const float* bias, float* y, const Activation& act) {
+  plane<F32>(a, x, w, bias, y, act);
+}
+void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w,
+                      const double* bias, double* y, const Activation& act) {
+  plane<F64>(a, x, w, bias, y, act);
+}
+
+}  // namespace convcore::kernels::avx512
