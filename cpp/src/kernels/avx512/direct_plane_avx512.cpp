@@ -46,6 +46,7 @@ struct F32 {
   using V = __m512;
   using M = __mmask16;
   static constexpr int L = 16;
+  alignas(64) static constexpr T zeros[5 * L] = {};  // a padding row of a 4-vector tile
   static V zero() { return _mm512_setzero_ps(); }
   static V load(const T* p) { return _mm512_loadu_ps(p); }
   static V load(M m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
@@ -58,7 +59,13 @@ struct F32 {
   static V leaky(V v, V alpha) {
     return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), alpha, v);
   }
-  static void store(T* y, V v, M m) { _mm512_mask_storeu_ps(y, m, v); }
+  // Masked stores are slow on Zen 4: only partial vectors take one.
+  static void store(T* y, V v, M m) {
+    if (m == M(0xFFFF))
+      _mm512_storeu_ps(y, v);
+    else
+      _mm512_mask_storeu_ps(y, m, v);
+  }
   // Lanes k.. of lo followed by the first k lanes of hi.
   template <int K>
   static V shift(V hi, V lo) {
@@ -86,6 +93,7 @@ struct F64 {
   using V = __m512d;
   using M = __mmask8;
   static constexpr int L = 8;
+  alignas(64) static constexpr T zeros[5 * L] = {};
   static V zero() { return _mm512_setzero_pd(); }
   static V load(const T* p) { return _mm512_loadu_pd(p); }
   static V load(M m, const T* p) { return _mm512_maskz_loadu_pd(m, p); }
@@ -98,7 +106,12 @@ struct F64 {
   static V leaky(V v, V alpha) {
     return _mm512_mask_mul_pd(v, _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_LT_OQ), alpha, v);
   }
-  static void store(T* y, V v, M m) { _mm512_mask_storeu_pd(y, m, v); }
+  static void store(T* y, V v, M m) {
+    if (m == M(0xFF))
+      _mm512_storeu_pd(y, v);
+    else
+      _mm512_mask_storeu_pd(y, m, v);
+  }
   template <int K>
   static V shift(V hi, V lo) {
     return _mm512_castsi512_pd(
@@ -213,15 +226,16 @@ void tile3x3(const Source& src, const typename Tr::T* x, const typename Tr::T* w
   using V = typename Tr::V;
   using M = typename Tr::M;
   const DirectTileArgs& a = src.a;
-  // Input row u's offset at the tile's first column (leftmost tap), whether it lies in
-  // the image, and the lanes of each loaded vector that the input has.
+  // Input row u's offset at the tile's first column (leftmost tap) and whether it lies
+  // in the image (a padding row reads a zero row instead: no row masks, so the column
+  // masks fit the mask registers); the lanes of each loaded vector that the input has.
   int64_t row[RB + 2];
-  M rmask[RB + 2], cmask[NV + 1];
+  bool inside[RB + 2];
+  M cmask[NV + 1];
 #pragma GCC unroll 8
   for (int u = 0; u < RB + 2; ++u) {
-    const bool inside = src.offset(i0 + u, 0, row[u]);
-    if (inside) row[u] += j0;
-    rmask[u] = inside ? M(~0u) : M(0);
+    inside[u] = src.offset(i0 + u, 0, row[u]);
+    row[u] += j0;
   }
   if constexpr (!PLAIN) {
 #pragma GCC unroll 8
@@ -241,12 +255,12 @@ void tile3x3(const Source& src, const typename Tr::T* x, const typename Tr::T* w
     for (int t = 0; t < 9; ++t) wv[t] = Tr::set1(w[c * 9 + t]);
 #pragma GCC unroll 8
     for (int u = 0; u < RB + 2; ++u) {
-      const auto* p = xc + row[u];
-      V cur = PLAIN ? Tr::load(p) : Tr::load(M(cmask[0] & rmask[u]), p);
+      const auto* p = inside[u] ? xc + row[u] : Tr::zeros;
+      V cur = PLAIN ? Tr::load(p) : Tr::load(cmask[0], p);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) {
         const V next = PLAIN && v + 1 < NV ? Tr::load(p + (v + 1) * Tr::L)
-                                           : Tr::load(M(cmask[v + 1] & rmask[u]), p + (v + 1) * Tr::L);
+                                           : Tr::load(cmask[v + 1], p + (v + 1) * Tr::L);
         const V xs[3] = {cur, Tr::template shift<1>(next, cur), Tr::template shift<2>(next, cur)};
 #pragma GCC unroll 3
         for (int s = 0; s < 3; ++s)
