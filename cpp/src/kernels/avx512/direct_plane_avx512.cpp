@@ -1,19 +1,21 @@
 // direct_plane_avx512.cpp — direct_plane (KB = 1: depthwise convolution, one-channel
 // filtering), AVX-512 F/VL/BW/DQ, float (16 lanes) and double (8 lanes).
-//   3x3 taps with stride_h == dilation_h: 4 rows x up to 4 vectors (16 zmm accumulators)
-//   with the 9 weights held in registers (9 more), each input row loaded once per tap
-//   column for the 3 output rows that read it: 6 input rows x 3 loads per vector feed
-//   36 FMAs. (AVX2's 16 registers cannot hold the weights beside the accumulators: it
-//   re-broadcasts them, and becomes load/broadcast-bound.)
+//   3x3 taps, stride_h == dilation_h, consecutive tap columns: 4 rows x up to 4 vectors
+//   (16 zmm accumulators) with the 9 weights held in registers (9 more). Each input row
+//   is loaded once, as 5 vectors at the leftmost tap, for the 3 output rows that read
+//   it; taps 1 and 2 are those vectors shifted by valignd. AVX2's 16 registers cannot
+//   hold the weights beside the accumulators (it re-broadcasts them), and three
+//   unaligned 64-byte loads per vector split cache lines: both were the bottleneck.
 //   Other taps: 2 rows x up to 8 vectors, a single last row up to 8, weights broadcast.
 // Input: the packed band of the contract (kernels/README.md), or — when the driver asks
 // for in-place reading (DirectTileArgs::in_w > 0, stride_w == 1) — the unpadded NCHW
-// plane itself: padding columns are lanes masked off the loads (masked loads neither
-// fault nor read), padding rows loads under an empty mask, so no band is copied. Tiles
-// that read no padding use plain loads. Masked-off lanes load 0 and still take their FMA,
-// so each output is accumulated exactly as in the scalar twin (c, then t = r*S + s, one
-// FMA each, from 0): results are bitwise equal to it before sigmoid/tanh (0 * inf stays
-// NaN at the border). The last vector of a row is stored through a lane mask.
+// plane itself, so no band is copied: padding columns are lanes masked off the loads
+// (masked loads neither fault nor read; the address of such a load may lie before the
+// plane), padding rows read a zero row. Tiles that read no padding use plain loads.
+// Masked-off lanes load 0 and still take their FMA, so each output is accumulated
+// exactly as in the scalar twin (c, then t = r*S + s, one FMA each, from 0): results are
+// bitwise equal to it before sigmoid/tanh (0 * inf stays NaN at the border). The last
+// vector of a row is stored through a lane mask.
 // Epilogue: bias, then relu/abs/square/leaky_relu in zmm; sigmoid/tanh apply the AVX2
 // ymm functions (avx2/vmath_avx2.hpp, internal linkage) to each half, so their accuracy
 // is AVX2's.
