@@ -176,6 +176,13 @@ struct Source {
     const int64_t col = j + a.tap_col[0];
     return lane_range<L>(-col, a.in_w - col);
   }
+  // 3x3 row reuse: true when vectors 1 .. nv-2 of the tile at column j0 need no mask.
+  template <int L>
+  bool middle_inside(int64_t j0, int64_t nv) const {
+    for (int64_t v = 1; v + 1 < nv; ++v)
+      if (lanes3<L>(j0 + v * L) != lane_range<L>(0, L)) return false;
+    return true;
+  }
   // True when no load of the tile (output rows [i0, i1), columns [j0, j1)) needs a mask.
   bool plain(int64_t i0, int64_t i1, int64_t j0, int64_t j1) const {
     if (!in_place) return j1 <= a.n;
@@ -220,8 +227,10 @@ template <class Tr, int RB, int NV>
 // NV + 1 vectors at the leftmost tap's column; taps s = 1, 2 are those vectors shifted
 // by s lanes (valignd), not loads: 64-byte loads at unaligned addresses split cache
 // lines, and three of them per vector made the loads the bottleneck. Per output the
-// order is still r, then s (as the scalar twin). PLAIN: no load needs a mask.
-template <class Tr, int RB, int NV, bool PLAIN>
+// order is still r, then s (as the scalar twin). Loads: MASKS == 0, plain (the tile
+// reads no padding column); 1, masks on the first and last vectors only (the middle ones
+// lie inside the row); 2, masks on all. The 2 lanes past the tile are always masked.
+template <class Tr, int RB, int NV, int MASKS>
 void tile3x3(const Source& src, const typename Tr::T* x, const typename Tr::T* w,
              typename Tr::V bias, typename Tr::T* y, int64_t i0, int64_t j0,
              typename Tr::M last, const typename Tr::Epilogue& epi) {
@@ -239,12 +248,13 @@ void tile3x3(const Source& src, const typename Tr::T* x, const typename Tr::T* w
     inside[u] = src.offset(i0 + u, 0, row[u]);
     row[u] += j0;
   }
-  if constexpr (!PLAIN) {
+  // masked(v): vector v is loaded through cmask[v]
+  auto masked = [](int v) { return v == NV || MASKS == 2 || (MASKS == 1 && (v == 0 || v == NV - 1)); };
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) cmask[v] = M(src.lanes3<Tr::L>(j0 + v * Tr::L));
-  }
+  for (int v = 0; v < NV; ++v)
+    if (masked(v)) cmask[v] = M(src.lanes3<Tr::L>(j0 + v * Tr::L));
   // The vector past the tile supplies the shifted taps' last 2 lanes only.
-  cmask[NV] = M(3u & (PLAIN ? 3u : src.lanes3<Tr::L>(j0 + NV * Tr::L)));
+  cmask[NV] = M(3u & (MASKS == 0 ? 3u : src.lanes3<Tr::L>(j0 + NV * Tr::L)));
   V acc[RB][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < RB; ++r)
@@ -258,11 +268,11 @@ void tile3x3(const Source& src, const typename Tr::T* x, const typename Tr::T* w
 #pragma GCC unroll 8
     for (int u = 0; u < RB + 2; ++u) {
       const auto* p = inside[u] ? xc + row[u] : Tr::zeros;
-      V cur = PLAIN ? Tr::load(p) : Tr::load(cmask[0], p);
+      V cur = masked(0) ? Tr::load(cmask[0], p) : Tr::load(p);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) {
-        const V next = PLAIN && v + 1 < NV ? Tr::load(p + (v + 1) * Tr::L)
-                                           : Tr::load(cmask[v + 1], p + (v + 1) * Tr::L);
+        const V next = masked(v + 1) ? Tr::load(cmask[v + 1], p + (v + 1) * Tr::L)
+                                     : Tr::load(p + (v + 1) * Tr::L);
         const V xs[3] = {cur, Tr::template shift<1>(next, cur), Tr::template shift<2>(next, cur)};
 #pragma GCC unroll 3
         for (int s = 0; s < 3; ++s)
@@ -340,9 +350,11 @@ void rows(const Source& src, const typename Tr::T* x, const typename Tr::T* w,
     if constexpr (N <= NVMAX) {                                                          \
       if constexpr (REUSE) {                                                             \
         if (plain)                                                                       \
-          tile3x3<Tr, RB, N, true>(src, x, w, bias, yr + j0, i0, j0, last, epi);         \
+          tile3x3<Tr, RB, N, 0>(src, x, w, bias, yr + j0, i0, j0, last, epi);            \
+        else if (src.middle_inside<Tr::L>(j0, N))                                        \
+          tile3x3<Tr, RB, N, 1>(src, x, w, bias, yr + j0, i0, j0, last, epi);            \
         else                                                                             \
-          tile3x3<Tr, RB, N, false>(src, x, w, bias, yr + j0, i0, j0, last, epi);        \
+          tile3x3<Tr, RB, N, 2>(src, x, w, bias, yr + j0, i0, j0, last, epi);            \
       } else {                                                                           \
         if (plain)                                                                       \
           tile_any<Tr, RB, N, true>(src, x, w, bias, yr + j0, i0, j0, last, epi);        \
