@@ -148,7 +148,8 @@ struct Source {
     }
   }
   // Offset from a channel's origin of output row i's input for tap t at column 0; false
-  // when that input row is padding (the offset is then 0, read under an empty mask).
+  // when that input row is padding (the offset is then 0: tile_any loads it under an
+  // empty mask, tile3x3 reads a zero row instead).
   bool offset(int64_t i, int64_t t, int64_t& off) const {
     if (!in_place) {
       off = i * a.x_rstride + a.tap[t];
@@ -328,7 +329,7 @@ void tile_any(const Source& src, const typename Tr::T* x, const typename Tr::T* 
 }
 
 // RB output rows from row i0, cut into tiles of nearly equal vector counts <= NVMAX;
-// each tile with plain loads when it reads no padding.
+// each tile with no more load masks than the padding it reads needs.
 template <class Tr, int RB, int NVMAX, bool REUSE>
 void rows(const Source& src, const typename Tr::T* x, const typename Tr::T* w,
           typename Tr::V bias, typename Tr::T* y, int64_t i0,
