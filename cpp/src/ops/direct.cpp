@@ -8,8 +8,10 @@
 // calls the kernel once per channel block. Kernel choice, by shape: one output channel
 // per group (depthwise with multiplier 1, one-channel filtering) -> direct_plane (KB = 1,
 // wide rows); otherwise -> direct_tile (KB = 4: few input channels, depth multipliers,
-// dense layers). Each output is computed whole by one task, in a fixed order, so
-// results are bitwise the same for any thread count and any band size.
+// dense layers). A direct_plane kernel that reads the input in place (its slot's
+// `in_place`, the AVX-512 one) gets no band when stride_w == 1: it masks the padding
+// itself. Each output is computed whole by one task, in a fixed order, so results are
+// bitwise the same for any thread count, any band size, band or in place.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -51,8 +53,8 @@ struct DirectWeights : PackedWeights<T> {
   int64_t kb, blocks;         // channels per panel, panels per group
   Buffer<T> w;                // [group][block][c][tap][kb]
   std::vector<int64_t> taps;  // tap offsets in a band (Band)
-  // direct_plane reading the input in place: each tap's input row and column relative to
-  // an output pixel's (row*stride_h - pad_top, column - pad_left)... as DirectTileArgs.
+  // For in-place reading (DirectTileArgs): each tap's input row offset r*dilation_h and
+  // column offset s*dilation_w - pad_left from an output pixel's row origin and column.
   std::vector<int64_t> tap_row, tap_col;
   DirectWeights(bool pl, int64_t k, int64_t b, int64_t n) : plane(pl), kb(k), blocks(b), w(n) {}
 };
