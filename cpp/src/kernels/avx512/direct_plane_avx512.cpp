@@ -290,6 +290,7 @@ void tile3x3(const Source& src, const typename Tr::T* x, const typename Tr::T* w
 }
 
 // Any taps: RB rows x NV vectors from output (i0, j0), one weight broadcast per tap.
+// The per-tap address and mask arithmetic is shared by the tile's RB*NV FMAs.
 template <class Tr, int RB, int NV, bool PLAIN>
 void tile_any(const Source& src, const typename Tr::T* x, const typename Tr::T* w,
               typename Tr::V bias, typename Tr::T* y, int64_t i0, int64_t j0,
@@ -297,6 +298,14 @@ void tile_any(const Source& src, const typename Tr::T* x, const typename Tr::T* 
   using V = typename Tr::V;
   using M = typename Tr::M;
   const DirectTileArgs& a = src.a;
+  // Output row r's input origin (tap 0 excluded): band, its row of the band; in place,
+  // its first input row (row0 + i*row_step), which each tap's row offset moves.
+  int64_t base[RB], first[RB];
+#pragma GCC unroll 8
+  for (int r = 0; r < RB; ++r) {
+    first[r] = a.row0 + (i0 + r) * a.row_step;
+    base[r] = (src.in_place ? first[r] * a.in_w : (i0 + r) * a.x_rstride) + j0;
+  }
   V acc[RB][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < RB; ++r)
@@ -306,6 +315,7 @@ void tile_any(const Source& src, const typename Tr::T* x, const typename Tr::T* 
     const auto* xc = x + c * a.x_cstride;
     for (int64_t t = 0; t < a.taps; ++t) {
       const V b = Tr::set1(w[c * a.taps + t]);
+      const int64_t off = src.in_place ? a.tap_row[t] * a.in_w + a.tap_col[t] : a.tap[t];
       M cmask[NV];
       if constexpr (!PLAIN) {
 #pragma GCC unroll 8
@@ -313,9 +323,13 @@ void tile_any(const Source& src, const typename Tr::T* x, const typename Tr::T* 
       }
 #pragma GCC unroll 8
       for (int r = 0; r < RB; ++r) {
-        int64_t off;
-        const bool inside = src.offset(i0 + r, t, off);
-        const auto* p = xc + off + j0;
+        // a padding row: every lane masked off (and an in-range address)
+        bool inside = true;
+        if (!PLAIN && src.in_place) {
+          const int64_t ih = first[r] + a.tap_row[t];
+          inside = ih >= 0 && ih < a.in_h;
+        }
+        const auto* p = xc + (inside ? base[r] + off : 0);
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
           const V xv = PLAIN ? Tr::load(p + v * Tr::L)
@@ -405,6 +419,9 @@ void plane(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::
   int64_t i = 0;
   if (row_reuse(a))
     for (; i + 4 <= a.rows; i += 4) rows<Tr, 4, 4, true>(src, x, w, bv, y, i, epi);
+  // Other taps: 16 accumulators a tile, from 4 rows when rows are narrow.
+  if ((a.n + Tr::L - 1) / Tr::L <= 4)
+    for (; i + 4 <= a.rows; i += 4) rows<Tr, 4, 4, false>(src, x, w, bv, y, i, epi);
   for (; i + 2 <= a.rows; i += 2) rows<Tr, 2, 8, false>(src, x, w, bv, y, i, epi);
   for (; i < a.rows; ++i) rows<Tr, 1, 8, false>(src, x, w, bv, y, i, epi);
 }
