@@ -180,11 +180,12 @@ def test_kernels_registered():
 
 
 # ----------------------------------------------------------------------------- AVX-512
-# direct_plane_avx512 (kernels/README.md): 16 float / 8 double lanes, 3x3 row reuse in
-# tiles of 4 rows x up to 4 vectors (64 / 32 columns), other taps 2 rows x up to 8
-# vectors; with stride_w == 1 it reads the NCHW input in place, padding columns masked
-# off the loads and padding rows read as a zero row. The cases below walk its edges
-# (which are not AVX2's) on every ISA, bitwise against the scalar twin.
+# direct_plane_avx512 (kernels/README.md): 16 float / 8 double lanes, reading the NCHW
+# input in place (stride_w == 1), padding columns masked off the loads and padding rows
+# read as a zero row; 3x3, 5x5 and 7x7 row reuse in tiles of 4 rows x up to 4 vectors
+# (64 / 32 columns), other taps 4 x 4 or 2 x 8 vectors; a band (stride_w > 1) goes to
+# the AVX2 kernel. The cases below walk its edges (which are not AVX2's) on every ISA,
+# bitwise against the scalar twin.
 
 WIDE_EDGES = [1, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 79, 80, 81]
 
@@ -197,7 +198,10 @@ def test_plane_avx512_widths(rng, dtype, width):
     # one channel, no padding (a 'valid' filter: plain loads where the tile allows)
     if width >= 3:
         check(rng, dtype, 1, 1, 9, width, 1, 3, 3)
-    # stride_w 2: the band path of the same kernel
+    # 5x5 and 7x7 row reuse (shifts up to 6 lanes past the tile)
+    check(rng, dtype, 1, 1, 9, width, 1, 5, 5, padding=2)
+    check(rng, dtype, 1, 1, 11, width, 1, 7, 7, padding=3)
+    # stride_w 2: a band, handed to the AVX2 kernel
     check(rng, dtype, 1, 1, 6, width, 1, 3, 3, stride=(1, 2), padding=1)
 
 
@@ -229,7 +233,9 @@ def test_plane_avx512_heights(rng, dtype, height):
 )
 def test_plane_avx512_geometry(rng, dtype, geometry):
     check(rng, dtype, 2, 4, 11, 35, 4, 3, 3, groups=4, **geometry)
-    check(rng, dtype, 1, 2, 9, 18, 2, 5, 5, groups=2, **geometry)  # other taps
+    check(rng, dtype, 1, 2, 9, 18, 2, 5, 5, groups=2, **geometry)  # 5x5
+    check(rng, dtype, 1, 2, 14, 21, 2, 7, 7, groups=2, **geometry)  # 7x7
+    check(rng, dtype, 1, 2, 9, 19, 2, 3, 5, groups=2, **geometry)  # other taps
     check(rng, dtype, 1, 1, 5, 3, 1, 1, 1, **geometry)  # 1x1, tiny plane
 
 
@@ -248,6 +254,7 @@ def test_plane_avx512_channels_per_group(rng, dtype):
 def test_plane_avx512_activation(rng, dtype, activation):
     check(rng, dtype, 1, 2, 9, 49, 2, 3, 3, groups=2, padding=1, activation=activation)
     check(rng, dtype, 1, 1, 5, 33, 1, 5, 5, padding=2, activation=activation)
+    check(rng, dtype, 1, 1, 6, 20, 1, 2, 3, padding=1, activation=activation)  # other taps
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
