@@ -246,3 +246,101 @@ def test_kernels_registered():
             k = slots[isa, op]
             assert k["isa"] in own[isa] and k["name"] == f"{op}_{k['isa']}", k
             assert k["mr"] == 1 if "plane" in op else k["mr"] >= 2, k
+
+
+# ----------------------------------------------------------------------------- AVX-512
+# direct_plane_avx512 (kernels/README.md): 16 float / 8 double lanes, reading the NCHW
+# input in place (stride_w == 1), padding columns masked off the loads and padding rows
+# read as a zero row; 3x3, 5x5 and 7x7 row reuse in tiles of 4 rows x up to 4 vectors
+# (64 / 32 columns), other taps 4 x 4 or 2 x 8 vectors; a band (stride_w > 1) goes to
+# the AVX2 kernel. The cases below walk its edges (which are not AVX2's) on every ISA,
+# bitwise against the scalar twin.
+
+WIDE_EDGES = [1, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 79, 80, 81]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("width", WIDE_EDGES)
+def test_plane_avx512_widths(rng, dtype, width):
+    # depthwise 3x3 pad 1 (in place, row reuse: 4-row tiles then a 2-row and a 1-row rest)
+    check(rng, dtype, 1, 2, 7, width, 2, 3, 3, groups=2, padding=1)
+    # one channel, no padding (a 'valid' filter: plain loads where the tile allows)
+    if width >= 3:
+        check(rng, dtype, 1, 1, 9, width, 1, 3, 3)
+    # 5x5 and 7x7 row reuse (shifts up to 6 lanes past the tile)
+    check(rng, dtype, 1, 1, 9, width, 1, 5, 5, padding=2)
+    check(rng, dtype, 1, 1, 11, width, 1, 7, 7, padding=3)
+    # stride_w 2: a band, handed to the AVX2 kernel
+    check(rng, dtype, 1, 1, 6, width, 1, 3, 3, stride=(1, 2), padding=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("height", [1, 2, 3, 4, 5, 6, 7, 8, 9, 13])
+def test_plane_avx512_heights(rng, dtype, height):
+    # row groups of 4 (reuse), then pairs and single rows; padding rows at both ends
+    check(rng, dtype, 1, 3, height, 37, 3, 3, 3, groups=3, padding=1)
+    check(rng, dtype, 1, 1, height, 70, 1, 3, 3, padding=(2, 1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        dict(padding=0),
+        dict(padding=2),
+        dict(padding=(0, 3)),
+        dict(padding=(3, 0)),
+        dict(padding=(6, 20)),  # whole tiles of padding rows, masked middle vectors
+        dict(stride=(2, 1), padding=1),  # in place, stride_h 2: no row reuse
+        dict(stride=(3, 1), dilation=(3, 1), padding=3),  # reuse with rows 3 apart
+        dict(dilation=(1, 2), padding=2),  # in place, columns not consecutive
+        dict(dilation=2, padding=2),
+        dict(stride=2, padding=1),  # band
+        dict(stride=(1, 3), dilation=(2, 2), padding=(2, 4)),  # band, phases
+    ],
+    ids=lambda g: ",".join(f"{k}={v}" for k, v in g.items()),
+)
+def test_plane_avx512_geometry(rng, dtype, geometry):
+    check(rng, dtype, 2, 4, 11, 35, 4, 3, 3, groups=4, **geometry)
+    check(rng, dtype, 1, 2, 9, 18, 2, 5, 5, groups=2, **geometry)  # 5x5
+    check(rng, dtype, 1, 2, 14, 21, 2, 7, 7, groups=2, **geometry)  # 7x7
+    check(rng, dtype, 1, 2, 9, 19, 2, 3, 5, groups=2, **geometry)  # other taps
+    check(rng, dtype, 1, 1, 5, 3, 1, 1, 1, **geometry)  # 1x1, tiny plane
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_plane_avx512_channels_per_group(rng, dtype):
+    # one output channel per group, several input channels (C > 1 in the kernel, in place)
+    check(rng, dtype, 2, 6, 9, 33, 2, 3, 3, groups=2, padding=1)
+    check(rng, dtype, 1, 3, 8, 17, 1, 3, 3, padding=1)
+    check(rng, dtype, 1, 4, 7, 21, 2, 3, 2, groups=2, padding=(1, 0), stride=(1, 2))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "abs", "square",
+                                        "leaky_relu", LectureSigmoid()],
+                         ids=lambda a: a if isinstance(a, str) else "sigmoid_lecture")
+def test_plane_avx512_activation(rng, dtype, activation):
+    check(rng, dtype, 1, 2, 9, 49, 2, 3, 3, groups=2, padding=1, activation=activation)
+    check(rng, dtype, 1, 1, 5, 33, 1, 5, 5, padding=2, activation=activation)
+    check(rng, dtype, 1, 1, 6, 20, 1, 2, 3, padding=1, activation=activation)  # other taps
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_plane_avx512_padding_times_inf(rng, dtype):
+    """Padding is multiplied like any input (0 * inf = NaN at the border, as the
+    reference and every table compute it); NaN and inf inside the image propagate."""
+    x = rng.standard_normal((1, 2, 9, 40)).astype(dtype)
+    x[0, 0, 0, 0] = np.nan
+    x[0, 1, 8, 39] = np.inf
+    x[0, 1, 4, 17] = -np.inf
+    w = rng.standard_normal((2, 1, 3, 3)).astype(dtype)
+    w[0, 0, 0, 0] = np.inf  # reads the top-left padding for the first row and column
+    w[1, 0, 2, 1] = -np.inf  # reads the bottom padding row
+    results = run_everywhere(x, w, None, groups=2, padding=1)
+    for key, y in results.items():
+        check_conv2d(y, x, w, None, groups=2, padding=1)
+        assert np.array_equal(y, results["scalar", 1], equal_nan=True), key
+    y = results["scalar", 1]
+    assert np.isnan(y[0, 0, 0, :]).all() and np.isnan(y[0, 0, :, 0]).all()
+    assert np.isnan(y[0, 1, -1, :]).all()

@@ -59,6 +59,13 @@ struct DirectTileArgs {
   int64_t x_cstride, x_rstride;
   int64_t rows, n, kn;
   int64_t y_kstride, y_rstride;
+  // In-place reading (direct_plane kernels whose slot sets `in_place`; in_w > 0): no band,
+  // x is the unpadded input (channel c at x + c*x_cstride, rows in_w apart). Output (i, j),
+  // tap t reads row row0 + i*row_step + tap_row[t], column j + tap_col[t]; rows and columns
+  // outside [0, in_h) x [0, in_w) read as zero (the padding). tap and x_rstride are unused.
+  int64_t in_h = 0, in_w = 0, row0 = 0, row_step = 0;
+  const int64_t* tap_row = nullptr;
+  const int64_t* tap_col = nullptr;
 };
 template <class T>
 using DirectTileFn = void (*)(const DirectTileArgs& a, const T* x, const T* w, const T* bias,
@@ -117,6 +124,7 @@ struct Kernel {
   const char* isa;   // ISA its code needs
   Fn fn;
   int mr = 0, nr = 0;  // register tile (0: untiled)
+  bool in_place = false;  // direct_plane: honours DirectTileArgs' in-place reading
 };
 
 struct KernelTable {

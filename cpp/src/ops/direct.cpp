@@ -8,8 +8,10 @@
 // calls the kernel once per channel block. Kernel choice, by shape: one output channel
 // per group (depthwise with multiplier 1, one-channel filtering) -> direct_plane (KB = 1,
 // wide rows); otherwise -> direct_tile (KB = 4, 8 on AVX-512: few input channels, depth
-// multipliers, dense layers). Each output is computed whole by one task, in a fixed order, so
-// results are bitwise the same for any thread count and any band size.
+// multipliers, dense layers). A direct_plane kernel that reads the input in place (its
+// slot's `in_place`, the AVX-512 one) gets no band when stride_w == 1: it masks the
+// padding itself. Each output is computed whole by one task, in a fixed order, so results
+// are bitwise the same for any thread count, any band size, band or in place.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -51,6 +53,9 @@ struct DirectWeights : PackedWeights<T> {
   int64_t kb, blocks;         // channels per panel, panels per group
   Buffer<T> w;                // [group][block][c][tap][kb]
   std::vector<int64_t> taps;  // tap offsets in a band (Band)
+  // For in-place reading (DirectTileArgs): each tap's input row offset r*dilation_h and
+  // column offset s*dilation_w - pad_left from an output pixel's row origin and column.
+  std::vector<int64_t> tap_row, tap_col;
   DirectWeights(bool pl, int64_t k, int64_t b, int64_t n) : plane(pl), kb(k), blocks(b), w(n) {}
 };
 
@@ -160,9 +165,47 @@ std::unique_ptr<PackedWeights<T>> direct_pack(const Conv2dParams& p, const T* w)
       const int64_t col = s * p.dilation_w;
       packed->taps.push_back(r * p.dilation_h * band.row_len +
                              (col % p.stride_w) * band.phase_len + col / p.stride_w);
+      packed->tap_row.push_back(r * p.dilation_h);
+      packed->tap_col.push_back(col - p.pad_left);
     }
   return packed;
 }
+
+namespace {
+
+// direct_plane on a kernel that reads the input in place (stride_w == 1): no band is
+// copied, the kernel masks the padding itself. Tasks are (image, group, band of output
+// rows), bands whole planes unless more tasks are needed to feed the threads (the
+// kernel's tiles stream the rows; there is no band to keep cache-resident).
+template <class T>
+void plane_in_place(const Conv2dParams& p, const DirectWeights<T>& pw,
+                    const kernels::Kernel<kernels::DirectTileFn<T>>& kernel, const T* x,
+                    const T* bias, T* y) {
+  const int64_t Ho = p.out_h(), Wo = p.out_w();
+  const int64_t Cg = p.C / p.groups, taps = p.R * p.S;
+  int64_t rows = Ho;
+  const int64_t want = 4 * pool_threads();
+  if (p.N * p.groups < want) rows = ceil_div(Ho, ceil_div(want, p.N * p.groups));
+  if (rows > 4 && rows < Ho) rows -= rows % 4;  // whole 4-row tiles
+  const int64_t bands = ceil_div(Ho, rows);
+  parallel_for(p.N * p.groups * bands, [&](int64_t task) {
+    const int64_t b = task % bands, g = (task / bands) % p.groups, n = task / (bands * p.groups);
+    const int64_t oh0 = b * rows;
+    kernels::DirectTileArgs a{Cg, taps, p.S, pw.taps.data(), p.H * p.W, 0,
+                              std::min(rows, Ho - oh0), Wo, 1, 0, Wo};
+    a.in_h = p.H;
+    a.in_w = p.W;
+    a.row0 = oh0 * p.stride_h - p.pad_top;
+    a.row_step = p.stride_h;
+    a.tap_row = pw.tap_row.data();
+    a.tap_col = pw.tap_col.data();
+    kernel.fn(a, x + (n * p.C + g * Cg) * p.H * p.W, pw.w.get() + g * Cg * taps,
+              bias != nullptr ? bias + g : nullptr, y + ((n * p.K + g) * Ho + oh0) * Wo,
+              p.activation);
+  });
+}
+
+}  // namespace
 
 template <class T>
 void direct_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* x,
@@ -170,6 +213,10 @@ void direct_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* 
   const auto& pw = static_cast<const DirectWeights<T>&>(packed);
   const auto& kernel = direct_kernel<T>(pw.plane);
   if (kernel.mr != pw.kb) throw std::logic_error("direct: weights packed for another kernel");
+  if (pw.plane && kernel.in_place && p.stride_w == 1) {
+    plane_in_place(p, pw, kernel, x, bias, y);
+    return;
+  }
   const int64_t Ho = p.out_h(), Wo = p.out_w();
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, taps = p.R * p.S;
   const Band band(p);

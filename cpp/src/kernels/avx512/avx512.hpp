@@ -30,4 +30,10 @@ void direct_tile_f32(const DirectTileArgs& a, const float* x, const float* w,
 void direct_tile_f64(const DirectTileArgs& a, const double* x, const double* w,
                      const double* bias, double* y, const Activation& act);
 
+// direct_plane_avx512.cpp (band or in-place input)
+void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
+                      float* y, const Activation& act);
+void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w,
+                      const double* bias, double* y, const Activation& act);
+
 }  // namespace convcore::kernels::avx512

@@ -21,8 +21,8 @@ constexpr KernelTable make() {
   t.activate_f64 = {"activate_f64_avx2", "avx2", &avx2::activate_f64};
   t.direct_tile_f32 = {"direct_tile_f32_avx512", "avx512", &direct_tile_f32, 8, 48};
   t.direct_tile_f64 = {"direct_tile_f64_avx512", "avx512", &direct_tile_f64, 8, 24};
-  t.direct_plane_f32 = {"direct_plane_f32_avx2", "avx2", &avx2::direct_plane_f32, 1, 64};
-  t.direct_plane_f64 = {"direct_plane_f64_avx2", "avx2", &avx2::direct_plane_f64, 1, 32};
+  t.direct_plane_f32 = {"direct_plane_f32_avx512", "avx512", &direct_plane_f32, 1, 128, true};
+  t.direct_plane_f64 = {"direct_plane_f64_avx512", "avx512", &direct_plane_f64, 1, 64, true};
   t.locally_connected_f32 = {"locally_connected_f32_avx2", "avx2",
                              &avx2::locally_connected_f32};
   t.locally_connected_f64 = {"locally_connected_f64_avx2", "avx2",
