@@ -179,6 +179,15 @@ def _convcore(algorithm: str) -> Maker:
     return make
 
 
+def _convcore_layer(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    """A ``layers.Conv2d`` holding the weights (packed once, as a model holds them; ONNX
+    Runtime's session likewise packs its initializers once)."""
+    layer = convcore.layers.Conv2d(s.c, s.k, (s.r, s.s), bias=False, dtype=x.dtype,
+                                   **s.conv2d_kwargs)
+    layer.weight = w
+    return lambda: layer(x)
+
+
 def padded(s: ConvShape, x: np.ndarray) -> np.ndarray:
     """The input with the shape's zero padding on both sides of H and W."""
     p = s.padding
@@ -391,6 +400,7 @@ CONV2D: Dict[str, Maker] = {
     "convcore-auto": _convcore("auto"),
     "convcore-direct": _convcore("direct"),
     "convcore-im2col": _convcore("im2col"),
+    "convcore-layer": _convcore_layer,
     "numpy-im2col": _numpy_im2col,
     "numpy-einsum": _numpy_einsum,
     "scipy-correlate2d": _scipy_correlate2d,
