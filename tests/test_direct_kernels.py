@@ -344,3 +344,12 @@ def test_plane_avx512_padding_times_inf(rng, dtype):
     y = results["scalar", 1]
     assert np.isnan(y[0, 0, 0, :]).all() and np.isnan(y[0, 0, :, 0]).all()
     assert np.isnan(y[0, 1, -1, :]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("height", [5, 6, 7, 13])
+def test_tile_band_rows(rng, dtype, height):
+    # many channels: on one thread float32 bands of 6 rows (band within 128 KiB), float64
+    # and two threads 4 rows; results bitwise the same either way
+    check(rng, dtype, 1, 64, height, 48, 9, 3, 3, padding=1)
+    check(rng, dtype, 1, 40, height, 30, 12, 3, 3, stride=(2, 1), padding=(2, 1))
