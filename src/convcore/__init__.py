@@ -3,12 +3,18 @@
 Convolution layers beat fully connected ones: local connectivity and weight sharing keep
 the parameter count independent of the image size, locality lets the layer see spatial
 structure, and convolution is equivariant to translation. convcore computes them fast on
-the CPU (a C++ core with AVX2 kernels and a thread pool) and shows the argument in numbers.
+the CPU (a C++ core with scalar, AVX2 and AVX-512 kernels, chosen at run time, and a
+thread pool) and shows the argument in numbers.
+
+The functions below take and return NumPy arrays; ``convcore.layers`` holds the layers,
+``convcore.signal``'s ``correlate2d`` / ``convolve2d`` are SciPy drop-ins, and
+``convcore.testing`` the float64 reference. ``threadpoolctl.threadpool_limits`` limits
+convcore's threads too (when threadpoolctl is installed).
 """
 
 from __future__ import annotations
 
-from . import _core, layers
+from . import _core, _threadpoolctl, layers
 from .functional import (
     abs,
     avg_pool2d,
@@ -31,6 +37,9 @@ __version__: str = _core.version()
 _core.get_isa()
 _core.get_num_threads()
 
+# threadpoolctl.threadpool_limits(n) limits convcore's pool too (when it is installed).
+_threadpoolctl.register()
+
 
 def set_num_threads(n: int) -> None:
     """Set the number of threads every convcore call uses (n >= 1)."""
@@ -43,6 +52,9 @@ def get_num_threads() -> int:
     """The number of threads convcore calls use (start value: CONVCORE_NUM_THREADS or the
     CPUs in this process's affinity mask)."""
     return _core.get_num_threads()
+
+# threadpoolctl.threadpool_limits(n) limits convcore's pool too (when it is installed).
+_threadpoolctl.register()
 
 
 def info() -> dict:

@@ -16,8 +16,8 @@ What it measures, and how:
 * **The cost of full connectivity**: a conv layer (3 -> 16 channels, 3x3, padding 1),
   the equivalent locally connected layer and the equivalent fully connected layer as
   the image grows: parameters, weight bytes, MACs and time. The dense layer is timed
-  while its matrix fits a memory budget and estimated beyond it from the measured
-  bandwidth of the largest one timed (marked "est.").
+  while its weights fit a memory budget (2 GiB; 16 MiB with ``--quick``) and estimated
+  beyond it from a memory bandwidth measured out of cache (marked "est.").
 * **The permutation experiment**: a dense layer whose columns are permuted like the
   pixels gives the same output; a convolution of the permuted image does not.
 
@@ -43,11 +43,14 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 import convcore
-from convcore import _core
+from convcore import _core, experiments
+from convcore.experiments import Layer
 from convcore.testing import SHAPES, ConvShape
 
 #: Memory the dense-equivalent matrix may take before its time is estimated instead.
 DENSE_BUDGET = 2 << 30
+#: The dense budget of ``bench --quick``.
+QUICK_BUDGET = 16 << 20
 #: Image sides of the cost-of-full-connectivity sweep.
 SWEEP_SIZES = (8, 16, 32, 64, 128, 256)
 #: The sweep's layer: C input channels, K filters of R x R, padding R // 2.
@@ -462,18 +465,11 @@ def measure(fns: Dict[str, Callable[[], object]], rounds: int = 5, sample_s: flo
 
 # ----------------------------------------------------------------------------- cost of full connectivity
 
-
-@dataclasses.dataclass
-class Layer:
-    """One layer of the sweep at one image size. Times in seconds (nan: not measured)."""
-
-    kind: str  # "conv", "locally connected", "dense"
-    size: int
-    params: int
-    weight_bytes: int
-    macs: int
-    seconds: float = math.nan
-    estimated: bool = False
+#: A matrix this large is out of any cache: the dense layer's estimates beyond the budget
+#: use the bandwidth of a matvec on one at least this large (4x the 32 MiB L3 of the
+#: EPYCs the reports come from). A matrix timed inside the cache would make them
+#: several times optimistic.
+OUT_OF_CACHE_BYTES = 128 << 20
 
 
 def sweep_shape(size: int) -> ConvShape:
@@ -486,16 +482,7 @@ def sweep_costs(size: int, c: int = SWEEP_C, k: int = SWEEP_K, r: int = SWEEP_R,
                 itemsize: int = 4) -> Dict[str, Layer]:
     """Parameters (with bias), weight bytes and MACs of the three layers on a size x size
     image with padding r // 2 (so the output is size x size too)."""
-    pixels = size * size
-    conv_p = k * c * r * r + k
-    lc_p = pixels * k * c * r * r + k * pixels
-    dense_p = (k * pixels) * (c * pixels) + k * pixels
-    conv_macs = pixels * k * c * r * r
-    return {
-        "conv": Layer("conv", size, conv_p, conv_p * itemsize, conv_macs),
-        "locally connected": Layer("locally connected", size, lc_p, lc_p * itemsize, conv_macs),
-        "dense": Layer("dense", size, dense_p, dense_p * itemsize, (k * pixels) * (c * pixels)),
-    }
+    return experiments.costs(c, k, (r, r), (size, size), itemsize)
 
 
 def locally_connected(x: np.ndarray, w: np.ndarray, r: int) -> Callable[[], np.ndarray]:
@@ -506,31 +493,41 @@ def locally_connected(x: np.ndarray, w: np.ndarray, r: int) -> Callable[[], np.n
     return lambda: convcore.locally_connected2d(x, lc_w, padding=r // 2)
 
 
+def matvec_bandwidth(nbytes: int = OUT_OF_CACHE_BYTES, rounds: int = 3) -> float:
+    """Bytes per second a float32 NumPy matvec streams from a matrix of ``nbytes``
+    (median of ``rounds`` calls after a warm-up)."""
+    cols = 4096
+    m = np.ones((max(1, nbytes // (4 * cols)), cols), np.float32)
+    x = np.ones(cols, np.float32)
+    seconds, _ = measure({"matvec": lambda: m @ x}, rounds=rounds, sample_s=0.0)["matvec"]
+    return m.nbytes / seconds
+
+
 def connectivity_sweep(sizes: Sequence[int] = SWEEP_SIZES, budget: int = DENSE_BUDGET,
                        rounds: int = 5, progress=None) -> List[Dict[str, Layer]]:
-    """Measure the sweep: conv (convcore), locally connected, dense (NumPy matmul on the
-    conv's dense matrix) at each image size. The dense layer is timed while its matrix
-    fits ``budget`` bytes; beyond, its time is its weight bytes over the bandwidth the
-    largest timed one reached (memory-bound: one image, each weight read once)."""
+    """Measure the sweep (``convcore.experiments.connectivity``): the conv and locally
+    connected layers, and the dense one (NumPy matmul on the conv's dense matrix) at
+    each image size, interleaved. The dense layer is timed while its weights fit
+    ``budget`` bytes; beyond, its time is its weight bytes over the bandwidth of the
+    largest one timed when that one is out of cache (``OUT_OF_CACHE_BYTES``), else over
+    that of a matvec on an out-of-cache matrix (memory-bound: one image, each weight
+    read once)."""
     rows = []
-    bandwidth = math.nan
+    bandwidth, basis = math.nan, 0
     for size in sizes:
-        layers = sweep_costs(size)
-        shape = sweep_shape(size)
-        x, w = conv_inputs(shape, seed=size)
-        # Rebinding fns frees the previous size's dense matrix before the next is built.
-        fns = {"conv": lambda: convcore.conv2d(x, w, padding=SWEEP_R // 2),
-               "locally connected": locally_connected(x, w, SWEEP_R)}
-        dense = layers["dense"]
-        try:
-            fns["dense"] = dense_matmul(shape, x, w, budget)
-        except Unavailable:
-            pass  # beyond the budget: estimated below from the largest one timed
-        for name, (seconds, _) in measure(fns, rounds=rounds).items():
+        x, w = conv_inputs(sweep_shape(size), seed=size)
+        # Rebinding ``run`` frees the previous size's dense matrix before the next is built.
+        run = experiments.connectivity(x[0], w, budget=budget)
+        layers = run.costs
+        for name, (seconds, _) in measure(run.runs, rounds=rounds).items():
             layers[name].seconds = seconds
-        if "dense" in fns:
-            bandwidth = dense.weight_bytes / dense.seconds
-        elif not math.isnan(bandwidth):
+        dense = layers["dense"]
+        if "dense" in run.runs:
+            bandwidth, basis = dense.weight_bytes / dense.seconds, dense.weight_bytes
+        else:
+            if basis < OUT_OF_CACHE_BYTES:
+                del run
+                bandwidth, basis = matvec_bandwidth(), OUT_OF_CACHE_BYTES
             dense.seconds, dense.estimated = dense.weight_bytes / bandwidth, True
         rows.append(layers)
         if progress:
@@ -554,23 +551,12 @@ def permutation_experiment(size: int = 16, seed: int = 0) -> Permutation:
     notion of which pixels are neighbours — while the conv's output changes entirely.
     Computed in float64 so that 'the same' means equal to rounding (~1e-16)."""
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((1, SWEEP_C, size, size))
+    x = rng.standard_normal((SWEEP_C, size, size))
     w = rng.standard_normal((SWEEP_K, SWEEP_C, SWEEP_R, SWEEP_R))
-    pixels = rng.permutation(size * size)
-    columns = (np.arange(SWEEP_C)[:, None] * size * size + pixels[None, :]).ravel()
-    m = convcore.conv2d_dense_matrix(w, (SWEEP_C, size, size), padding=SWEEP_R // 2)
-    y = convcore.conv2d(x, w, padding=SWEEP_R // 2)
-    flat = x.ravel()
-    x_perm = flat[columns].reshape(x.shape)
-    scale = np.abs(y).max()
-    dense = m @ flat
-    return Permutation(
-        size=size,
-        dense_vs_conv=float(np.abs(dense - y.ravel()).max() / scale),
-        dense_permuted=float(np.abs(m[:, columns] @ flat[columns] - dense).max() / scale),
-        conv_permuted=float(np.abs(convcore.conv2d(x_perm, w, padding=SWEEP_R // 2) - y).max()
-                            / scale),
-    )
+    p = experiments.permutation(x, w, seed=seed)
+    return Permutation(size=size, dense_vs_conv=p.dense_vs_conv / p.scale,
+                       dense_permuted=p.dense_permuted / p.dense_scale,
+                       conv_permuted=p.conv_changed / p.scale)
 
 
 # ----------------------------------------------------------------------------- the command
@@ -700,8 +686,10 @@ def permutation_text(p: Permutation) -> str:
             f"{p.conv_permuted:.2f} (a different output: it sees the spatial structure)\n")
 
 
-def plot_connectivity(rows: Sequence[Dict[str, Layer]], path: str) -> None:
-    """Log-log curves of parameters, weight bytes, MACs and time against the image side."""
+def connectivity_figure(rows: Sequence[Dict[str, Layer]]):
+    """Log-log curves of parameters, weight bytes, MACs and time against the image side
+    (a matplotlib Figure). Measured points are filled; estimated times are hollow,
+    joined to the last measured point by a dashed line that carries no marker there."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -723,9 +711,9 @@ def plot_connectivity(rows: Sequence[Dict[str, Layer]], path: str) -> None:
             if measured:
                 ax.plot(*zip(*measured), "o-", ms=sizes[kind], color=colour, label=kind)
             if estimated:
-                if measured:
-                    estimated.insert(0, measured[-1])
-                ax.plot(*zip(*estimated), "o--", color=colour, mfc="white",
+                if measured:  # the dashed line starts at the last measured point
+                    ax.plot(*zip(*([measured[-1]] + estimated)), "--", color=colour)
+                ax.plot(*zip(*estimated), "o", color=colour, mfc="white",
                         label=f"{kind} (estimated)")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -737,6 +725,14 @@ def plot_connectivity(rows: Sequence[Dict[str, Layer]], path: str) -> None:
     fig.suptitle(f"Cost of full connectivity: {SWEEP_C} -> {SWEEP_K} channels, "
                  f"{SWEEP_R}x{SWEEP_R}, padding {SWEEP_R // 2}")
     fig.tight_layout()
+    return fig
+
+
+def plot_connectivity(rows: Sequence[Dict[str, Layer]], path: str) -> None:
+    """``connectivity_figure`` written to ``path`` (PNG)."""
+    import matplotlib.pyplot as plt
+
+    fig = connectivity_figure(rows)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -799,14 +795,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "image grows) and the permutation experiment. Prints the tables; --out DIR also "
         "writes report.md and PNG plots (matplotlib).")
     parser.add_argument("--quick", action="store_true",
-                        help="small shapes and images, few rounds (seconds, not minutes)")
+                        help="small shapes and images (up to 32x32), few rounds, and a "
+                             f"{QUICK_BUDGET >> 20} MiB dense budget (seconds, not minutes)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for convcore and every peer (default 1)")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="write report.md and the PNG plots into DIR")
     parser.add_argument("--budget-gib", type=float, default=DENSE_BUDGET / 2**30,
-                        help="memory the dense matrix may take before it is estimated "
-                             "(default 2)")
+                        help="memory the dense layer's weights may take before its time "
+                             "is estimated (default 2; --quick: "
+                             f"{QUICK_BUDGET >> 20} MiB)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -815,7 +813,7 @@ def main(args: argparse.Namespace) -> int:
         raise SystemExit("--threads must be >= 1")
     shapes = selected_shapes(args.quick)
     sizes = SWEEP_SIZES[:3] if args.quick else SWEEP_SIZES
-    budget = int((16 << 20) if args.quick else args.budget_gib * 2**30)
+    budget = int(QUICK_BUDGET if args.quick else args.budget_gib * 2**30)
     rounds = 3 if args.quick else 7
     info = machine()
     with pinned_threads(args.threads):
@@ -841,8 +839,10 @@ def main(args: argparse.Namespace) -> int:
              f"{SWEEP_R // 2}), the equivalent locally connected layer (one filter bank per "
              f"position) and the equivalent fully connected layer (its dense matrix, NumPy "
              f"matmul), on one image. Parameters include the bias; float32 weights. The dense "
-             f"layer is timed while its matrix fits {_bytes(budget)}; beyond, its time is "
-             f"estimated from the bandwidth of the largest one timed (est.).", "",
+             f"layer is timed while its weights fit {_bytes(budget)}; beyond, its time is "
+             f"its weight bytes over the bandwidth of the largest one timed, or of a NumPy "
+             f"matvec on a {_bytes(OUT_OF_CACHE_BYTES)} matrix when that one fits in the "
+             f"cache (est.).", "",
              connectivity_table(sweep),
              "## The permutation experiment", "", perm]
     report = "\n".join(lines)

@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 import convcore
+from convcore import experiments
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32) / 4
 SIGMOID_A, SIGMOID_B = 0.08, 50.0  # the lecture's sigmoid, for 8-bit intensities
@@ -125,11 +126,6 @@ def dense_matrix(h: int, w: int) -> np.ndarray:
     return convcore.conv2d_dense_matrix(SOBEL_X[None, None], (1, h, w), padding=1)
 
 
-def _locally_connected(img: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """One 3x3 filter per output position (weights (Ho, Wo, 1, 1, 3, 3)), zero padding 1."""
-    return convcore.locally_connected2d(img[None, None], weights, padding=1)[0, 0]
-
-
 def _best_ms(fn: Callable[[], Any], budget_s: float = 0.3, max_runs: int = 7) -> float:
     """Best wall time of ``fn`` in ms over a few runs after a warm-up call. The best, not
     the median: on a shared machine a threaded BLAS call now and then waits ~20 ms for a
@@ -148,41 +144,32 @@ def _best_ms(fn: Callable[[], Any], budget_s: float = 0.3, max_runs: int = 7) ->
 
 # ----------------------------------------------------------------------------- the argument
 
+#: The cost table's names for convcore.experiments' layers, and how each is computed.
+_COST_ROWS = {
+    "conv": ("convolution", "convcore.layers.Conv2d"),
+    "locally connected": ("locally connected", "convcore.layers.LocallyConnected2d"),
+    "dense": ("fully connected", "NumPy matmul"),
+}
+
 
 def cost_table(img: np.ndarray, budget: int = DENSE_BUDGET) -> List[Dict[str, Any]]:
-    """One row per layer type for a 3x3, one-channel, padding-1 layer on ``img``: params
-    (weights + biases), weight bytes (float32), MACs, best time in ms (None when its
-    weights exceed ``budget`` bytes: not run) and how it was timed. The locally connected and fully connected layers get the Sobel
-    filter at every position, so all three compute the same map (``max_diff``)."""
-    h, w = img.shape
-    taps, pixels = SOBEL_X.size, h * w
-    ref = sobel(img)
-    rows = [{"layer": "convolution", "params": taps + 1, "macs": taps * pixels,
-             "ms": _best_ms(lambda: sobel(img)), "how": "convcore.conv2d", "max_diff": 0.0}]
-
-    lc_params = (taps + 1) * pixels
-    lc = {"layer": "locally connected", "params": lc_params, "macs": taps * pixels,
-          "ms": None, "how": "", "max_diff": None}
-    if 4 * lc_params <= budget:
-        weights = np.broadcast_to(SOBEL_X, (h, w, 1, 1, 3, 3)).copy()
-        lc["ms"] = _best_ms(lambda: _locally_connected(img, weights))
-        lc["how"] = "convcore.locally_connected2d"
-        lc["max_diff"] = float(np.abs(_locally_connected(img, weights) - ref).max())
-    rows.append(lc)
-
-    dense = {"layer": "fully connected", "params": pixels * pixels + pixels,
-             "macs": pixels * pixels, "ms": None, "how": "", "max_diff": None}
-    if 4 * dense["params"] <= budget:
-        m = dense_matrix(h, w)
-        x = img.ravel()
-        dense["ms"] = _best_ms(lambda: m @ x)
-        dense["how"] = "NumPy matmul"
-        dense["max_diff"] = float(np.abs((m @ x).reshape(h, w) - ref).max())
-    rows.append(dense)
-    for row in rows:
-        row["bytes"] = 4 * row["params"]
-        if row["ms"] is None:
-            row["how"] = f"not run: {_bytes(row['bytes'])} > {_bytes(budget)}"
+    """One row per layer type for a 3x3, one-channel, padding-1 layer on ``img``
+    (``convcore.experiments.connectivity``): params (weights + biases), weight bytes
+    (float32), MACs, best time in ms (None when its weights exceed ``budget`` bytes: not
+    run) and how it was timed. The locally connected and fully connected layers get the
+    Sobel filter at every position, so all three compute the same map (``max_diff``)."""
+    run = experiments.connectivity(img[None], SOBEL_X[None, None], budget=budget)
+    ref = run.runs["conv"]()
+    rows = []
+    for kind in experiments.KINDS:
+        cost, (label, how) = run.costs[kind], _COST_ROWS[kind]
+        row = {"layer": label, "params": cost.params, "macs": cost.macs,
+               "bytes": cost.weight_bytes, "ms": None, "max_diff": None,
+               "how": f"not run: {_bytes(cost.weight_bytes)} > {_bytes(budget)}"}
+        fn = run.runs.get(kind)
+        if fn is not None:
+            row.update(ms=_best_ms(fn), how=how, max_diff=float(np.abs(fn() - ref).max()))
+        rows.append(row)
     return rows
 
 
@@ -207,36 +194,27 @@ def equivariance(img: np.ndarray, shift: Tuple[int, int] = SHIFT) -> Dict[str, f
 
 
 def permutation(img: np.ndarray, seed: int = 0) -> Dict[str, Any]:
-    """A fixed random permutation P of the pixels. Fully connected (on a THUMB x THUMB
-    thumbnail): M x == (M P^T)(P x), the layer just relearns its columns. Convolution:
-    the maps of P x are not P of the maps of x, and unscrambled they are noise."""
-    h, w = img.shape
-    perm = np.random.default_rng(seed).permutation(h * w)
-    permuted = img.ravel()[perm].reshape(h, w)
-    y, yp = sobel(img, "replicate"), sobel(permuted, "replicate")
-    unscrambled = np.empty(h * w, dtype=yp.dtype)
-    unscrambled[perm] = yp.ravel()
-    unscrambled = unscrambled.reshape(h, w)
-
+    """A fixed random permutation P of the pixels (``convcore.experiments.permutation``).
+    Fully connected (on a THUMB x THUMB thumbnail): M x == (M P^T)(P x), the layer just
+    relearns its columns. Convolution: the maps of P x are not P of the maps of x, and
+    unscrambled they are noise."""
+    whole = experiments.permutation(img[None], SOBEL_X[None, None], padding_mode="replicate",
+                                    seed=seed, dense_budget=0)
     thumb = _thumbnail(img, THUMB)
-    th, tw = thumb.shape
-    tperm = np.random.default_rng(seed).permutation(th * tw)
-    m = dense_matrix(th, tw)
-    x = thumb.ravel()
-    dense_diff = float(np.abs(m[:, tperm] @ x[tperm] - m @ x).max())
-    tconv_diff = float(np.abs(sobel(x[tperm].reshape(th, tw), "zeros").ravel() - m @ x).max())
+    small = experiments.permutation(thumb[None], SOBEL_X[None, None], seed=seed,
+                                    dense_budget=DENSE_BUDGET)
     return {
-        "permuted": permuted,
-        "maps": y,
-        "permuted_maps": yp,
-        "unscrambled": unscrambled,
-        "conv_max_diff": float(np.abs(yp.ravel() - y.ravel()[perm]).max()),
-        "mean_abs": float(np.abs(y).mean()),
-        "mean_abs_permuted": float(np.abs(yp).mean()),
-        "thumb_shape": (th, tw),
-        "dense_max_diff": dense_diff,
-        "thumb_conv_max_diff": tconv_diff,
-        "thumb_max_response": float(np.abs(m @ x).max()),
+        "permuted": whole.permuted[0],
+        "maps": whole.maps[0],
+        "permuted_maps": whole.permuted_maps[0],
+        "unscrambled": whole.unscrambled[0],
+        "conv_max_diff": whole.conv_not_permuted,
+        "mean_abs": float(np.abs(whole.maps).mean()),
+        "mean_abs_permuted": float(np.abs(whole.permuted_maps).mean()),
+        "thumb_shape": thumb.shape,
+        "dense_max_diff": small.dense_permuted,
+        "thumb_conv_max_diff": small.conv_changed,
+        "thumb_max_response": small.dense_scale,
     }
 
 
@@ -382,7 +360,8 @@ def run(image: ImageArg = None, out_dir: Union[str, Path] = "convcore_demo",
     p("\n1. A linear filter and a point-wise non-linearity make a feature detector")
     maps = feature_maps(img)
     p("   Mx = 1/4 [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]] responds to vertical edges: positive")
-    p("   where I gets brighter to the right. Share of pixels above half of each map's max:")
+    p("   where I gets brighter to the right (replicate padding, so that the image border is")
+    p("   not taken for an edge). Share of pixels above half of each map's max:")
     for label, m in list(maps.items())[1:]:
         share = 100 * float((m > 0.5 * m.max()).mean()) if m.max() > 0 else 0.0
         p(f"   {label:<30} min {m.min():9.2f}  max {m.max():9.2f}  {share:5.1f}%")
@@ -402,13 +381,17 @@ def run(image: ImageArg = None, out_dir: Union[str, Path] = "convcore_demo",
     p(f"\n3. Translation equivariance: shift the input by {SHIFT} (rows, columns), circularly")
     eq = equivariance(img)
     out["equivariance"] = eq
+    replicate_max = float(np.abs(maps["I * Mx"]).max())
     p(f"   circular padding: max |(shifted I) * Mx - shifted (I * Mx)| = "
       f"{eq['circular_max_diff']:.3g} (exact)")
-    p(f"   zero padding: {eq['zeros_max_diff']:.3g} along the image border and the wrap-around "
-      f"seam, {eq['zeros_max_diff_off_seams']:.3g} elsewhere")
-    p(f"   (max |I * Mx| = {eq['max_response']:.3g}). Point-wise non-linearities keep this: "
-      "the maps after")
-    p("   |.|, (.)^2, sigmoid and ReLU shift with the input too.")
+    p(f"   zero padding: the same difference is {eq['zeros_max_diff']:.3g} along the image "
+      f"border and the wrap-around")
+    p(f"   seam, {eq['zeros_max_diff_off_seams']:.3g} elsewhere (for scale: max |I * Mx| = "
+      f"{eq['max_response']:.3g} with zero padding, where")
+    p(f"   the border is an edge; {replicate_max:.3g} with the replicate padding of sections 1 "
+      "and 4).")
+    p("   Point-wise non-linearities keep this: the maps after |.|, (.)^2, sigmoid and ReLU")
+    p("   shift with the input too.")
 
     p(f"\n4. Locality: a fixed random permutation P of the {h * w} pixels (seed {seed})")
     perm = permutation(img, seed)
@@ -419,9 +402,11 @@ def run(image: ImageArg = None, out_dir: Union[str, Path] = "convcore_demo",
     p(f"     max |(M P^T)(P x) - M x| = {perm['dense_max_diff']:.3g}: unchanged, it cannot "
       "tell")
     p(f"     the convolution's output on P x changes by up to {perm['thumb_conv_max_diff']:.3g} "
-      f"(max |M x| = {perm['thumb_max_response']:.3g})")
+      f"(max |M x| = {perm['thumb_max_response']:.3g}, zero padding)")
     p(f"   convolution on the whole image: max |P(I) * Mx - P(I * Mx)| = "
-      f"{perm['conv_max_diff']:.3g} (max |I * Mx| = {float(np.abs(perm['maps']).max()):.3g})")
+      f"{perm['conv_max_diff']:.3g}")
+    p(f"     (max |I * Mx| = {float(np.abs(perm['maps']).max()):.3g}, replicate padding as in "
+      "section 1)")
     p(f"     mean |response| {perm['mean_abs']:.2f} -> {perm['mean_abs_permuted']:.2f}: "
       "neighbours are no longer neighbours, the filter measures noise.")
     p("   A convolution relies on where the pixels are; a fully connected layer ignores it.")

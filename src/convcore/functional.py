@@ -80,14 +80,51 @@ def activation_spec(activation: Any) -> Tuple[str, float, float]:
 # ----------------------------------------------------------------------------- arrays
 
 
-def _float_array(value: Any, name: str) -> np.ndarray:
-    """An array of dtype float32 or float64 (no conversion of other dtypes)."""
-    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+def _float_array(value: Any, name: str, dtype: Any = np.float64) -> np.ndarray:
+    """An array of dtype float32 or float64. NumPy arrays keep their dtype (any other is
+    a TypeError with the conversion to write); other array-likes (lists, tuples, numbers,
+    objects with ``__array__``) are converted to ``dtype``."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value, dtype=dtype)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{name} must be a float32 or float64 array, got "
+                            f"{type(value).__name__} that NumPy cannot convert ({e})") from None
     if arr.dtype not in (np.float32, np.float64):
-        raise TypeError(
-            f"{name} must be a float32 or float64 array, got dtype {arr.dtype}"
-        )
+        hint = ""
+        if arr.dtype.kind in "biuf":  # convertible: say how
+            hint = f"; convert it first, e.g. {name}.astype(np.float32)"
+            if arr.dtype == np.uint8:
+                hint += " (8-bit images keep their 0..255 scale; divide by 255 for 0..1)"
+        raise TypeError(f"{name} must be a float32 or float64 array, got dtype {arr.dtype}{hint}")
     return arr
+
+
+def _float_arrays(**values: Any) -> Tuple[Optional[np.ndarray], ...]:
+    """The arguments as float arrays of one call (None stays None). Array-likes that are
+    not NumPy arrays (lists, tuples) take the dtype of the NumPy arrays passed with them,
+    float64 when none is one, so ``conv2d([[...]], w32)`` computes in float32."""
+    dtype = next((v.dtype for v in values.values()
+                  if isinstance(v, np.ndarray) and v.dtype in (np.float32, np.float64)),
+                 np.dtype(np.float64))
+    return tuple(None if v is None else _float_array(v, n, dtype) for n, v in values.items())
+
+
+def _layout_hint(x: np.ndarray, w: np.ndarray, groups: Any) -> None:
+    """A ValueError naming the layout when ``x`` looks channels-last (NHWC / HWC): its
+    last axis, not its channel axis, has the weight's input channels."""
+    if x.ndim not in (3, 4) or w.ndim != 4 or not isinstance(groups, numbers.Integral):
+        return
+    channels = w.shape[1] * int(groups)
+    if x.shape[-3] != channels and x.shape[-1] == channels:
+        order = "(0, 3, 1, 2)" if x.ndim == 4 else "(2, 0, 1)"
+        raise ValueError(
+            f"input has shape {x.shape}, which looks channels-last (NHWC): convcore takes "
+            f"(N, C, H, W) or (C, H, W) with C = {channels} for weight {w.shape}; use "
+            f"input.transpose{order}"
+        )
 
 
 def _same_dtype(func: str, **arrays: Optional[np.ndarray]) -> np.dtype:
@@ -178,16 +215,80 @@ def conv2d(
 ) -> np.ndarray:
     """2D convolution (cross-correlation, as ``torch.nn.functional.conv2d``).
 
-    input ``(N, C, H, W)`` or ``(C, H, W)``; weight ``(K, C/groups, R, S)``; bias ``(K,)``.
-    Returns ``(N, K, Ho, Wo)`` (or ``(K, Ho, Wo)``) in the input's dtype, with
-    ``Ho = (H + pad_top + pad_bottom - dilation*(R-1) - 1)//stride + 1`` (likewise Wo).
-    ``activation`` is applied inside the kernel's store; ``algorithm`` is "auto",
-    "direct" or "im2col"; ``out`` receives the result (C-contiguous, exact shape/dtype).
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, H, W)`` or one image ``(C, H, W)``, float32 or float64.
+    weight : array_like
+        ``(K, C/groups, R, S)``: K filters of R x S taps, in the input's dtype.
+    bias : array_like, optional
+        ``(K,)``, in the input's dtype.
+    stride, dilation : int or (int, int)
+        Step between output positions, spacing between taps (>= 1).
+    padding : int, (int, int), "same" or "valid"
+        Cells added on each side (>= 0). ``"same"`` keeps the size (stride 1 only; the
+        odd extra cell goes right/bottom, as PyTorch); ``"valid"`` is 0.
+    groups : int
+        Splits the channels into ``groups`` independent convolutions; must divide C
+        and K (``groups == C == K`` is depthwise).
+    padding_mode : {"zeros", "reflect", "replicate", "circular"}
+        What the padding holds, as ``torch.nn.Conv2d``'s ``padding_mode``. ``"reflect"``
+        needs padding < the input size, ``"circular"`` padding <= it.
+    activation : None, {"relu", "sigmoid", "tanh", "abs", "square", "leaky_relu"} or object
+        Applied inside the kernel's store, not as a second pass. An object with an
+        ``activation_spec`` (``convcore.layers.Sigmoid(a=0.08, b=50)``,
+        ``LeakyReLU(0.2)``) passes its parameters; the names use the defaults
+        (sigmoid a=1, b=0; leaky_relu slope 0.01).
+    algorithm : {"auto", "direct", "im2col"}
+        ``"auto"`` runs the packed GEMM (``im2col``) when ``C/groups > 1`` and
+        (``R*S == 1`` or ``C/groups > 64``), else the direct kernels.
+    out : numpy.ndarray, optional
+        Receives the result: exact shape and dtype, C-contiguous, writable, not
+        overlapping an input.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, K, Ho, Wo)`` (or ``(K, Ho, Wo)``) in the input's dtype, with
+        ``Ho = (H + pad_top + pad_bottom - dilation*(R-1) - 1)//stride + 1`` (likewise Wo).
+
+    Raises
+    ------
+    TypeError
+        A dtype other than float32/float64 (an 8-bit image: ``x.astype(np.float32)``),
+        input, weight and bias of different dtypes, a non-integer stride, padding,
+        dilation or groups, a non-string ``padding_mode`` / ``algorithm``.
+    ValueError
+        Wrong ranks or shapes (an input that looks channels-last, NHWC, says so),
+        non-positive stride/dilation/groups, negative padding, ``"same"`` with stride
+        > 1, groups not dividing the channels, a kernel larger than the padded input,
+        an unknown ``padding_mode``, ``algorithm`` or ``activation``, a bad ``out``.
+    MemoryError
+        A workspace that cannot be allocated.
+
+    Notes
+    -----
+    Array-likes that are not NumPy arrays (lists, tuples) take the dtype of the NumPy
+    arrays passed with them (float64 when none is one), so a list input with float32
+    weights computes in float32. NumPy arrays are never converted: an integer array is
+    a TypeError.
+
+    Examples
+    --------
+    >>> import numpy as np, convcore
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> w = np.ones((1, 1, 3, 3), np.float32)
+    >>> convcore.conv2d(x, w)            # sums of 3x3 windows
+    array([[[[45., 54.],
+             [81., 90.]]]], dtype=float32)
+    >>> convcore.conv2d(x, w, padding="same", padding_mode="circular").shape
+    (1, 1, 4, 4)
+    >>> float(convcore.conv2d(x, -w, activation="relu").max())
+    0.0
     """
-    x = _float_array(input, "input")
-    w = _float_array(weight, "weight")
-    b = None if bias is None else _float_array(bias, "bias")
+    x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
     dtype = _same_dtype("conv2d", input=x, weight=w, bias=b)
+    _layout_hint(x, w, groups)
     if x.ndim not in (3, 4):
         raise ValueError(f"input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
     if w.ndim != 4:
@@ -267,9 +368,7 @@ def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None)
     the packed GEMM that runs conv2d's im2col algorithm, the activation fused into its
     store.
     """
-    x = _float_array(input, "input")
-    w = _float_array(weight, "weight")
-    b = None if bias is None else _float_array(bias, "bias")
+    x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
     dtype = _same_dtype("linear", input=x, weight=w, bias=b)
     if w.ndim != 2:
         raise ValueError(f"weight must be (out_features, in_features), got shape {w.shape}")
@@ -386,10 +485,9 @@ def locally_connected2d(
     (stride 1) or ``"valid"``, zeros only. Returns ``(N, K, Ho, Wo)`` (or ``(K, Ho, Wo)``).
     With ``weight[i, j] == w`` everywhere it equals ``conv2d(input, w, ...)``.
     """
-    x = _float_array(input, "input")
-    w = _float_array(weight, "weight")
-    b = None if bias is None else _float_array(bias, "bias")
+    x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
     dtype = _same_dtype("locally_connected2d", input=x, weight=w, bias=b)
+    _layout_hint(x, w[0, 0] if w.ndim == 6 else w, 1)
     x4, batched = _batched4(x, "locally_connected2d")
     if w.ndim != 6:
         raise ValueError(f"weight must be (Ho, Wo, K, C, R, S), got shape {w.shape}")

@@ -21,6 +21,7 @@ layers: their ``activation_spec`` ``(name, a, b)`` is fused into the kernel's st
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import OrderedDict
 from typing import Any, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -167,7 +168,7 @@ def _input(layer: Module, x: Any, dtype: Optional[np.dtype]) -> Tuple[np.ndarray
     """The input as a batched float array of the layer's dtype (TypeError otherwise) and
     whether it had a batch dimension."""
     name = type(layer).__name__
-    arr = F._float_array(x, "input")
+    arr = F._float_array(x, "input", np.float64 if dtype is None else dtype)
     if dtype is not None and arr.dtype != dtype:
         raise TypeError(f"{name}: input has dtype {arr.dtype} but the layer's parameters are {dtype}")
     nd = layer.input_ndim
@@ -346,7 +347,7 @@ class Dense(Module):
         return [p for p in (self.weight, self.bias) if p is not None]
 
     def forward(self, x: Any) -> np.ndarray:
-        arr = F._float_array(x, "input")
+        arr = F._float_array(x, "input", self.dtype)
         if arr.dtype != self.dtype:
             raise TypeError(f"Dense: input has dtype {arr.dtype} but the layer's parameters are {self.dtype}")
         if arr.ndim < 1 or arr.shape[-1] != self.in_features:
@@ -774,6 +775,19 @@ class Summary:
         return str(self)
 
 
+@contextlib.contextmanager
+def _naming_layer(index: int, layer: Module) -> Iterator[None]:
+    """Re-raise a ValueError or TypeError from layer ``index`` of a Sequential with the
+    layer's index and repr in front (nested Sequentials add their own)."""
+    try:
+        yield
+    except (ValueError, TypeError) as e:
+        if type(e) not in (ValueError, TypeError):
+            raise
+        text = repr(layer) if not isinstance(layer, Sequential) else "Sequential"
+        raise type(e)(f"Sequential layer ({index}) {text}: {e}") from e
+
+
 class Sequential(Module):
     """Layers applied in order; iterable, indexable (a slice gives a Sequential), with
     ``summary(input_shape)``. An unbatched input (one ``(C, H, W)`` image for a stack
@@ -809,11 +823,15 @@ class Sequential(Module):
         return False
 
     def forward(self, x: Any) -> np.ndarray:
-        arr = np.asarray(x)
+        # A list or other array-like takes the dtype of the first layer that has one.
+        dtype = next((l.dtype for l in self._layers if getattr(l, "dtype", None) is not None),
+                     np.float64)
+        arr = x if isinstance(x, np.ndarray) else F._float_array(x, "input", dtype)
         single = self._unbatched(arr.ndim)
         y = arr[None] if single else arr
-        for layer in self._layers:
-            y = layer(y)
+        for i, layer in enumerate(self._layers):
+            with _naming_layer(i, layer):
+                y = layer(y)
         return y[0] if single else y
 
     def _shapes(self, input_shape: Sequence[int]) -> Tuple[Shape, List[Tuple[Shape, int]]]:
@@ -821,9 +839,10 @@ class Sequential(Module):
         shape = _shape(input_shape)
         batched = (1,) + shape if self._unbatched(len(shape)) else shape
         out, cur = [], batched
-        for layer in self._layers:
-            macs = layer.macs(cur)
-            cur = layer.output_shape(cur)
+        for i, layer in enumerate(self._layers):
+            with _naming_layer(i, layer):
+                macs = layer.macs(cur)
+                cur = layer.output_shape(cur)
             out.append((cur, macs))
         return batched, out
 
@@ -836,9 +855,32 @@ class Sequential(Module):
     def macs(self, input_shape: Sequence[int]) -> int:
         return sum(m for _, m in self._shapes(input_shape)[1])
 
-    def summary(self, input_shape: Sequence[int]) -> Summary:
+    def summary(self, input_shape: Optional[Sequence[int]] = None) -> Summary:
         """A torchinfo-style table: per layer its output shape (with the batch dimension,
-        1 for an unbatched input_shape), parameters and MACs, and the totals."""
+        1 for an unbatched input_shape), parameters and MACs, and the totals.
+
+        ``input_shape`` is one input's shape, e.g. ``(1, 28, 28)``, with or without a
+        batch dimension. It may be left out only when the first layer fixes it (a
+        ``Dense`` takes ``(in_features,)``); otherwise leaving it out is a TypeError
+        saying what to pass.
+
+        Example::
+
+            >>> from convcore import layers as L
+            >>> net = L.Sequential(L.Conv2d(1, 6, 5), L.ReLU(), L.MaxPool2d(2))
+            >>> s = net.summary((1, 28, 28))
+            >>> s.totals["params"], s.totals["output_shape"]
+            (156, (1, 6, 12, 12))
+        """
+        if input_shape is None:
+            first = self._layers[0] if self._layers else None
+            if isinstance(first, Dense):
+                input_shape = (first.in_features,)
+            else:
+                raise TypeError(
+                    "Sequential.summary() needs input_shape, one input's shape such as "
+                    "(C, H, W) = (1, 28, 28)"
+                    + (f": the first layer, {first!r}, does not fix it" if first else ""))
         batched, per_layer = self._shapes(input_shape)
         rows = [SummaryRow(f"{type(layer).__name__}-{i + 1}", shape, layer.num_params, macs)
                 for i, (layer, (shape, macs)) in enumerate(zip(self._layers, per_layer))]
