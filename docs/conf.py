@@ -28,7 +28,7 @@ extensions = [
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
 ]
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_generated"]
 templates_path: list = []
 html_theme = "alabaster"
 html_static_path: list = []
@@ -76,12 +76,13 @@ def readme_map_rst(readme: Path) -> str:
 
 def headers_rst(include_dir: Path) -> str:
     """Every public C++ header, each under its own heading, in full: the headers are
-    the C++ API's documentation (shapes, layouts, formulas, exceptions)."""
+    the C++ API's documentation (shapes, layouts, formulas, exceptions). Paths from
+    the source folder (a leading "/"), wherever the including page is."""
     out = []
     for header in sorted(include_dir.glob("*.hpp")):
         title = f"``convcore/{header.name}``"
         out += [title, "~" * len(title), "",
-                f".. literalinclude:: ../../cpp/include/convcore/{header.name}",
+                f".. literalinclude:: /../cpp/include/convcore/{header.name}",
                 "   :language: cpp", ""]
     return "\n".join(out)
 

@@ -2,7 +2,7 @@
 connected ones, shown on one image.
 
 1. Feature maps: the lecture's Sobel kernel Mx = 1/4 [[-1,0,1],[-2,0,2],[-1,0,1]] and
-   point-wise non-linearities after it (|.|, (.)^2, sigmoid(a=0.08, b=50), ReLU) turn a
+   point-wise non-linearities after it (``|.|``, ``(.)^2``, sigmoid(a=0.08, b=50), ReLU) turn a
    linear filter into an edge detector: one PNG with six panels.
 2. Cost: the same 3x3 layer as a convolution, a locally connected layer and a fully
    connected layer: parameters, weight bytes, multiply-accumulates and time.

@@ -363,10 +363,37 @@ def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None)
     """The fully connected layer, as ``torch.nn.functional.linear``:
     ``activation(input @ weight.T + bias)``.
 
-    input ``(..., in)``; weight ``(out, in)``; bias ``(out,)``. Returns ``(..., out)`` in
-    the input's dtype (float32 or float64; input, weight and bias share it). Computed by
-    the packed GEMM that runs conv2d's im2col algorithm, the activation fused into its
-    store.
+    Parameters
+    ----------
+    input : array_like
+        ``(..., in_features)``, float32 or float64.
+    weight : array_like
+        ``(out_features, in_features)``, in the input's dtype.
+    bias : array_like, optional
+        ``(out_features,)``, in the input's dtype.
+    activation : None, str or object
+        As :func:`conv2d`'s: ``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"abs"``,
+        ``"square"``, ``"leaky_relu"`` or an activation object.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., out_features)`` in the input's dtype. Computed by the packed GEMM that
+        runs conv2d's im2col algorithm, the activation fused into its store.
+
+    Raises
+    ------
+    TypeError
+        Dtypes other than float32/float64, or input, weight and bias of different dtypes.
+    ValueError
+        A weight that is not 2-D, an input whose last dimension is not ``in_features``,
+        a bias of the wrong shape, an unknown activation.
+
+    Examples
+    --------
+    >>> w = np.array([[1.0, 2.0], [-1.0, 0.0]])
+    >>> convcore.linear(np.array([[3.0, 4.0]]), w, np.array([0.5, 0.5]), activation="relu")
+    array([[11.5,  0. ]])
     """
     x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
     dtype = _same_dtype("linear", input=x, weight=w, bias=b)
@@ -420,33 +447,79 @@ def _float_param(value: Any, name: str) -> float:
 
 
 def relu(x: Any) -> np.ndarray:
-    """max(x, 0), element-wise (NaN stays NaN). Integer input computes in float64."""
+    """``max(x, 0)``, element-wise (NaN stays NaN).
+
+    Parameters
+    ----------
+    x : array_like
+        Any shape. float32 and float64 keep their dtype; integer input computes in
+        float64, float16 in float32.
+
+    Returns
+    -------
+    numpy.ndarray
+        The same shape, a new array.
+
+    Raises
+    ------
+    TypeError
+        A complex or object array.
+
+    Examples
+    --------
+    >>> convcore.relu(np.array([-1.0, 0.0, 2.5]))
+    array([0. , 0. , 2.5])
+    """
     return _activate(x, "relu", 1.0, 0.0)
 
 
 def sigmoid(x: Any, a: float = 1.0, b: float = 0.0) -> np.ndarray:
-    """1 / (1 + exp(-a*(x - b))), element-wise; the lecture uses a=0.08, b=50 on 8-bit
-    intensities."""
+    """``1 / (1 + exp(-a*(x - b)))``, element-wise: a soft threshold at ``b`` of
+    steepness ``a``. The lecture uses ``a=0.08, b=50`` on 8-bit intensities.
+
+    Never overflows (large ``|a*(x-b)|`` gives exactly 0 or 1); dtypes as :func:`relu`.
+    ``a`` and ``b`` must be real numbers (else TypeError).
+
+    >>> convcore.sigmoid(np.array([0.0, 50.0, 100.0]), a=0.08, b=50).round(3)
+    array([0.018, 0.5  , 0.982])
+    """
     return _activate(x, "sigmoid", _float_param(a, "a"), _float_param(b, "b"))
 
 
 def tanh(x: Any) -> np.ndarray:
-    """tanh(x), element-wise."""
+    """``tanh(x)``, element-wise; dtypes as :func:`relu`.
+
+    >>> convcore.tanh(np.array([0.0]))
+    array([0.])
+    """
     return _activate(x, "tanh", 1.0, 0.0)
 
 
 def abs(x: Any) -> np.ndarray:  # noqa: A001 - the contract's name
-    """|x|, element-wise."""
+    """``|x|``, element-wise (``-0.0`` becomes ``0.0``, NaN stays NaN).
+
+    >>> convcore.abs(np.array([-2.0, 0.5]))
+    array([2. , 0.5])
+    """
     return _activate(x, "abs", 1.0, 0.0)
 
 
 def square(x: Any) -> np.ndarray:
-    """x*x, element-wise."""
+    """``x*x``, element-wise; dtypes as :func:`relu`.
+
+    >>> convcore.square(np.array([-3.0]))
+    array([9.])
+    """
     return _activate(x, "square", 1.0, 0.0)
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> np.ndarray:
-    """x if x >= 0 else negative_slope*x, element-wise."""
+    """``x if x >= 0 else negative_slope*x``, element-wise; dtypes as :func:`relu`.
+    ``negative_slope`` must be a real number (else TypeError).
+
+    >>> convcore.leaky_relu(np.array([-10.0, 10.0]), negative_slope=0.1)
+    array([-1., 10.])
+    """
     return _activate(x, "leaky_relu", _float_param(negative_slope, "negative_slope"), 0.0)
 
 
@@ -477,13 +550,46 @@ def locally_connected2d(
     *,
     activation: Any = None,
 ) -> np.ndarray:
-    """A locally connected layer: ``conv2d`` with one filter bank per output position.
+    """A locally connected layer: ``conv2d`` with one filter bank per output position
+    (local connectivity without weight sharing).
 
-    input ``(N, C, H, W)`` or ``(C, H, W)``; weight ``(Ho, Wo, K, C, R, S)`` (the filters of
-    output position ``(i, j)`` are ``weight[i, j]``); bias ``(K, Ho, Wo)``. ``Ho, Wo`` follow
-    conv2d's formula and must match the weight. ``padding`` is an int, a pair, ``"same"``
-    (stride 1) or ``"valid"``, zeros only. Returns ``(N, K, Ho, Wo)`` (or ``(K, Ho, Wo)``).
-    With ``weight[i, j] == w`` everywhere it equals ``conv2d(input, w, ...)``.
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, H, W)`` or ``(C, H, W)``, float32 or float64.
+    weight : array_like
+        ``(Ho, Wo, K, C, R, S)``: the filters of output position ``(i, j)`` are
+        ``weight[i, j]``. ``Ho, Wo`` follow conv2d's formula and must match.
+    bias : array_like, optional
+        ``(K, Ho, Wo)``: one bias per output channel and position.
+    stride, padding, dilation
+        As :func:`conv2d`'s (``padding`` an int, a pair, ``"same"`` with stride 1, or
+        ``"valid"``); the padding holds zeros.
+    activation : None, str or object
+        As :func:`conv2d`'s.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, K, Ho, Wo)`` (or ``(K, Ho, Wo)``) in the input's dtype. With
+        ``weight[i, j] == w`` everywhere it equals ``conv2d(input, w, ...)``.
+
+    Raises
+    ------
+    TypeError
+        Dtypes, as :func:`conv2d`.
+    ValueError
+        Wrong ranks, a weight whose C differs from the input's, a weight made for
+        another output size, a bias of the wrong shape, bad stride/padding/dilation.
+
+    Examples
+    --------
+    >>> x = np.ones((1, 3, 3))
+    >>> w = np.ones((2, 2, 1, 1, 2, 2))           # 2x2 filters at each of 2x2 positions
+    >>> w[0, 0] = 0                                # the top-left position sees nothing
+    >>> convcore.locally_connected2d(x, w)
+    array([[[0., 4.],
+            [4., 4.]]])
     """
     x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
     dtype = _same_dtype("locally_connected2d", input=x, weight=w, bias=b)
@@ -580,9 +686,38 @@ def max_pool2d(
     dilation: IntPair = 1,
     ceil_mode: bool = False,
 ) -> np.ndarray:
-    """2D max pooling as ``torch.nn.functional.max_pool2d``: input ``(N, C, H, W)`` or
-    ``(C, H, W)``; ``stride`` defaults to ``kernel_size``; padding (at most half the
-    kernel) never wins; a NaN in a window gives NaN."""
+    """2D max pooling as ``torch.nn.functional.max_pool2d``.
+
+    Parameters
+    ----------
+    input : array_like
+        ``(N, C, H, W)`` or ``(C, H, W)``, float32 or float64.
+    kernel_size, stride, padding, dilation : int or (int, int)
+        ``stride`` defaults to ``kernel_size``; padding is at most half the kernel and
+        never wins (it is minus infinity).
+    ceil_mode : bool
+        Round the output size up (the last window must start inside the input or the
+        left padding), as PyTorch.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, C, Ho, Wo)`` (or ``(C, Ho, Wo)``); a NaN in a window gives NaN.
+
+    Raises
+    ------
+    TypeError
+        A dtype other than float32/float64, non-integer sizes, a non-bool ceil_mode.
+    ValueError
+        Wrong ranks, non-positive sizes, padding above half the kernel, an empty output.
+
+    Examples
+    --------
+    >>> x = np.arange(16.0).reshape(1, 4, 4)
+    >>> convcore.max_pool2d(x, 2)
+    array([[[ 5.,  7.],
+            [13., 15.]]])
+    """
     x4, y, batched, k2, s2, p2, d2 = _pool_args("max_pool2d", input, kernel_size, stride,
                                                 padding, dilation, ceil_mode)
     if y.size:
@@ -598,8 +733,17 @@ def avg_pool2d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> np.ndarray:
-    """2D average pooling as ``torch.nn.functional.avg_pool2d``: the divisor is the window
-    clipped to the padded input (``count_include_pad``) or the taps inside the input."""
+    """2D average pooling as ``torch.nn.functional.avg_pool2d``.
+
+    Arguments as :func:`max_pool2d` (without dilation). The divisor is the window clipped
+    to the padded input when ``count_include_pad`` (the default), else the number of taps
+    inside the input. Raises as :func:`max_pool2d`, and TypeError for a non-bool
+    ``count_include_pad``.
+
+    >>> convcore.avg_pool2d(np.arange(16.0).reshape(1, 4, 4), 2)
+    array([[[ 2.5,  4.5],
+            [10.5, 12.5]]])
+    """
     if not isinstance(count_include_pad, (bool, np.bool_)):
         raise TypeError(f"count_include_pad must be a bool, got {type(count_include_pad).__name__}")
     x4, y, batched, k2, s2, p2, _ = _pool_args("avg_pool2d", input, kernel_size, stride,
@@ -639,6 +783,15 @@ def conv2d_dense_matrix(
     than the physical memory currently available (it grows with the square of the
     pixel count: 3.2 GB for 3 -> 16 channels at 64x64), ``ValueError`` for shapes that
     do not fit together, as conv2d does.
+
+    >>> w = np.array([[[[1.0, 2.0]]]])              # one 1x2 filter
+    >>> m = convcore.conv2d_dense_matrix(w, (1, 1, 3))
+    >>> m
+    array([[1., 2., 0.],
+           [0., 1., 2.]])
+    >>> x = np.array([1.0, 10.0, 100.0])
+    >>> m @ x, convcore.conv2d(x.reshape(1, 1, 3), w).ravel()
+    (array([ 21., 210.]), array([ 21., 210.]))
     """
     w = _float_array(weight, "weight")
     if w.ndim != 4:

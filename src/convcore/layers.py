@@ -239,7 +239,7 @@ class Tanh(_Activation):
 
 
 class Abs(_Activation):
-    """|x|, element-wise."""
+    """``|x|``, element-wise."""
 
     _name = "abs"
 
@@ -280,6 +280,32 @@ class Dense(Module):
 
     weight ``(out_features, in_features)``, bias ``(out_features,)``; input
     ``(..., in_features)``. The weights are packed once (``_core.LinearOp``) when set.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Sizes (>= 1).
+    bias : bool
+        Whether the layer has a bias.
+    activation : None, str or object
+        As :class:`Conv2d`'s.
+    dtype, seed
+        As :class:`Conv2d`'s.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :class:`Conv2d`: bad sizes, dtype or activation; an input of another dtype
+        or whose last dimension is not ``in_features``.
+
+    Examples
+    --------
+    >>> from convcore.layers import Dense
+    >>> fc = Dense(256, 10, seed=0)
+    >>> fc.num_params, fc.macs((256,))
+    (2570, 2560)
+    >>> fc(np.ones((4, 256), np.float32)).shape
+    (4, 10)
     """
 
     input_ndim = 1
@@ -385,6 +411,48 @@ class Conv2d(Module):
     weight ``(out_channels, in_channels/groups, R, S)``, bias ``(out_channels,)``; input
     ``(N, C, H, W)`` or ``(C, H, W)``. Parameters: ``K*C/groups*R*S + K`` whatever the
     image size.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        C and K (>= 1).
+    kernel_size : int or (int, int)
+        R x S.
+    stride, padding, dilation, groups
+        As :func:`convcore.conv2d` (``padding`` may be ``"same"`` or ``"valid"``).
+    bias : bool
+        Whether the layer has a bias.
+    padding_mode : {"zeros", "reflect", "replicate", "circular"}
+        As ``torch.nn.Conv2d``'s.
+    activation : None, {"relu", "sigmoid", "tanh", "abs", "square", "leaky_relu"} or object
+        Fused into the output store (an activation layer such as ``Sigmoid(a, b)``
+        passes its parameters).
+    dtype : float32 or float64
+        The parameters' dtype; inputs must have it (array-likes that are not arrays
+        are converted to it).
+    seed : int, optional
+        Seeds the initialisation (PyTorch's: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``).
+
+    Raises
+    ------
+    TypeError
+        Non-integer sizes, a dtype other than float32/float64, a non-bool ``bias``;
+        calling it on an input of another dtype.
+    ValueError
+        Sizes < 1, groups not dividing the channels, an unknown ``padding_mode`` or
+        activation; calling it on an input with the wrong channels or smaller than the
+        kernel.
+
+    Examples
+    --------
+    >>> from convcore.layers import Conv2d
+    >>> conv = Conv2d(3, 16, 3, padding=1, activation="relu", seed=0)
+    >>> conv
+    Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), activation='relu')
+    >>> conv.num_params, conv.output_shape((3, 32, 32)), conv.macs((3, 32, 32))
+    (448, (16, 32, 32), 442368)
+    >>> conv(np.zeros((2, 3, 32, 32), np.float32)).shape
+    (2, 16, 32, 32)
 
     Packing: the weights are packed by a ``_core.Conv2dOp``, which is built for one input
     size (C, H, W). The layer keeps one op per input size it has seen (the last
@@ -554,6 +622,27 @@ class LocallyConnected2d(Module):
     weight ``(Ho, Wo, K, C, R, S)``, bias ``(K, Ho, Wo)``; input ``(N, C, H, W)`` or
     ``(C, H, W)`` with ``(H, W) == input_size``. Parameters: ``Ho*Wo*(C*R*S*K + K)``, growing
     with the image. The kernel reads the weights as stored, so there is nothing to pack.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        C and K.
+    input_size : int or (int, int)
+        (H, W) of the inputs: the layer holds weights for one output size.
+    kernel_size, stride, padding, dilation, bias, activation, dtype, seed
+        As :class:`Conv2d`'s (zero padding only, no groups).
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :class:`Conv2d`; calling it on an input of another size than ``input_size``.
+
+    Examples
+    --------
+    >>> from convcore.layers import LocallyConnected2d
+    >>> lc = LocallyConnected2d(3, 16, (32, 32), 3, padding=1, seed=0)
+    >>> lc.num_params                        # 32*32 positions x (16*3*3*3 + 16)
+    458752
     """
 
     input_ndim = 3
@@ -791,7 +880,17 @@ def _naming_layer(index: int, layer: Module) -> Iterator[None]:
 class Sequential(Module):
     """Layers applied in order; iterable, indexable (a slice gives a Sequential), with
     ``summary(input_shape)``. An unbatched input (one ``(C, H, W)`` image for a stack
-    starting with a conv) runs as a batch of one and comes back unbatched."""
+    starting with a conv) runs as a batch of one and comes back unbatched. A list or
+    other array-like input takes the dtype of the first layer that has parameters.
+
+    A ValueError or TypeError raised by a layer names it: ``Sequential layer (2)
+    Conv2d(...): <the layer's message>``.
+
+    >>> from convcore import layers as L
+    >>> net = L.Sequential(L.Conv2d(1, 4, 3, seed=0), L.ReLU(), L.Flatten(), L.Dense(64, 2, seed=0))
+    >>> net(np.zeros((1, 6, 6), np.float32)).shape
+    (2,)
+    """
 
     def __init__(self, *layers: Module) -> None:
         for i, layer in enumerate(layers):
