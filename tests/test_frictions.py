@@ -103,3 +103,13 @@ def test_docstrings_list_the_allowed_values(fn):
                                   "relu"])
 def test_public_functions_document_their_errors(name):
     assert "TypeError" in getattr(convcore, name).__doc__
+
+
+def test_only_real_number_lists_are_converted():
+    w = np.ones((1, 1, 1, 1), np.float32)
+    with pytest.raises(TypeError, match="complex128"):
+        convcore.conv2d([[[1 + 2j]]], w)  # never silently dropping the imaginary part
+    with pytest.raises(TypeError, match="bool"):
+        convcore.conv2d([[[True]]], w)
+    with pytest.raises(ValueError):
+        convcore.conv2d([[[1.0, 2.0], [3.0]]], w)  # ragged

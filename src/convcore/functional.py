@@ -87,11 +87,9 @@ def _float_array(value: Any, name: str, dtype: Any = np.float64) -> np.ndarray:
     if isinstance(value, np.ndarray):
         arr = value
     else:
-        try:
-            arr = np.asarray(value, dtype=dtype)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"{name} must be a float32 or float64 array, got "
-                            f"{type(value).__name__} that NumPy cannot convert ({e})") from None
+        arr = np.asarray(value)  # a ragged list stays NumPy's ValueError
+        if arr.dtype.kind in "iuf":  # numbers: never bools, complex, strings or objects
+            arr = arr.astype(dtype, copy=False)
     if arr.dtype not in (np.float32, np.float64):
         hint = ""
         if arr.dtype.kind in "biuf":  # convertible: say how
