@@ -52,8 +52,13 @@ def test_readme_points_only_inside_the_repository():
 
 
 def _documented_names():
+    """Names given to autofunction/autoclass, and every ``__all__`` name of a module
+    given to ``automodule`` with ``:members:``."""
     text = "\n".join(p.read_text() for p in DOCS.rglob("*.rst"))
-    return set(re.findall(r"auto(?:function|class|module):: ([\w.]+)", text))
+    names = set(re.findall(r"auto(?:function|class):: ([\w.]+)", text))
+    for module in re.findall(r"automodule:: ([\w.]+)\n(?:   :[^\n]*\n)*?   :members:\n", text):
+        names.update(f"{module}.{n}" for n in __import__(module, fromlist=["_"]).__all__)
+    return names
 
 
 @pytest.mark.parametrize("module, prefix", [(convcore, "convcore"),
