@@ -113,8 +113,9 @@ def _float_arrays(**values: Any) -> Tuple[Optional[np.ndarray], ...]:
 def _layout_hint(x: np.ndarray, w: np.ndarray, groups: Any) -> None:
     """A ValueError naming the layout when ``x`` looks channels-last (NHWC / HWC): its
     last axis, not its channel axis, has the weight's input channels."""
-    if x.ndim not in (3, 4) or w.ndim != 4 or not isinstance(groups, numbers.Integral):
-        return
+    if (x.ndim not in (3, 4) or w.ndim != 4 or isinstance(groups, (bool, np.bool_))
+            or not isinstance(groups, numbers.Integral)):
+        return  # the argument checks that follow say what is wrong
     channels = w.shape[1] * int(groups)
     if x.shape[-3] != channels and x.shape[-1] == channels:
         order = "(0, 3, 1, 2)" if x.ndim == 4 else "(2, 0, 1)"
