@@ -8,7 +8,7 @@ the CPU (a C++ core with AVX2 kernels and a thread pool) and shows the argument 
 
 from __future__ import annotations
 
-from . import _core, layers
+from . import _core, layers, optim, train
 from .functional import (
     abs,
     avg_pool2d,
@@ -72,9 +72,11 @@ __all__ = [
     "linear",
     "locally_connected2d",
     "max_pool2d",
+    "optim",
     "relu",
     "set_num_threads",
     "sigmoid",
     "square",
     "tanh",
+    "train",
 ]

@@ -185,6 +185,7 @@ def _convcore_layer(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], 
     layer = convcore.layers.Conv2d(s.c, s.k, (s.r, s.s), bias=False, dtype=x.dtype,
                                    **s.conv2d_kwargs)
     layer.weight = w
+    layer.eval()  # eval mode keeps the packed weights (training mode reads them per call)
     return lambda: layer(x)
 
 
