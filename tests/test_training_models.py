@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import convcore
+from convcore import bench, models
 from convcore import layers as L
 from convcore.optim import SGD
 
@@ -33,22 +34,12 @@ def gamma(n):
 
 
 def lenet5(dtype=F64, seed=0):
-    """LeNet-5 on 28x28 (padding 2), activations as separate layers (PyTorch's indices)."""
-    return L.Sequential(
-        L.Conv2d(1, 6, 5, padding=2, dtype=dtype, seed=seed), L.ReLU(), L.MaxPool2d(2),
-        L.Conv2d(6, 16, 5, dtype=dtype, seed=seed + 1), L.ReLU(), L.MaxPool2d(2),
-        L.Flatten(),
-        L.Dense(400, 120, dtype=dtype, seed=seed + 2), L.ReLU(),
-        L.Dense(120, 84, dtype=dtype, seed=seed + 3), L.ReLU(),
-        L.Dense(84, 10, dtype=dtype, seed=seed + 4))
+    return models.lenet5(dtype=dtype, seed=seed)
 
 
-def torch_lenet5():
-    n = torch.nn
-    return n.Sequential(n.Conv2d(1, 6, 5, padding=2), n.ReLU(), n.MaxPool2d(2),
-                        n.Conv2d(6, 16, 5), n.ReLU(), n.MaxPool2d(2), n.Flatten(),
-                        n.Linear(400, 120), n.ReLU(), n.Linear(120, 84), n.ReLU(),
-                        n.Linear(84, 10)).double()
+def torch_lenet5(model=None):
+    """PyTorch's LeNet-5 (float64), with ``model``'s weights when given."""
+    return bench.torch_sequential(model if model is not None else lenet5())
 
 
 def summed_terms(model, batch):
@@ -104,8 +95,7 @@ def assert_within(got, want, bound):
 def test_lenet5_gradients_match_pytorch():
     rng = np.random.default_rng(1)
     model = lenet5()
-    tmodel = torch_lenet5()
-    tmodel.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    tmodel = torch_lenet5(model)
     x = rng.standard_normal((4, 1, 28, 28))
     G = rng.standard_normal((4, 10))
     y = model(x)
@@ -122,8 +112,7 @@ def test_lenet5_gradients_match_pytorch():
 def test_torch_state_dict_tensors_load(tmp_path):
     if torch is None:
         pytest.skip("PyTorch is not installed")
-    torch.manual_seed(0)
-    tmodel = torch_lenet5().float()
+    tmodel = torch_lenet5(lenet5(seed=99)).float()
     model = lenet5(np.float32)
     model.load_state_dict(tmodel.state_dict())
     for k, v in tmodel.state_dict().items():
@@ -190,10 +179,7 @@ def test_depthwise_separable_block_gradients_match_pytorch():
     rng = np.random.default_rng(3)
     model = L.Sequential(L.Conv2d(8, 8, 3, padding=1, groups=8, dtype=F64, seed=0), L.ReLU(),
                          L.Conv2d(8, 16, 1, dtype=F64, seed=1), L.ReLU())
-    tmodel = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1, groups=8),
-                                 torch.nn.ReLU(), torch.nn.Conv2d(8, 16, 1),
-                                 torch.nn.ReLU()).double()
-    tmodel.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    tmodel = bench.torch_sequential(model)
     x = rng.standard_normal((3, 8, 7, 6))
     G = rng.standard_normal((3, 16, 7, 6))
     model(x)
