@@ -42,7 +42,7 @@ def convcore_step(batch: int = BATCH) -> Callable[[], float]:
     def step() -> float:
         loss = crit(model(x), y)
         opt.zero_grad()
-        model.backward(crit.backward())
+        model.backward(crit.backward(), input_grad=False)  # x needs no gradient
         opt.step()
         return loss
 

@@ -372,6 +372,27 @@ def test_backward_errors():
         conv.train("yes")
 
 
+def test_input_grad_false_skips_the_input_gradient_only():
+    rng = np.random.default_rng(9)
+    model = L.Sequential(L.ReLU(), L.Conv2d(2, 3, 3, dtype=F64, seed=0), L.Tanh(),
+                         L.Flatten(), L.Dense(27, 2, dtype=F64, seed=1))
+    x, G = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((2, 2))
+    model(x)
+    assert model.backward(G).shape == x.shape
+    full = [p.grad.copy() for p in model.parameters()]
+    model.zero_grad()
+    model(x)
+    assert model.backward(G, input_grad=False) is None
+    for p, g in zip(model.parameters(), full):
+        np.testing.assert_array_equal(p.grad, g)
+    with pytest.raises(RuntimeError, match="ReLU.backward: no training-mode forward"):
+        model[0].backward(np.zeros_like(x))  # skipped, and its saved input dropped
+    for layer, inp in [(L.Dense(3, 2, dtype=F64), np.ones((1, 3))), (L.MaxPool2d(2), x),
+                       (L.Flatten(), x), (L.Sigmoid(), x)]:
+        y = layer(inp)
+        assert layer.backward(np.ones_like(y), input_grad=False) is None
+
+
 def test_unbatched_inputs_backward_unbatched():
     rng = np.random.default_rng(6)
     model = L.Sequential(L.Conv2d(2, 3, 3, activation="tanh", dtype=F64, seed=0),

@@ -352,18 +352,27 @@ class Module:
             if not mode:
                 p._changed()  # in-place edits made in training mode: re-pack
         if not mode:
-            self.__dict__.pop("_saved", None)
+            self._forget()
         for _, child in self._children():
             child.train(mode)
         return self
+
+    def _forget(self) -> None:
+        """Drop what the last training-mode forward kept (here and in sub-modules)."""
+        self.__dict__.pop("_saved", None)
+        for _, child in self._children():
+            child._forget()
 
     def eval(self) -> "Module":
         """``train(False)``."""
         return self.train(False)
 
-    def backward(self, grad_output: Any) -> np.ndarray:
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
         """dL/d(input) from dL/d(output) of the last training-mode forward, adding each
-        parameter's gradient into its ``grad`` (as PyTorch accumulates)."""
+        parameter's gradient into its ``grad`` (as PyTorch accumulates). With
+        ``input_grad=False`` dL/d(input) is not computed and None is returned (the first
+        layer of a network, whose input needs no gradient, as a tensor without
+        ``requires_grad`` in PyTorch)."""
         raise NotImplementedError(f"{type(self).__name__}.backward")
 
     def _save(self, *saved: Any) -> None:
@@ -442,10 +451,10 @@ class _Activation(Module):
         return y
 
     # training: the gradient needs the input (the pre-activation)
-    def backward(self, grad_output: Any) -> np.ndarray:
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
         x, dtype = self._take_saved()
         g = self._grad_output(grad_output, x.shape, dtype)
-        return F.activation_backward(self, g, x)
+        return F.activation_backward(self, g, x) if input_grad else None
 
 
 class ReLU(_Activation):
@@ -593,8 +602,8 @@ class _Weighted(Module):
             return grad
         return F.activation_backward(self.activation, grad, z)
 
-    def _output_mask(self) -> Tuple[bool, bool, bool]:
-        return (True, True, self._bias is not None)
+    def _output_mask(self, input_grad: bool) -> Tuple[bool, bool, bool]:
+        return (bool(input_grad), True, self._bias is not None)
 
     def _accumulate_weights(self, grad_weight: np.ndarray, grad_bias: Optional[np.ndarray]) -> None:
         self._accumulate("weight", grad_weight)
@@ -681,13 +690,14 @@ class Dense(_Weighted):
         return y
 
     # training
-    def backward(self, grad_output: Any) -> np.ndarray:
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
         x2, z2, lead = self._take_saved()
         g = self._grad_output(grad_output, lead + (self.out_features,), self.dtype)
         g2 = self._activation_backward(g.reshape(z2.shape), z2)
-        gx, gw, gb = F.linear_backward(g2, x2, self._weight, output_mask=self._output_mask())
+        gx, gw, gb = F.linear_backward(g2, x2, self._weight,
+                                       output_mask=self._output_mask(input_grad))
         self._accumulate_weights(gw, gb)
-        return gx.reshape(lead + (self.in_features,))
+        return None if gx is None else gx.reshape(lead + (self.in_features,))
 
     def output_shape(self, input_shape: Sequence[int]) -> Shape:
         shape = _shape(input_shape)
@@ -795,16 +805,16 @@ class Conv2d(_Weighted):
         return y if batched else y[0]
 
     # training
-    def backward(self, grad_output: Any) -> np.ndarray:
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
         x4, z, batched = self._take_saved()
         g = self._grad_output(grad_output, z.shape if batched else z.shape[1:], self.dtype)
         g4 = self._activation_backward(g if batched else g[None], z)
         gx, gw, gb = F.conv2d_backward(g4, x4, self._weight, self.stride, self.padding,
                                        self.dilation, self.groups,
                                        padding_mode=self.padding_mode,
-                                       output_mask=self._output_mask())
+                                       output_mask=self._output_mask(input_grad))
         self._accumulate_weights(gw, gb)
-        return gx if batched else gx[0]
+        return gx if gx is None or batched else gx[0]
 
 
     def _out_chw(self, chw: Shape) -> Shape:
@@ -943,15 +953,15 @@ class LocallyConnected2d(_Weighted):
         return y if batched else y[0]
 
     # training
-    def backward(self, grad_output: Any) -> np.ndarray:
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
         x4, z, batched = self._take_saved()
         g = self._grad_output(grad_output, z.shape if batched else z.shape[1:], self.dtype)
         g4 = self._activation_backward(g if batched else g[None], z)
         gx, gw, gb = F.locally_connected2d_backward(g4, x4, self._weight, self.stride,
                                                     self.padding, self.dilation,
-                                                    output_mask=self._output_mask())
+                                                    output_mask=self._output_mask(input_grad))
         self._accumulate_weights(gw, gb)
-        return gx if batched else gx[0]
+        return gx if gx is None or batched else gx[0]
 
 
     def _check_chw(self, chw: Shape) -> None:
@@ -1020,9 +1030,10 @@ class _Pool2d(Module):
 
     # training: the gradient needs the input (which window element was the maximum; the
     # window's size when padding is not counted)
-    def backward(self, grad_output: Any) -> np.ndarray:
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
         x, shape, dtype = self._take_saved()
-        return self._pool_backward(self._grad_output(grad_output, shape, dtype), x)
+        g = self._grad_output(grad_output, shape, dtype)
+        return self._pool_backward(g, x) if input_grad else None
 
     def _pool_backward(self, grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -1086,9 +1097,10 @@ class Flatten(Module):
         return y
 
     # training
-    def backward(self, grad_output: Any) -> np.ndarray:
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
         in_shape, out_shape, dtype = self._take_saved()
-        return self._grad_output(grad_output, out_shape, dtype).reshape(in_shape)
+        g = self._grad_output(grad_output, out_shape, dtype)
+        return g.reshape(in_shape) if input_grad else None
 
     def output_shape(self, input_shape: Sequence[int]) -> Shape:
         shape = _shape(input_shape)
@@ -1188,13 +1200,22 @@ class Sequential(Module):
         return y[0] if single else y
 
     # training
-    def backward(self, grad_output: Any) -> np.ndarray:
-        """The layers' backward passes in reverse order; each checks its grad_output."""
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        """The layers' backward passes in reverse order (each checks its grad_output). With
+        ``input_grad=False`` the layers before the first one with parameters are skipped
+        (their saved inputs dropped) and that one computes only its parameters' gradients."""
         (single,) = self._take_saved()
         g = np.asarray(grad_output)
         g = g[None] if single else g
-        for layer in reversed(self._layers):
-            g = layer.backward(g)
+        first = 0 if input_grad else next(
+            (i for i, layer in enumerate(self._layers) if any(True for _ in layer.named_parameters())),
+            len(self._layers))
+        for i in range(len(self._layers) - 1, first - 1, -1):
+            g = self._layers[i].backward(g, input_grad=input_grad or i > first)
+        for layer in self._layers[:first]:
+            layer._forget()
+        if not input_grad:
+            return None
         return g[0] if single else g
 
     def _shapes(self, input_shape: Sequence[int]) -> Tuple[Shape, List[Tuple[Shape, int]]]:

@@ -86,7 +86,7 @@ def fit(model: Module, X: Any, y: Any, *, epochs: int, batch_size: int,
     """Train ``model`` on ``(X, y)`` for ``epochs`` passes of shuffled mini-batches.
 
     Each step: ``out = model(xb)``, ``loss(out, yb)``, ``optimizer.zero_grad()``,
-    ``model.backward(loss.backward())``, ``optimizer.step()``. ``loss`` is a criterion
+    ``model.backward(loss.backward(), input_grad=False)``, ``optimizer.step()``. ``loss`` is a criterion
     such as ``CrossEntropyLoss()`` (default reduction "mean"); ``validation`` an ``(X, y)``
     pair evaluated (eval mode) after every epoch. The last batch of an epoch may be
     smaller. ``progress`` shows a tqdm bar when tqdm is installed.
@@ -135,7 +135,7 @@ def fit(model: Module, X: Any, y: Any, *, epochs: int, batch_size: int,
                 c = _correct(out, yb)
                 correct = None if c is None or correct is None else correct + c
                 optimizer.zero_grad()
-                model.backward(loss.backward())
+                model.backward(loss.backward(), input_grad=False)
                 optimizer.step()
                 total += _sample_sum(loss, value, len(idx))
                 if bar is not None:
