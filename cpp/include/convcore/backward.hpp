@@ -20,7 +20,8 @@
 namespace convcore {
 
 // grad_input[i] = grad_output[i] * act'(x[i]) for i < n, PyTorch's conventions at the
-// kinks: relu'(0) = 0, leaky_relu'(0) = slope, abs'(0) = 0; sigmoid(a, b)' = a*y*(1-y).
+// kinks: relu'(0) = 0, leaky_relu'(0) = slope, abs'(0) = 0; at NaN relu passes the
+// gradient, leaky_relu scales it by the slope, abs gives 0; sigmoid(a, b)' = a*y*(1-y).
 void activation_backward(const Activation& act, const float* grad_output, const float* x,
                          float* grad_input, int64_t n);
 void activation_backward(const Activation& act, const double* grad_output, const double* x,

@@ -40,17 +40,15 @@ void activation_grad(const Activation& act, const T* g, const T* x, T* gi, int64
       case Activation::none:
         std::copy(gg, gg + m, out);
         break;
-      case Activation::relu:  // PyTorch: the gradient passes where x > 0 (0 at 0 and NaN)
-        for (int64_t i = 0; i < m; ++i) out[i] = xx[i] > T(0) ? gg[i] : T(0);
+      case Activation::relu:  // PyTorch's threshold_backward: 0 where x <= 0 (at 0 too; NaN passes)
+        for (int64_t i = 0; i < m; ++i) out[i] = xx[i] <= T(0) ? T(0) : gg[i];
         break;
       case Activation::leaky_relu:
         for (int64_t i = 0; i < m; ++i) out[i] = xx[i] > T(0) ? gg[i] : gg[i] * alpha;
         break;
-      case Activation::abs:  // sign(x), sign(0) = 0, NaN propagates
-        for (int64_t i = 0; i < m; ++i) {
-          const T s = xx[i] > T(0) ? T(1) : (xx[i] < T(0) ? T(-1) : (xx[i] == T(0) ? T(0) : xx[i]));
-          out[i] = gg[i] * s;
-        }
+      case Activation::abs:  // sign(x); 0 at 0 and at NaN, as PyTorch's sgn
+        for (int64_t i = 0; i < m; ++i)
+          out[i] = gg[i] * (xx[i] > T(0) ? T(1) : (xx[i] < T(0) ? T(-1) : T(0)));
         break;
       case Activation::square:
         for (int64_t i = 0; i < m; ++i) out[i] = gg[i] * (T(2) * xx[i]);
@@ -76,8 +74,6 @@ double cross_entropy_impl(int64_t N, int64_t classes, const T* z, const int64_t*
   detail::checked_product("cross_entropy logits", N, classes);
   if (N > 0 && (z == nullptr || target == nullptr))
     throw value_error("cross_entropy: logits and target must not be null");
-  if (reduction == Reduction::none && per_sample == nullptr && N > 0)
-    throw value_error("cross_entropy: reduction 'none' needs the per-sample output");
   for (int64_t i = 0; i < N; ++i)
     if (target[i] < 0 || target[i] >= classes)
       throw value_error("cross_entropy: target[" + std::to_string(i) + "] = " +
