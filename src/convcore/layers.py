@@ -661,13 +661,14 @@ class Dense(_Weighted):
     def _bias_shape(self) -> Shape:
         return (self.out_features,)
 
-    def _packed(self) -> Any:
-        """The LinearOp of the current weights (eval mode)."""
+    def _linear_op(self) -> Any:
+        """The LinearOp of the current weights (eval mode); ``_op`` holds it with the
+        parameters' versions it was packed from."""
         key = self._params_version()
-        if self.__dict__.get("_op_key") != key:
-            self._op = _core.LinearOp(self._weight, self._bias, *self._spec)
-            self._op_key = key
-        return self._op
+        cached = self.__dict__.get("_op")
+        if cached is None or cached[0] != key:
+            cached = self._op = (key, _core.LinearOp(self._weight, self._bias, *self._spec))
+        return cached[1]
 
     def forward(self, x: Any) -> np.ndarray:
         arr = F._float_array(x, "input")
@@ -686,7 +687,7 @@ class Dense(_Weighted):
             return y2.reshape(lead + (self.out_features,))
         y = _core.empty(lead + (self.out_features,), np.dtype(self.dtype))
         if m:
-            self._packed().run(F._contiguous(x2), y.reshape(m, self.out_features))
+            self._linear_op().run(F._contiguous(x2), y.reshape(m, self.out_features))
         return y
 
     # training
