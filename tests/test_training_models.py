@@ -410,6 +410,17 @@ def test_unbatched_inputs_backward_unbatched():
         np.testing.assert_array_equal(p.grad, g)
 
 
+def test_parameter_pickles_with_its_gradient_and_mode():
+    p = L.Parameter(np.arange(6.0).reshape(2, 3), "Dense", "weight")
+    p.grad = np.ones((2, 3))
+    p._set_readonly(True)
+    q = pickle.loads(pickle.dumps(p))
+    np.testing.assert_array_equal(q.data, p.data)
+    np.testing.assert_array_equal(q.grad, p.grad)
+    assert q.data.dtype is np.dtype(np.float64)  # NumPy's own dtype object, as the core wants
+    assert not q.data.flags.writeable and "Dense.weight" in repr(q)
+
+
 def test_training_mode_layers_pickle():
     model = lenet5(seed=3)
     model.eval()

@@ -192,8 +192,11 @@ class Parameter:
     def __setstate__(self, state: dict) -> None:
         self._layer, self._name = state["layer"], state["name"]
         self._readonly = state["readonly"]
-        self.grad = state["grad"]
-        self._store(np.array(state["data"], order="C", copy=True))
+        # Unpickled arrays carry an equal but distinct dtype object: take NumPy's own.
+        data, grad = state["data"], state["grad"]
+        dtype = np.dtype(data.dtype.name)  # (np.array(x, dtype) would keep x's object)
+        self.grad = None if grad is None else grad.astype(dtype, order="C", copy=True)
+        self._store(data.astype(dtype, order="C", copy=True))
 
     def __repr__(self) -> str:
         return f"Parameter({self._layer}.{self._name}, shape={self._data.shape}, dtype={self._data.dtype})"
