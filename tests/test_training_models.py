@@ -304,6 +304,25 @@ def test_state_dict_round_trip_and_errors():
     assert f32[0].weight.dtype == np.float32
 
 
+def test_num_batches_tracked_is_accepted_beside_running_mean():
+    class Stats(L.Module):  # a layer holding BatchNorm's running_mean, as BatchNorm2d will
+        def __init__(self):
+            self._set_param("running_mean", np.zeros(3))
+
+    model = L.Sequential(L.Dense(2, 3, dtype=F64), Stats())
+    state = {**model.state_dict(), "1.num_batches_tracked": np.array(7)}
+    model.load_state_dict(state)
+    with pytest.raises(ValueError, match="unexpected.*'0.num_batches_tracked'"):
+        model.load_state_dict({**state, "0.num_batches_tracked": np.array(7)})
+
+
+def test_empty_batch_trains_to_zero_gradients():
+    model = lenet5()
+    assert model(np.zeros((0, 1, 28, 28))).shape == (0, 10)
+    assert model.backward(np.zeros((0, 10))).shape == (0, 1, 28, 28)
+    assert all(p.grad.shape == p.shape and not p.grad.any() for p in model.parameters())
+
+
 def test_modes_read_only_and_packed_weights_follow_every_change():
     rng = np.random.default_rng(5)
     conv = L.Conv2d(3, 4, 3, padding=1, dtype=F64, seed=0)
