@@ -107,21 +107,21 @@ def layer_input(case_id, shape, rng):
     return rng.standard_normal(shape)
 
 
-def linear_part(layer, x, weight=None, bias=None, act=None):
-    """The layer without its activation (or with ``act``), on any x / weight / bias."""
-    if isinstance(layer, L._Activation):
+def pre_activation(layer, x, weight=None, bias=None):
+    """The layer without its activation on x (pools and Flatten: x itself), with its
+    weight and bias or the ones given (0: zeros of their shape)."""
+    if not isinstance(layer, L._Weighted):
         return x
-    w = layer.weight if weight is None else weight
-    b = layer.bias if bias is None else bias
+    w = layer.weight if weight is None else np.zeros_like(layer.weight) if np.isscalar(weight) \
+        else weight
+    b = layer.bias if bias is None or layer.bias is None else \
+        np.zeros_like(layer.bias) if np.isscalar(bias) else bias
     if isinstance(layer, L.Conv2d):
         return convcore.conv2d(x, w, b, layer.stride, layer.padding, layer.dilation,
-                               layer.groups, padding_mode=layer.padding_mode, activation=act)
+                               layer.groups, padding_mode=layer.padding_mode)
     if isinstance(layer, L.Dense):
-        return convcore.linear(x, w, b, activation=act)
-    if isinstance(layer, L.LocallyConnected2d):
-        return convcore.locally_connected2d(x, w, b, layer.stride, layer.padding,
-                                            layer.dilation, activation=act)
-    raise TypeError(type(layer))
+        return convcore.linear(x, w, b)
+    return convcore.locally_connected2d(x, w, b, layer.stride, layer.padding, layer.dilation)
 
 
 def magnitude(layer, x):
@@ -173,12 +173,12 @@ def test_layer_gradients_match_finite_differences(case):
     assert gx.shape == x.shape and gx.dtype == F64
     grads = {name: p.grad.copy() for name, p in layer.named_parameters()}
 
-    z = linear_part(layer, x) if not isinstance(layer, (L._Pool2d, L.Flatten)) else x
+    z = pre_activation(layer, x)
     zmag, n = magnitude(layer, x)
-    spec = spec_of(layer)
-    lip, f3, kinks = act_props(spec, float(np.max(np.abs(z))) + 1.0)
+    lip, f3, kinks = act_props(spec_of(layer), float(np.max(np.abs(z))) + 1.0)
 
     def check(direction, analytic, perturbed_loss, dz):
+        """dz: the pre-activation's derivative along the direction (z is linear in it)."""
         fd = (perturbed_loss(H) - perturbed_loss(-H)) / (2 * H)
         dy_err = (lip * gamma(n) * zmag if zmag is not None else 0.0) \
             + (ACTIVATION_ULPS * U + gamma(G.size)) * np.abs(y)
@@ -186,15 +186,13 @@ def test_layer_gradients_match_finite_differences(case):
         if f3 is not None:
             bound += H ** 2 / 6 * f3 * float(np.sum(np.abs(G) * np.abs(dz) ** 3))
         if kinks:  # the central difference is exact only if no kink lies within H
-            assert np.min(np.abs(z[z != 0])) > H * np.max(np.abs(dz))
+            assert np.min(np.abs(z)) > H * np.max(np.abs(dz))
         bound += 4 * U * abs(analytic)  # the dot product <grad, v>
         assert abs(fd - analytic) <= bound, (direction, fd, analytic, bound)
 
     v = rng.standard_normal(x.shape)
     check("input", float(np.sum(gx * v)), lambda h: loss(layer, x + h * v, G),
-          linear_part(layer, v, bias=None if not hasattr(layer, "weight") else
-                      (None if layer.bias is None else np.zeros_like(layer.bias)))
-          if not isinstance(layer, (L._Pool2d, L.Flatten)) else v)
+          pre_activation(layer, v, bias=0))
     for name, p in layer.named_parameters():
         v = rng.standard_normal(p.shape)
         base = p.data.copy()
@@ -206,11 +204,8 @@ def test_layer_gradients_match_finite_differences(case):
             finally:
                 setattr(layer, name, base)
 
-        if name == "weight":
-            dz = linear_part(layer, x, weight=v,
-                             bias=None if layer.bias is None else np.zeros_like(layer.bias))
-        else:
-            dz = linear_part(layer, np.zeros_like(x), weight=np.zeros_like(layer.weight), bias=v)
+        dz = pre_activation(layer, x, weight=v, bias=0) if name == "weight" else \
+            pre_activation(layer, np.zeros_like(x), weight=0, bias=v)
         check(name, float(np.sum(grads[name] * v)), at, dz)
 
 
@@ -280,12 +275,14 @@ def test_layer_gradients_match_pytorch(case):
     want_x, want_p = torch_backward(module, act, x, G)
     want = {"input": want_x, **want_p}
 
-    z = x if module is None or not isinstance(layer, L._Weighted) else linear_part(layer, x)
+    z = pre_activation(layer, x)
     zmag, n_fwd = magnitude(layer, x)
     lip, _, _ = act_props(spec_of(layer), float(np.max(np.abs(z))) + 1.0)
     f2 = {"square": 2.0, "tanh": 1.0, "sigmoid": spec_of(layer)[1] ** 2 / 4}.get(
         spec_of(layer)[0], 0.0)
     if isinstance(layer, L._Weighted):
+        # N: the forward sum + the weight gradient's (batch x pixels) + the input
+        # gradient's (at most K*R*S, or out_features)
         n_out = int(np.prod(y.shape)) // layer.weight.shape[0] if isinstance(layer, L.Conv2d) \
             else int(np.prod(y.shape[:-1]))
         n = n_fwd + n_out + int(np.prod(layer.weight.shape)) // layer.weight.shape[1]
