@@ -48,17 +48,35 @@ T lane_sum(const T* v, int64_t n) {
   return s;
 }
 
-// The same for the dot product of a and b.
+// The dot product of a and b in 32 interleaved lanes (product i in lane i % 32), lanes
+// added in order: a fixed order, and enough independent sums that the vectorised loop is
+// not bound by the adds' latency.
 template <class T>
 T lane_dot(const T* a, const T* b, int64_t n) {
-  T acc[8] = {};
+  constexpr int L = 32;
+  T acc[L] = {};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+  for (; i + L <= n; i += L)
+    for (int l = 0; l < L; ++l) acc[l] += a[i + l] * b[i + l];
   for (int l = 0; i < n; ++i, ++l) acc[l] += a[i] * b[i];
   T s = T(0);
-  for (int l = 0; l < 8; ++l) s += acc[l];
+  for (int l = 0; l < L; ++l) s += acc[l];
   return s;
+}
+
+// Whether every value is finite: x * 0 is 0 for finite x, NaN for NaN and infinities
+// (32 independent lanes, so the loop vectorises).
+template <class T>
+bool all_finite(const T* v, int64_t n) {
+  constexpr int L = 32;
+  T acc[L] = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int l = 0; l < L; ++l) acc[l] += v[i + l] * T(0);
+  for (int l = 0; i < n; ++i, ++l) acc[l] += v[i] * T(0);
+  T s = T(0);
+  for (int l = 0; l < L; ++l) s += acc[l];
+  return s == T(0);
 }
 
 // sums[k] = sum over n in order of lane_sum(plane (n, k)) for planes of `plane` values,

@@ -164,47 +164,95 @@ void weight_grad_gemm(const Conv2dParams& q, const WeightPlan& wp, const T* g, c
   });
 }
 
-// One output channel per group: dW[g, c, r, s] = sum over the chunk's items of, per output
-// row, the dot product of the grad_output row with the input row the tap reads (only the
-// columns whose tap falls inside the input).
+// One output channel per group, one item (output rows [i0, i1) of image n, channel cc of
+// group grp): out[r*S + s] += the dot products of the grad_output rows with the input rows
+// tap (r, s) reads, only the columns whose tap falls inside the input.
+template <class T>
+void rows_item_exact(const Conv2dParams& q, const T* gy, const T* xc, int64_t i0, int64_t i1,
+                     T* strided, T* out) {
+  const int64_t Wo = q.out_w(), sw = q.stride_w;
+  for (int64_t i = i0; i < i1; ++i)
+    for (int64_t r = 0; r < q.R; ++r) {
+      const int64_t ih = i * q.stride_h + r * q.dilation_h - q.pad_top;
+      if (ih < 0 || ih >= q.H) continue;
+      for (int64_t s = 0; s < q.S; ++s) {
+        // Columns j with iw = j*sw + s*dw - pad_left in [0, W).
+        const int64_t off = s * q.dilation_w - q.pad_left;
+        const int64_t lo = off >= 0 ? 0 : ceil_div(-off, sw);
+        const int64_t hi = std::clamp<int64_t>(ceil_div(q.W - off, sw), lo, Wo);
+        if (hi <= lo) continue;
+        const T* xr = xc + ih * q.W + lo * sw + off;
+        if (sw > 1) {
+          for (int64_t j = 0; j < hi - lo; ++j) strided[j] = xr[j * sw];
+          xr = strided;
+        }
+        out[r * q.S + s] += detail::lane_dot(gy + i * Wo + lo, xr, hi - lo);
+      }
+    }
+}
+
+// Stride 1: the item's grad_output rows, zero-extended to the padded width Wp (gp, built
+// by the caller), against the zero-padded input rows they read (xp): each tap is then one
+// long dot product, gp's flat index against xp's shifted by r*dh*Wp + s*dw (the products
+// past a row's end meet gp's zeros). False, with nothing added, when the input rows hold a
+// NaN or infinity: 0 * inf would turn those products into NaN (rows_item_exact then).
+template <class T>
+bool rows_item_flat(const Conv2dParams& q, const T* gp, const T* xc, int64_t i0, int64_t i1,
+                    T* xp, T* out) {
+  const int64_t Wp = q.W + q.pad_left + q.pad_right, rows = i1 - i0;
+  const int64_t xrows = rows + q.dilation_h * (q.R - 1), tail = q.dilation_w * (q.S - 1);
+  bool finite = true;
+  for (int64_t u = 0; u < xrows; ++u) {
+    T* row = xp + u * Wp;
+    const int64_t ih = i0 + u - q.pad_top;
+    std::fill(row, row + Wp, T(0));
+    if (ih < 0 || ih >= q.H) continue;
+    const T* src = xc + ih * q.W;
+    finite = finite && detail::all_finite(src, q.W);
+    std::copy(src, src + q.W, row + q.pad_left);
+  }
+  if (!finite) return false;
+  std::fill(xp + xrows * Wp, xp + xrows * Wp + tail, T(0));
+  for (int64_t r = 0; r < q.R; ++r)
+    for (int64_t s = 0; s < q.S; ++s)
+      out[r * q.S + s] +=
+          detail::lane_dot(gp, xp + r * q.dilation_h * Wp + s * q.dilation_w, rows * Wp);
+  return true;
+}
+
+// One output channel per group (depthwise, one-channel filtering): the GEMM would fill one
+// row of its tile, so each tap is a sum of dot products instead; tasks (group, chunk).
 template <class T>
 void weight_grad_rows(const Conv2dParams& q, const WeightPlan& wp, const T* g, const T* x,
                       T* gw, T* partial) {
   const int64_t Ho = q.out_h(), Wo = q.out_w(), P = Ho * Wo, HW = q.H * q.W;
   const int64_t Cg = q.C / q.groups, RS = q.R * q.S, kd = Cg * RS, wsize = q.K * kd;
-  const int64_t sw = q.stride_w;
+  const bool flat = q.stride_h == 1 && q.stride_w == 1;
+  const int64_t Wp = q.W + q.pad_left + q.pad_right, rows_max = wp.item_len / Wo;
+  const int64_t gp_elems = rows_max * Wp;
+  const int64_t scratch = flat ? gp_elems + (rows_max + q.dilation_h * (q.R - 1)) * Wp +
+                                     q.dilation_w * (q.S - 1)
+                               : Wo;
   detail::parallel_for(q.groups * wp.chunks, [&](int64_t t) {
     const int64_t c = t % wp.chunks, grp = t / wp.chunks;
     T* out = chunk_target(gw, partial, wsize, c) + grp * kd;
     std::fill(out, out + kd, T(0));
-    T* strided = sw > 1 ? static_cast<T*>(detail::thread_scratch(static_cast<size_t>(Wo) * sizeof(T)))
-                        : nullptr;
+    T* buf = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));
     const int64_t first = wp.items * c / wp.chunks, last = wp.items * (c + 1) / wp.chunks;
     for (int64_t it = first; it < last; ++it) {
       const int64_t n = it / wp.items_per_image;
-      const int64_t i0 = it % wp.items_per_image * wp.item_len / Wo;
-      const int64_t i1 = std::min(Ho, i0 + wp.item_len / Wo);
+      const int64_t i0 = it % wp.items_per_image * rows_max, i1 = std::min(Ho, i0 + rows_max);
       const T* gy = g + (n * q.K + grp) * P;
+      if (flat)
+        for (int64_t i = i0; i < i1; ++i) {
+          T* row = buf + (i - i0) * Wp;
+          std::copy(gy + i * Wo, gy + (i + 1) * Wo, row);
+          std::fill(row + Wo, row + Wp, T(0));
+        }
       for (int64_t cc = 0; cc < Cg; ++cc) {
         const T* xc = x + (n * q.C + grp * Cg + cc) * HW;
-        for (int64_t i = i0; i < i1; ++i)
-          for (int64_t r = 0; r < q.R; ++r) {
-            const int64_t ih = i * q.stride_h + r * q.dilation_h - q.pad_top;
-            if (ih < 0 || ih >= q.H) continue;
-            for (int64_t s = 0; s < q.S; ++s) {
-              // Columns j with iw = j*sw + s*dw - pad_left in [0, W).
-              const int64_t off = s * q.dilation_w - q.pad_left;
-              const int64_t lo = off >= 0 ? 0 : ceil_div(-off, sw);
-              const int64_t hi = std::clamp<int64_t>(ceil_div(q.W - off, sw), lo, Wo);
-              if (hi <= lo) continue;
-              const T* xr = xc + ih * q.W + lo * sw + off;
-              if (sw > 1) {
-                for (int64_t j = 0; j < hi - lo; ++j) strided[j] = xr[j * sw];
-                xr = strided;
-              }
-              out[cc * RS + r * q.S + s] += detail::lane_dot(gy + i * Wo + lo, xr, hi - lo);
-            }
-          }
+        if (!flat || !rows_item_flat(q, buf, xc, i0, i1, buf + gp_elems, out + cc * RS))
+          rows_item_exact(q, gy, xc, i0, i1, flat ? buf + gp_elems : buf, out + cc * RS);
       }
     }
   });
@@ -428,8 +476,9 @@ int64_t conv2d_backward_workspace_bytes(const Conv2dParams& p, int dtype_bytes, 
   if (grad_weight) {
     const WeightPlan wp = weight_plan(q, weight_item_len(q), e);
     int64_t per_thread = 0;
-    if (per_row_weight_grad(q))
-      per_thread = q.out_w() * e;
+    if (per_row_weight_grad(q))  // padded grad_output and input rows of an item (stride 1)
+      per_thread = (2 * (wp.item_len / q.out_w()) + q.dilation_h * (q.R - 1)) *
+                       (q.W + q.pad_left + q.pad_right) * e + q.dilation_w * (q.S - 1) * e;
     else
       per_thread = (e == 4 ? weight_tiles<float>(q, wp.item_len).scratch
                            : weight_tiles<double>(q, wp.item_len).scratch) * e;
