@@ -76,8 +76,10 @@ def test_conv2d_input_size_changes_and_weight_assignment():
 
 def test_parameters_are_read_only_and_assignment_is_validated():
     layer = L.Conv2d(2, 4, 3, seed=0)
+    layer.eval()  # parameters are read-only in eval mode (writable in training mode)
     with pytest.raises(ValueError, match="read-only"):
         layer.weight[0, 0, 0, 0] = 1.0
+    layer.train()
     with pytest.raises(ValueError, match=r"must have shape \(4, 2, 3, 3\)"):
         layer.weight = np.zeros((4, 2, 3, 2), np.float32)
     with pytest.raises(TypeError, match="float32"):

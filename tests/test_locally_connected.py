@@ -226,8 +226,10 @@ def test_layer():
         layer.weight = new[0]
     with pytest.raises(TypeError, match="dtype"):
         layer.weight = new.astype(np.float64)
+    layer.eval()  # parameters are read-only in eval mode (writable in training mode)
     with pytest.raises(ValueError, match="read-only"):
         layer.weight[0] = 1
+    layer.train()
     with pytest.raises(ValueError, match="larger than the padded input"):
         L.LocallyConnected2d(1, 1, (2, 2), 5)
     with pytest.raises(ValueError, match="in_channels"):

@@ -13,47 +13,23 @@
 #include <vector>
 
 #include "convcore/convcore.hpp"
+#include "arrays.hpp"
 #include "output_cache.hpp"
 
 namespace py = pybind11;
 using namespace convcore;
+using bindings::require;
+using bindings::shape_of;
+
+namespace convcore::bindings {
+void bind_backward(py::module_& m);  // backward.cpp
+}
 
 namespace {
 
 using Pair = std::tuple<int64_t, int64_t>;
 using Quad = std::tuple<int64_t, int64_t, int64_t, int64_t>;
 
-std::string shape_of(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-// The array must have dtype T, be C-contiguous, aligned, of the given shape.
-template <class T>
-void require(const py::array& a, const char* name, const std::vector<int64_t>& shape,
-             bool writable = false) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
-    throw type_error(std::string(name) + ": expected dtype " +
-                     std::string(py::str(py::dtype::of<T>())) + ", got " +
-                     std::string(py::str(a.dtype())));
-  bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
-  for (size_t i = 0; same && i < shape.size(); ++i) same = a.shape(i) == shape[i];
-  if (!same) {
-    std::string want = "(";
-    for (size_t i = 0; i < shape.size(); ++i) want += (i ? ", " : "") + std::to_string(shape[i]);
-    throw value_error(std::string(name) + ": expected shape " + want + "), got " + shape_of(a));
-  }
-  if (!(a.flags() & py::array::c_style))
-    throw value_error(std::string(name) + " must be C-contiguous");
-  if (reinterpret_cast<uintptr_t>(a.data()) % alignof(T) != 0)
-    throw value_error(std::string(name) + " must be aligned to its dtype");
-  if (writable && !a.writeable()) throw value_error(std::string(name) + " must be writable");
-}
-
-Activation make_activation(const std::string& name, double alpha, double beta) {
-  return Activation{activation_kind(name), alpha, beta};
-}
 
 template <class T>
 void conv2d_typed(const Conv2dParams& p, const py::array& x, const py::array& w,
@@ -89,7 +65,7 @@ Conv2dParams make_params(int64_t N, int64_t C, int64_t H, int64_t W, const py::a
   std::tie(p.dilation_h, p.dilation_w) = dilation;
   p.groups = groups;
   p.padding_mode = padding_mode_from_name(padding_mode.c_str());
-  p.activation = make_activation(activation, alpha, beta);
+  p.activation = bindings::make_activation(activation, alpha, beta);
   p.algorithm = algorithm_from_name(algorithm.c_str());
   return p;
 }
@@ -176,7 +152,7 @@ class PyConv2dOp {
 
 void activate_py(const py::array& x, const py::array& y, const std::string& activation,
                  double alpha, double beta) {
-  const Activation act = make_activation(activation, alpha, beta);
+  const Activation act = bindings::make_activation(activation, alpha, beta);
   std::vector<int64_t> shape(x.shape(), x.shape() + x.ndim());
   auto go = [&](auto tag) {
     using T = decltype(tag);
@@ -215,7 +191,7 @@ void linear_py(const py::array& x, const py::array& w, const py::object& b, cons
   if (x.ndim() != 2) throw value_error("input: expected 2 dimensions (M, in), got " + shape_of(x));
   if (w.ndim() != 2) throw value_error("weight: expected 2 dimensions (out, in), got " + shape_of(w));
   const int64_t M = x.shape(0), in = x.shape(1), out = w.shape(0);
-  const Activation act = make_activation(activation, alpha, beta);
+  const Activation act = bindings::make_activation(activation, alpha, beta);
   auto go = [&](auto tag) {
     using T = decltype(tag);
     require<T>(x, "input", {M, in});
@@ -249,7 +225,7 @@ class PyLinearOp {
       : double_(w.dtype().is(py::dtype::of<double>())) {
     if (w.ndim() != 2)
       throw value_error("weight: expected 2 dimensions (out, in), got " + shape_of(w));
-    const Activation act = make_activation(activation, alpha, beta);
+    const Activation act = bindings::make_activation(activation, alpha, beta);
     if (double_)
       make<double>(w, b, act, f64_);
     else if (w.dtype().is(py::dtype::of<float>()))
@@ -348,7 +324,7 @@ void locally_connected2d_py(const py::array& x, const py::array& w, const py::ob
   std::tie(p.stride_h, p.stride_w) = stride;
   std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
   std::tie(p.dilation_h, p.dilation_w) = dilation;
-  p.activation = make_activation(activation, alpha, beta);
+  p.activation = bindings::make_activation(activation, alpha, beta);
   if (x.dtype().is(py::dtype::of<float>()))
     locally_connected2d_typed<float>(p, x, w, b, y);
   else if (x.dtype().is(py::dtype::of<double>()))
@@ -500,6 +476,7 @@ PYBIND11_MODULE(_core, m) {
         }, py::arg("input"), py::arg("out"), py::arg("kernel_size"), py::arg("stride"),
         py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"),
         "Raw 2D average pooling (PyTorch semantics), NCHW.");
+  bindings::bind_backward(m);
   m.def("measure_peak_gflops", [](int threads, double seconds) {
     py::gil_scoped_release release;
     return measure_peak_gflops(threads, seconds);

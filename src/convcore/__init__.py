@@ -14,16 +14,24 @@ convcore's threads too (when threadpoolctl is installed).
 
 from __future__ import annotations
 
-from . import _core, _threadpoolctl, layers
+from . import _core, _threadpoolctl, layers, optim, train
 from .functional import (
     abs,
+    activation_backward,
     avg_pool2d,
+    avg_pool2d_backward,
     conv2d,
+    conv2d_backward,
     conv2d_dense_matrix,
+    cross_entropy,
+    cross_entropy_backward,
     leaky_relu,
     linear,
+    linear_backward,
     locally_connected2d,
+    locally_connected2d_backward,
     max_pool2d,
+    max_pool2d_backward,
     relu,
     sigmoid,
     square,
@@ -72,21 +80,31 @@ def info() -> dict:
 
 __all__ = [
     "abs",
+    "activation_backward",
     "avg_pool2d",
+    "avg_pool2d_backward",
     "conv2d",
+    "conv2d_backward",
     "conv2d_dense_matrix",
     "convolve2d",
     "correlate2d",
+    "cross_entropy",
+    "cross_entropy_backward",
     "get_num_threads",
     "info",
     "layers",
     "leaky_relu",
     "linear",
+    "linear_backward",
     "locally_connected2d",
+    "locally_connected2d_backward",
     "max_pool2d",
+    "max_pool2d_backward",
+    "optim",
     "relu",
     "set_num_threads",
     "sigmoid",
     "square",
     "tanh",
+    "train",
 ]

@@ -131,3 +131,82 @@ def avg_pool2d(
     count_include_pad: bool,
 ) -> None: ...
 def measure_peak_gflops(threads: int = 1, seconds: float = 0.2) -> float: ...
+
+# Gradients (cpp/bindings/backward.cpp); None outputs are not computed.
+def activation_backward(
+    grad_output: NDArray[np.floating],
+    input: NDArray[np.floating],
+    grad_input: NDArray[np.floating],
+    activation: str,
+    alpha: float,
+    beta: float,
+) -> None: ...
+def cross_entropy(
+    logits: NDArray[np.floating],
+    target: NDArray[np.int64],
+    per_sample: NDArray[np.floating] | None,
+    grad: NDArray[np.floating] | None,
+    reduction: str,
+) -> float: ...
+def max_pool2d_backward(
+    grad_output: NDArray[np.floating],
+    input: NDArray[np.floating],
+    grad_input: NDArray[np.floating],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    ceil_mode: bool,
+) -> None: ...
+def avg_pool2d_backward(
+    grad_output: NDArray[np.floating],
+    grad_input: NDArray[np.floating],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    ceil_mode: bool,
+    count_include_pad: bool,
+) -> None: ...
+def linear_backward(
+    grad_output: NDArray[np.floating],
+    input: NDArray[np.floating],
+    weight: NDArray[np.floating],
+    grad_input: NDArray[np.floating] | None,
+    grad_weight: NDArray[np.floating] | None,
+    grad_bias: NDArray[np.floating] | None,
+) -> None: ...
+def conv2d_backward(
+    grad_output: NDArray[np.floating],
+    input: NDArray[np.floating],
+    weight: NDArray[np.floating],
+    grad_input: NDArray[np.floating] | None,
+    grad_weight: NDArray[np.floating] | None,
+    grad_bias: NDArray[np.floating] | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    padding_mode: str,
+) -> None: ...
+def conv2d_backward_workspace_bytes(
+    nchw: tuple[int, int, int, int],
+    krs_groups: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    padding_mode: str,
+    dtype_bytes: int,
+    grad_input: bool,
+    grad_weight: bool,
+) -> int: ...
+def locally_connected2d_backward(
+    grad_output: NDArray[np.floating],
+    input: NDArray[np.floating],
+    weight: NDArray[np.floating],
+    grad_input: NDArray[np.floating] | None,
+    grad_weight: NDArray[np.floating] | None,
+    grad_bias: NDArray[np.floating] | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+) -> None: ...

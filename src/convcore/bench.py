@@ -38,7 +38,7 @@ import os
 import platform
 import sys
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -188,6 +188,7 @@ def _convcore_layer(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], 
     layer = convcore.layers.Conv2d(s.c, s.k, (s.r, s.s), bias=False, dtype=x.dtype,
                                    **s.conv2d_kwargs)
     layer.weight = w
+    layer.eval()  # eval mode keeps the packed weights (training mode reads them per call)
     return lambda: layer(x)
 
 
@@ -318,6 +319,51 @@ def _torch(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarra
             return torch.nn.functional.conv2d(xt, wt, **kwargs).numpy()
 
     return run
+
+
+def torch_sequential(model: "convcore.layers.Sequential") -> Any:
+    """The ``torch.nn.Sequential`` computing a convcore ``Sequential`` (Conv2d, Dense,
+    ReLU, Tanh, MaxPool2d, AvgPool2d, Flatten; fused activations unfused), same dtype and
+    weights: the peer of the training benchmarks and the gradient tests. ``Unavailable``
+    without PyTorch, ValueError for a layer it cannot translate."""
+    torch = require("torch")
+    L, nn = convcore.layers, torch.nn
+    acts = {"none": None, "relu": nn.ReLU, "tanh": nn.Tanh}
+    mods: List[Any] = []
+    for layer in model:
+        act = getattr(layer, "_spec", ("none",))[0]
+        if isinstance(layer, L.Conv2d):
+            mods.append(nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+                                  layer.stride, layer.padding, layer.dilation, layer.groups,
+                                  layer.bias is not None, layer.padding_mode))
+        elif isinstance(layer, L.Dense):
+            mods.append(nn.Linear(layer.in_features, layer.out_features, layer.bias is not None))
+        elif isinstance(layer, L.MaxPool2d):
+            mods.append(nn.MaxPool2d(layer._k, layer._s, layer._p, layer._d,
+                                     ceil_mode=layer.ceil_mode))
+        elif isinstance(layer, L.AvgPool2d):
+            mods.append(nn.AvgPool2d(layer._k, layer._s, layer._p, layer.ceil_mode,
+                                     layer.count_include_pad))
+        elif isinstance(layer, L.Flatten):
+            mods.append(nn.Flatten())
+        elif isinstance(layer, (L.ReLU, L.Tanh)):
+            act = layer.activation_spec[0]
+        else:
+            raise ValueError(f"torch_sequential: no translation of {layer!r}")
+        if acts.get(act, False) is False:
+            raise ValueError(f"torch_sequential: no translation of activation {act!r} in {layer!r}")
+        if acts[act] is not None:
+            mods.append(acts[act]())
+    tmodel = nn.Sequential(*mods).to(torch.float64 if model.parameters()
+                                     and model.parameters()[0].dtype == np.float64
+                                     else torch.float32)
+    params = [p for m in tmodel for p in m.parameters()]
+    ours = model.parameters()
+    assert len(params) == len(ours), "one torch parameter per convcore parameter"
+    with torch.no_grad():
+        for tp, p in zip(params, ours):
+            tp.copy_(torch.from_numpy(p.data))
+    return tmodel
 
 
 def _varint(n: int) -> bytes:

@@ -198,6 +198,71 @@ def conv_padding(padding: Any, kernel: Tuple[int, int], stride: Tuple[int, int],
     return (ph, ph, pw, pw)
 
 
+class _ConvGeometry:
+    """conv2d's checked arguments: batch n, whether the input had a batch dimension, the
+    normalised stride, padding (top, bottom, left, right), dilation, groups, padding mode,
+    and the output shape (batched like the input)."""
+
+    __slots__ = ("n", "batched", "stride", "pads", "dilation", "groups", "padding_mode",
+                 "out_shape")
+
+
+def _conv_geometry(x: np.ndarray, w: np.ndarray, stride: Any, padding: Any, dilation: Any,
+                   groups: Any, padding_mode: Any) -> _ConvGeometry:
+    """The checks conv2d and conv2d_backward share: shapes of input and weight, stride,
+    padding, dilation, groups, padding mode (ValueError / TypeError naming them)."""
+    if x.ndim not in (3, 4):
+        raise ValueError(f"input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
+    if w.ndim != 4:
+        raise ValueError(f"weight must be (K, C/groups, R, S), got shape {w.shape}")
+    batched = x.ndim == 4
+    n, c, h, wd = x.shape if batched else (1,) + x.shape
+    k, cg, r, s = w.shape
+    stride2 = _pair(stride, "stride", 1)
+    dilation2 = _pair(dilation, "dilation", 1)
+    groups = _int_param(groups, "groups", 1)
+    pads = conv_padding(padding, (r, s), stride2, dilation2)
+    padding_mode = _choice(padding_mode, "padding_mode", PADDING_MODES)
+    if c % groups or k % groups:
+        raise ValueError(
+            f"groups={groups} must divide in_channels={c} and out_channels={k} "
+            f"(input {x.shape}, weight {w.shape})"
+        )
+    if cg * groups != c:
+        raise ValueError(
+            f"weight has shape {w.shape}: expected (K, C/groups, R, S) = "
+            f"({k}, {c // groups}, R, S) for input {x.shape} and groups={groups}"
+        )
+    if h == 0 or wd == 0 or c == 0 or k == 0 or r == 0 or s == 0:
+        raise ValueError(f"input {x.shape} and weight {w.shape} must have non-zero sizes")
+    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
+    eh, ew = dilation2[0] * (r - 1) + 1, dilation2[1] * (s - 1) + 1
+    if eh > hp or ew > wp:
+        raise ValueError(
+            f"kernel {(r, s)} with dilation {dilation2} spans {(eh, ew)}, larger than the "
+            f"padded input {(hp, wp)} (input {x.shape}, padding {pads})"
+        )
+    if padding_mode == "reflect" and (max(pads[:2]) >= h or max(pads[2:]) >= wd):
+        raise ValueError(
+            f"padding_mode='reflect' needs padding < the input size, got padding {pads} "
+            f"for input {(h, wd)}"
+        )
+    if padding_mode == "circular" and (max(pads[:2]) > h or max(pads[2:]) > wd):
+        raise ValueError(
+            f"padding_mode='circular' needs padding <= the input size, got padding {pads} "
+            f"for input {(h, wd)}"
+        )
+    ho = conv2d_output_size(h, r, stride2[0], pads[0], pads[1], dilation2[0])
+    wo = conv2d_output_size(wd, s, stride2[1], pads[2], pads[3], dilation2[1])
+    shape4 = (n, k, ho, wo)
+    _size_check(shape4, "output")
+    g = _ConvGeometry()
+    g.n, g.batched, g.stride, g.pads, g.dilation = n, batched, stride2, pads, dilation2
+    g.groups, g.padding_mode = groups, padding_mode
+    g.out_shape = shape4 if batched else shape4[1:]
+    return g
+
+
 def conv2d(
     input: Any,
     weight: Any,
@@ -288,57 +353,15 @@ def conv2d(
     x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
     dtype = _same_dtype("conv2d", input=x, weight=w, bias=b)
     _layout_hint(x, w, groups)
-    if x.ndim not in (3, 4):
-        raise ValueError(f"input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
-    if w.ndim != 4:
-        raise ValueError(f"weight must be (K, C/groups, R, S), got shape {w.shape}")
-    batched = x.ndim == 4
-    n, c, h, wd = x.shape if batched else (1,) + x.shape
-    k, cg, r, s = w.shape
-    stride2 = _pair(stride, "stride", 1)
-    dilation2 = _pair(dilation, "dilation", 1)
-    groups = _int_param(groups, "groups", 1)
-    pads = conv_padding(padding, (r, s), stride2, dilation2)
-    padding_mode = _choice(padding_mode, "padding_mode", PADDING_MODES)
+    g = _conv_geometry(x, w, stride, padding, dilation, groups, padding_mode)
     algorithm = _choice(algorithm, "algorithm", ALGORITHMS)
     act, a, bb = activation_spec(activation)
-
-    if c % groups or k % groups:
-        raise ValueError(
-            f"groups={groups} must divide in_channels={c} and out_channels={k} "
-            f"(input {x.shape}, weight {w.shape})"
-        )
-    if cg * groups != c:
-        raise ValueError(
-            f"weight has shape {w.shape}: expected (K, C/groups, R, S) = "
-            f"({k}, {c // groups}, R, S) for input {x.shape} and groups={groups}"
-        )
-    if h == 0 or wd == 0 or c == 0 or k == 0 or r == 0 or s == 0:
-        raise ValueError(f"input {x.shape} and weight {w.shape} must have non-zero sizes")
+    k = w.shape[0]
     if b is not None and b.shape != (k,):
         raise ValueError(f"bias must have shape ({k},) for weight {w.shape}, got {b.shape}")
-    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
-    eh, ew = dilation2[0] * (r - 1) + 1, dilation2[1] * (s - 1) + 1
-    if eh > hp or ew > wp:
-        raise ValueError(
-            f"kernel {(r, s)} with dilation {dilation2} spans {(eh, ew)}, larger than the "
-            f"padded input {(hp, wp)} (input {x.shape}, padding {pads})"
-        )
-    if padding_mode == "reflect" and (max(pads[:2]) >= h or max(pads[2:]) >= wd):
-        raise ValueError(
-            f"padding_mode='reflect' needs padding < the input size, got padding {pads} "
-            f"for input {(h, wd)}"
-        )
-    if padding_mode == "circular" and (max(pads[:2]) > h or max(pads[2:]) > wd):
-        raise ValueError(
-            f"padding_mode='circular' needs padding <= the input size, got padding {pads} "
-            f"for input {(h, wd)}"
-        )
-    ho = conv2d_output_size(h, r, stride2[0], pads[0], pads[1], dilation2[0])
-    wo = conv2d_output_size(wd, s, stride2[1], pads[2], pads[3], dilation2[1])
-    shape4 = (n, k, ho, wo)
-    shape = shape4 if batched else shape4[1:]
-    _size_check(shape4, "output")
+    n, batched, shape = g.n, g.batched, g.out_shape
+    stride2, pads, dilation2, groups, padding_mode = (
+        g.stride, g.pads, g.dilation, g.groups, g.padding_mode)
 
     if out is None:
         y = _core.empty(shape, np.dtype(dtype))
@@ -539,6 +562,41 @@ def _batched4(x: np.ndarray, func: str) -> Tuple[np.ndarray, bool]:
     return (x, True) if x.ndim == 4 else (x[None], False)
 
 
+def _lc_geometry(x: np.ndarray, w: np.ndarray, stride: Any, padding: Any, dilation: Any):
+    """The checks locally_connected2d and its backward share: (input as (N, C, H, W),
+    whether it had a batch dimension, stride, padding (top, bottom, left, right),
+    dilation); the weight's (Ho, Wo) must be the output size."""
+    x4, batched = _batched4(x, "locally_connected2d")
+    if w.ndim != 6:
+        raise ValueError(f"weight must be (Ho, Wo, K, C, R, S), got shape {w.shape}")
+    n, c, h, wd = x4.shape
+    ho_w, wo_w, k, cw, r, s = w.shape
+    stride2 = _pair(stride, "stride", 1)
+    dilation2 = _pair(dilation, "dilation", 1)
+    pads = conv_padding(padding, (r, s), stride2, dilation2)
+    if min(c, h, wd, k, r, s) == 0:
+        raise ValueError(f"input {x.shape} and weight {w.shape} must have non-zero sizes")
+    if cw != c:
+        raise ValueError(f"weight {w.shape} has C={cw} but input {x.shape} has {c} channels")
+    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
+    eh, ew = dilation2[0] * (r - 1) + 1, dilation2[1] * (s - 1) + 1
+    if eh > hp or ew > wp:
+        raise ValueError(
+            f"kernel {(r, s)} with dilation {dilation2} spans {(eh, ew)}, larger than the "
+            f"padded input {(hp, wp)} (input {x.shape}, padding {pads})"
+        )
+    ho = conv2d_output_size(h, r, stride2[0], pads[0], pads[1], dilation2[0])
+    wo = conv2d_output_size(wd, s, stride2[1], pads[2], pads[3], dilation2[1])
+    if (ho_w, wo_w) != (ho, wo):
+        raise ValueError(
+            f"weight {w.shape} is for a ({ho_w}, {wo_w}) output, but input {x.shape} with "
+            f"kernel {(r, s)}, stride {stride2}, padding {pads}, dilation {dilation2} gives "
+            f"({ho}, {wo})"
+        )
+    _size_check((n, k, ho, wo), "output")
+    return x4, batched, stride2, pads, dilation2
+
+
 def locally_connected2d(
     input: Any,
     weight: Any,
@@ -593,37 +651,11 @@ def locally_connected2d(
     x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
     dtype = _same_dtype("locally_connected2d", input=x, weight=w, bias=b)
     _layout_hint(x, w[0, 0] if w.ndim == 6 else w, 1)
-    x4, batched = _batched4(x, "locally_connected2d")
-    if w.ndim != 6:
-        raise ValueError(f"weight must be (Ho, Wo, K, C, R, S), got shape {w.shape}")
-    n, c, h, wd = x4.shape
-    ho_w, wo_w, k, cw, r, s = w.shape
-    stride2 = _pair(stride, "stride", 1)
-    dilation2 = _pair(dilation, "dilation", 1)
-    pads = conv_padding(padding, (r, s), stride2, dilation2)
+    x4, batched, stride2, pads, dilation2 = _lc_geometry(x, w, stride, padding, dilation)
     act, a, bb = activation_spec(activation)
-    if min(c, h, wd, k, r, s) == 0:
-        raise ValueError(f"input {x.shape} and weight {w.shape} must have non-zero sizes")
-    if cw != c:
-        raise ValueError(f"weight {w.shape} has C={cw} but input {x.shape} has {c} channels")
-    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
-    eh, ew = dilation2[0] * (r - 1) + 1, dilation2[1] * (s - 1) + 1
-    if eh > hp or ew > wp:
-        raise ValueError(
-            f"kernel {(r, s)} with dilation {dilation2} spans {(eh, ew)}, larger than the "
-            f"padded input {(hp, wp)} (input {x.shape}, padding {pads})"
-        )
-    ho = conv2d_output_size(h, r, stride2[0], pads[0], pads[1], dilation2[0])
-    wo = conv2d_output_size(wd, s, stride2[1], pads[2], pads[3], dilation2[1])
-    if (ho_w, wo_w) != (ho, wo):
-        raise ValueError(
-            f"weight {w.shape} is for a ({ho_w}, {wo_w}) output, but input {x.shape} with "
-            f"kernel {(r, s)}, stride {stride2}, padding {pads}, dilation {dilation2} gives "
-            f"({ho}, {wo})"
-        )
+    n, k, ho, wo = x4.shape[0], w.shape[2], w.shape[0], w.shape[1]
     if b is not None and b.shape != (k, ho, wo):
         raise ValueError(f"bias must have shape {(k, ho, wo)} for weight {w.shape}, got {b.shape}")
-    _size_check((n, k, ho, wo), "output")
     y = _core.empty((n, k, ho, wo), np.dtype(dtype))
     if n:
         _core.locally_connected2d(
@@ -673,8 +705,7 @@ def _pool_args(func, input, kernel_size, stride, padding, dilation, ceil_mode):
             f"{func}: output size {(ho, wo)} is too small for input {x.shape} with "
             f"kernel_size {kernel2}, stride {stride2}, padding {pad2}, dilation {dilation2}"
         )
-    y = _core.empty((n, c, ho, wo), np.dtype(x.dtype))
-    return _contiguous(x4), y, batched, kernel2, stride2, pad2, dilation2
+    return _contiguous(x4), (n, c, ho, wo), batched, kernel2, stride2, pad2, dilation2
 
 
 def max_pool2d(
@@ -717,8 +748,9 @@ def max_pool2d(
     array([[[ 5.,  7.],
             [13., 15.]]])
     """
-    x4, y, batched, k2, s2, p2, d2 = _pool_args("max_pool2d", input, kernel_size, stride,
-                                                padding, dilation, ceil_mode)
+    x4, shape, batched, k2, s2, p2, d2 = _pool_args("max_pool2d", input, kernel_size, stride,
+                                                    padding, dilation, ceil_mode)
+    y = _core.empty(shape, np.dtype(x4.dtype))
     if y.size:
         _core.max_pool2d(x4, y, k2, s2, p2, d2, bool(ceil_mode))
     return y if batched else y[0]
@@ -745,8 +777,9 @@ def avg_pool2d(
     """
     if not isinstance(count_include_pad, (bool, np.bool_)):
         raise TypeError(f"count_include_pad must be a bool, got {type(count_include_pad).__name__}")
-    x4, y, batched, k2, s2, p2, _ = _pool_args("avg_pool2d", input, kernel_size, stride,
-                                               padding, 1, ceil_mode)
+    x4, shape, batched, k2, s2, p2, _ = _pool_args("avg_pool2d", input, kernel_size, stride,
+                                                   padding, 1, ceil_mode)
+    y = _core.empty(shape, np.dtype(x4.dtype))
     if y.size:
         _core.avg_pool2d(x4, y, k2, s2, p2, bool(ceil_mode), bool(count_include_pad))
     return y if batched else y[0]
@@ -848,3 +881,277 @@ def conv2d_dense_matrix(
 
 __all__ += ["avg_pool2d", "conv2d_dense_matrix", "locally_connected2d", "max_pool2d",
             "pool_output_size"]
+
+
+# ----------------------------------------------------------------------------- gradients
+
+
+def _output_mask(mask: Any) -> Tuple[bool, bool, bool]:
+    """(grad_input, grad_weight, grad_bias) wanted: a sequence of three bools."""
+    if not isinstance(mask, (tuple, list)) or len(mask) != 3:
+        raise ValueError(f"output_mask must be a sequence of three bools, got {mask!r}")
+    for v in mask:
+        if not isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"output_mask must hold bools, got {mask!r}")
+    return (bool(mask[0]), bool(mask[1]), bool(mask[2]))
+
+
+def _grad_output(value: Any, expected: Tuple[int, ...], func: str, **shapes: Any) -> np.ndarray:
+    """grad_output as a float array of the forward output's shape (ValueError naming both)."""
+    g = _float_array(value, "grad_output")
+    if g.shape != tuple(expected):
+        what = ", ".join(f"{n} {s}" for n, s in shapes.items())
+        raise ValueError(
+            f"{func}: grad_output has shape {g.shape}, expected the forward output's shape "
+            f"{tuple(expected)} (from {what})"
+        )
+    return g
+
+
+def _grads(mask: Tuple[bool, bool, bool], shapes, dtype) -> list:
+    return [_core.empty(sh, np.dtype(dtype)) if m else None for m, sh in zip(mask, shapes)]
+
+
+def conv2d_backward(
+    grad_output: Any,
+    input: Any,
+    weight: Any,
+    stride: IntPair = 1,
+    padding: Union[IntPair, str] = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    output_mask: Tuple[bool, bool, bool] = (True, True, True),
+) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of
+    ``conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode=...)``
+    (no activation) given ``grad_output`` (the output's shape), as
+    ``torch.ops.aten.convolution_backward``: a ``False`` in ``output_mask`` gives ``None``
+    in that place. Same arguments, dtype rules and errors as ``conv2d``; unbatched
+    ``(C, H, W)`` inputs give an unbatched ``grad_input``. Bitwise the same for any thread
+    count.
+    """
+    x = _float_array(input, "input")
+    w = _float_array(weight, "weight")
+    geo = _conv_geometry(x, w, stride, padding, dilation, groups, padding_mode)
+    g = _grad_output(grad_output, geo.out_shape, "conv2d_backward", input=x.shape,
+                     weight=w.shape)
+    dtype = _same_dtype("conv2d_backward", grad_output=g, input=x, weight=w)
+    mask = _output_mask(output_mask)
+    gi, gw, gb = _grads(mask, (x.shape, w.shape, (w.shape[0],)), dtype)
+    if geo.n == 0:
+        for a in (gw, gb):
+            if a is not None:
+                a.fill(0)
+        return gi, gw, gb
+    b4 = (lambda a: a) if geo.batched else (lambda a: a[None])
+    _core.conv2d_backward(
+        _contiguous(b4(g)), _contiguous(b4(x)), _contiguous(w),
+        None if gi is None else b4(gi), gw, gb, geo.stride, geo.pads, geo.dilation, geo.groups,
+        geo.padding_mode,
+    )
+    return gi, gw, gb
+
+
+def conv2d_backward_workspace_bytes(
+    input_shape: Tuple[int, ...],
+    weight_shape: Tuple[int, int, int, int],
+    stride: IntPair = 1,
+    padding: Union[IntPair, str] = 0,
+    dilation: IntPair = 1,
+    groups: int = 1,
+    *,
+    padding_mode: str = "zeros",
+    dtype: Any = np.float32,
+    output_mask: Tuple[bool, bool, bool] = (True, True, True),
+) -> int:
+    """Scratch bytes one ``conv2d_backward`` call with these shapes takes beyond its
+    arguments and results, on the current thread count: a few MiB and a copy of the
+    weights, whatever the image size (plus the padded input and its gradient for padding
+    modes other than zeros)."""
+    shape = tuple(_int_param(v, "input_shape", 0) for v in input_shape)
+    wshape = tuple(_int_param(v, "weight_shape", 1) for v in weight_shape)
+    if len(shape) not in (3, 4) or len(wshape) != 4:
+        raise ValueError(
+            f"input_shape must be (N, C, H, W) or (C, H, W) and weight_shape (K, C/groups, R, S), "
+            f"got {shape} and {wshape}"
+        )
+    n, c, h, wd = shape if len(shape) == 4 else (1,) + shape
+    k, _, r, s = wshape
+    stride2 = _pair(stride, "stride", 1)
+    dilation2 = _pair(dilation, "dilation", 1)
+    pads = conv_padding(padding, (r, s), stride2, dilation2)
+    mask = _output_mask(output_mask)
+    itemsize = np.dtype(dtype).itemsize
+    if itemsize not in (4, 8) or np.dtype(dtype).kind != "f":
+        raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+    return _core.conv2d_backward_workspace_bytes(
+        (n, c, h, wd), (k, r, s, _int_param(groups, "groups", 1)), stride2, pads, dilation2,
+        _choice(padding_mode, "padding_mode", PADDING_MODES), itemsize, mask[0], mask[1])
+
+
+def linear_backward(
+    grad_output: Any,
+    input: Any,
+    weight: Any,
+    output_mask: Tuple[bool, bool, bool] = (True, True, True),
+) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of ``linear(input, weight, bias)``:
+    ``grad_output @ weight``, ``grad_output^T @ input`` (summed over every leading
+    dimension) and ``grad_output``'s sums; ``None`` where ``output_mask`` is False."""
+    x = _float_array(input, "input")
+    w = _float_array(weight, "weight")
+    if w.ndim != 2:
+        raise ValueError(f"weight must be (out_features, in_features), got shape {w.shape}")
+    if x.ndim < 1 or x.shape[-1] != w.shape[1]:
+        raise ValueError(
+            f"input has shape {x.shape}: its last dimension must be in_features={w.shape[1]} "
+            f"of weight {w.shape}"
+        )
+    out_f, in_f = w.shape
+    g = _grad_output(grad_output, x.shape[:-1] + (out_f,), "linear_backward", input=x.shape,
+                     weight=w.shape)
+    dtype = _same_dtype("linear_backward", grad_output=g, input=x, weight=w)
+    mask = _output_mask(output_mask)
+    m = 1
+    for d in x.shape[:-1]:
+        m *= d
+    _size_check((m, max(in_f, out_f)), "input")
+    gi, gw, gb = _grads(mask, (x.shape, w.shape, (out_f,)), dtype)
+    _core.linear_backward(
+        _contiguous(g.reshape(m, out_f)), _contiguous(x.reshape(m, in_f)), _contiguous(w),
+        None if gi is None else gi.reshape(m, in_f), gw, gb,
+    )
+    return gi, gw, gb
+
+
+def locally_connected2d_backward(
+    grad_output: Any,
+    input: Any,
+    weight: Any,
+    stride: IntPair = 1,
+    padding: Union[IntPair, str] = 0,
+    dilation: IntPair = 1,
+    output_mask: Tuple[bool, bool, bool] = (True, True, True),
+) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of ``locally_connected2d`` (no
+    activation): weight ``(Ho, Wo, K, C, R, S)``, bias ``(K, Ho, Wo)``; ``None`` where
+    ``output_mask`` is False."""
+    x = _float_array(input, "input")
+    w = _float_array(weight, "weight")
+    x4, batched, stride2, pads, dilation2 = _lc_geometry(x, w, stride, padding, dilation)
+    ho, wo, k = w.shape[:3]
+    out4 = (x4.shape[0], k, ho, wo)
+    g = _grad_output(grad_output, out4 if batched else out4[1:], "locally_connected2d_backward",
+                     input=x.shape, weight=w.shape)
+    dtype = _same_dtype("locally_connected2d_backward", grad_output=g, input=x, weight=w)
+    mask = _output_mask(output_mask)
+    gi, gw, gb = _grads(mask, (x.shape, w.shape, (k, ho, wo)), dtype)
+    _core.locally_connected2d_backward(
+        _contiguous(g if batched else g[None]), _contiguous(x4), _contiguous(w),
+        None if gi is None else (gi if batched else gi[None]), gw, gb, stride2, pads, dilation2,
+    )
+    return gi, gw, gb
+
+
+def max_pool2d_backward(
+    grad_output: Any,
+    input: Any,
+    kernel_size: IntPair,
+    stride: Optional[IntPair] = None,
+    padding: IntPair = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
+) -> np.ndarray:
+    """``grad_input`` of ``max_pool2d(input, ...)``: each output's gradient goes to its
+    window's maximum; a tie to the first maximum in row-major window order (as PyTorch)."""
+    x4, shape, batched, k2, s2, p2, d2 = _pool_args("max_pool2d_backward", input, kernel_size,
+                                                    stride, padding, dilation, ceil_mode)
+    g = _grad_output(grad_output, shape if batched else shape[1:], "max_pool2d_backward",
+                     input=np.shape(input))
+    _same_dtype("max_pool2d_backward", grad_output=g, input=x4)
+    gi = _core.empty(x4.shape, np.dtype(x4.dtype))
+    _core.max_pool2d_backward(_contiguous(g if batched else g[None]), x4, gi, k2, s2, p2, d2,
+                              bool(ceil_mode))
+    return gi if batched else gi[0]
+
+
+def avg_pool2d_backward(
+    grad_output: Any,
+    input: Any,
+    kernel_size: IntPair,
+    stride: Optional[IntPair] = None,
+    padding: IntPair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> np.ndarray:
+    """``grad_input`` of ``avg_pool2d(input, ...)``: each output's gradient divided by its
+    window's divisor, added to the window's taps inside the input."""
+    if not isinstance(count_include_pad, (bool, np.bool_)):
+        raise TypeError(f"count_include_pad must be a bool, got {type(count_include_pad).__name__}")
+    x4, shape, batched, k2, s2, p2, _ = _pool_args("avg_pool2d_backward", input, kernel_size,
+                                                   stride, padding, 1, ceil_mode)
+    g = _grad_output(grad_output, shape if batched else shape[1:], "avg_pool2d_backward",
+                     input=np.shape(input))
+    _same_dtype("avg_pool2d_backward", grad_output=g, input=x4)
+    gi = _core.empty(x4.shape, np.dtype(x4.dtype))
+    _core.avg_pool2d_backward(_contiguous(g if batched else g[None]), gi, k2, s2, p2,
+                              bool(ceil_mode), bool(count_include_pad))
+    return gi if batched else gi[0]
+
+
+def activation_backward(activation: Any, grad_output: Any, input: Any) -> np.ndarray:
+    """``grad_input`` of an activation (a name or an object, as in ``conv2d``) at
+    ``input``: ``grad_output * f'(input)``; relu, leaky_relu and abs at 0 as PyTorch
+    (0, the slope, 0)."""
+    act, a, b = activation_spec(activation)
+    x = _float_array(input, "input")
+    g = _grad_output(grad_output, x.shape, "activation_backward", input=x.shape)
+    dtype = _same_dtype("activation_backward", grad_output=g, input=x)
+    gi = _core.empty(x.shape, np.dtype(dtype))
+    _core.activation_backward(_contiguous(g), _contiguous(x), gi, act, a, b)
+    return gi
+
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _cross_entropy_args(logits: Any, target: Any, reduction: Any):
+    z = _float_array(logits, "logits")
+    if z.ndim != 2:
+        raise ValueError(f"logits must be (N, classes), got shape {z.shape}")
+    t = np.asarray(target)
+    if t.dtype.kind not in "iu" or t.dtype == np.uint64:
+        raise TypeError(f"target must be an array of integer class indices, got dtype {t.dtype}")
+    if t.shape != (z.shape[0],):
+        raise ValueError(f"target must have shape ({z.shape[0]},) for logits {z.shape}, got {t.shape}")
+    if z.shape[1] == 0:
+        raise ValueError(f"logits {z.shape} must have at least one class")
+    reduction = _choice(reduction, "reduction", REDUCTIONS)
+    return _contiguous(z), np.ascontiguousarray(t, dtype=np.int64), reduction
+
+
+def cross_entropy(logits: Any, target: Any, reduction: str = "mean") -> Union[float, np.ndarray]:
+    """The cross-entropy loss of ``logits (N, classes)`` against integer class indices
+    ``target (N,)``, as ``torch.nn.functional.cross_entropy``: a float for ``"mean"`` and
+    ``"sum"``, the per-sample losses (logits' dtype) for ``"none"``. Computed in float64."""
+    z, t, reduction = _cross_entropy_args(logits, target, reduction)
+    per = np.empty(z.shape[0], dtype=z.dtype) if reduction == "none" else None
+    loss = _core.cross_entropy(z, t, per, None, reduction)
+    return per if reduction == "none" else float(loss)
+
+
+def cross_entropy_backward(logits: Any, target: Any, reduction: str = "mean") -> np.ndarray:
+    """The gradient of ``cross_entropy(logits, target, reduction)`` w.r.t. ``logits``:
+    ``softmax(logits) - onehot(target)``, divided by N for ``"mean"`` (for ``"none"``, the
+    gradient of the per-sample losses' sum)."""
+    z, t, reduction = _cross_entropy_args(logits, target, reduction)
+    grad = _core.empty(z.shape, np.dtype(z.dtype))
+    _core.cross_entropy(z, t, None, grad, reduction)
+    return grad
+
+
+__all__ += ["activation_backward", "avg_pool2d_backward", "conv2d_backward",
+            "conv2d_backward_workspace_bytes", "cross_entropy", "cross_entropy_backward",
+            "linear_backward", "locally_connected2d_backward", "max_pool2d_backward"]

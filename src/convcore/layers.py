@@ -2,7 +2,8 @@
 
 ``Conv2d``, ``Dense`` (``torch.nn.Linear``), ``LocallyConnected2d``, the activations
 ``ReLU``, ``Sigmoid(a, b)``, ``Tanh``, ``Abs``, ``Square``, ``LeakyReLU``, the pools
-``MaxPool2d`` / ``AvgPool2d``, ``Flatten`` and ``Sequential``.
+``MaxPool2d`` / ``AvgPool2d``, ``Flatten``, ``Sequential``, and the losses
+``CrossEntropyLoss`` and ``MSELoss``.
 
 Every layer is callable on an array and has ``num_params``, ``output_shape(input_shape)``,
 ``macs(input_shape)`` (multiply-accumulates) and a PyTorch-like ``repr``. An
@@ -11,9 +12,18 @@ a leading batch dimension; the answer keeps the batch dimension when it was give
 
 Parameters (``weight``, ``bias``) are NumPy arrays initialised as PyTorch does
 (Kaiming-uniform with ``a = sqrt(5)``: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for the
-weight and the bias) from ``seed``, in ``dtype`` (float32 or float64). They are read-only
-views: to change them, assign a new array (``layer.weight = w``), which is validated
-(shape and dtype) and re-packed once; the layer never re-packs per call.
+weight and the bias) from ``seed``, in ``dtype`` (float32 or float64), held by
+``Parameter`` objects (``.data``, ``.grad``). Assigning ``layer.weight = w`` validates
+(shape and dtype) and copies.
+
+Training (as ``torch.nn``): a module starts in training mode (``.training``), where every
+forward reads the parameters as they are (in-place edits included) and keeps what
+``backward(grad_output)`` needs; ``backward`` returns dL/d(input) and adds into each
+parameter's ``.grad``. ``eval()`` makes the parameters read-only and lets Conv2d and Dense
+keep their weights packed, re-packed after any change. ``parameters()``,
+``named_parameters()``, ``zero_grad()``, ``state_dict()`` and ``load_state_dict()`` use
+PyTorch's names. ``CrossEntropyLoss`` and ``MSELoss`` are the criteria; the optimizers
+are in ``convcore.optim``, a training loop in ``convcore.train``.
 
 Activation layers double as the ``activation=`` argument of ``conv2d``, ``linear`` and the
 layers: their ``activation_spec`` ``(name, a, b)`` is fused into the kernel's store.
@@ -22,6 +32,7 @@ layers: their ``activation_spec`` ``(name, a, b)`` is fused into the kernel's st
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 from collections import OrderedDict
 from typing import Any, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -33,9 +44,9 @@ from . import functional as F
 from .functional import IntPair
 
 __all__ = [
-    "Abs", "AvgPool2d", "Conv2d", "Dense", "Flatten", "LeakyReLU", "LocallyConnected2d",
-    "MaxPool2d", "Module", "ReLU", "Sequential", "Sigmoid", "Square", "Summary",
-    "SummaryRow", "Tanh",
+    "Abs", "AvgPool2d", "Conv2d", "CrossEntropyLoss", "Dense", "Flatten", "LeakyReLU",
+    "LocallyConnected2d", "MSELoss", "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential",
+    "Sigmoid", "Square", "Summary", "SummaryRow", "Tanh",
 ]
 
 Shape = Tuple[int, ...]
@@ -70,14 +81,6 @@ def _uniform(rng: np.random.Generator, shape: Shape, fan_in: int, dtype: np.dtyp
     kaiming_uniform_(a=sqrt(5)) gives for weights, and the bias rule)."""
     bound = 1.0 / math.sqrt(fan_in)
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
-
-
-def _frozen(arr: np.ndarray) -> np.ndarray:
-    """A read-only view, so that changing a parameter in place (which would bypass the
-    re-pack) raises instead of being silently ignored."""
-    view = arr.view()
-    view.flags.writeable = False
-    return view
 
 
 def _param(value: Any, name: str, shape: Shape, dtype: np.dtype, layer: str,
@@ -121,16 +124,110 @@ def _act_repr(activation: Any) -> str:
     return f", activation={activation!r}"
 
 
+# ----------------------------------------------------------------------------- Parameter
+
+_versions = itertools.count(1)
+
+
+class Parameter:
+    """A trainable array and its gradient, as ``torch.nn.Parameter``.
+
+    ``data`` is the layer's array itself (``layer.weight is param.data``): writable in
+    training mode, read-only in eval mode. Assigning ``data`` validates shape and dtype and
+    stores a private copy. ``grad`` is None until a backward pass adds into it, then an
+    array of ``data``'s shape and dtype. The version (a fresh number from one global
+    counter at every change made through the layer or an optimizer) tells a layer's packed
+    weights that they are stale."""
+
+    __slots__ = ("_data", "grad", "_version", "_readonly", "_layer", "_name")
+
+    def __init__(self, data: np.ndarray, layer: str = "Parameter", name: str = "data") -> None:
+        self._layer, self._name = layer, name
+        self._readonly = False
+        self.grad: Optional[np.ndarray] = None
+        self._store(data)
+
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value: np.ndarray) -> None:
+        self._store(_param(value, self._name, self._data.shape, self._data.dtype, self._layer))
+
+    @property
+    def shape(self) -> Shape:
+        return self._data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    def _store(self, arr: np.ndarray) -> None:
+        if not arr.flags.writeable:
+            try:
+                arr.flags.writeable = True
+            except ValueError:  # a view of someone else's read-only memory
+                arr = arr.copy()
+        self._data = arr
+        self._set_readonly(self._readonly)
+        self._changed()
+
+    def _changed(self) -> None:
+        self._version = next(_versions)
+
+    def _set_readonly(self, readonly: bool) -> None:
+        self._readonly = readonly
+        self._data.flags.writeable = not readonly
+
+    def _writable(self) -> np.ndarray:
+        """The array, writable for an optimizer step even in eval mode; the caller calls
+        ``_set_readonly(self._readonly)`` and ``_changed()`` after writing."""
+        self._data.flags.writeable = True
+        return self._data
+
+    def __getstate__(self) -> dict:
+        return {"data": self._data, "grad": self.grad, "readonly": self._readonly,
+                "layer": self._layer, "name": self._name}
+
+    def __setstate__(self, state: dict) -> None:
+        self._layer, self._name = state["layer"], state["name"]
+        self._readonly = state["readonly"]
+        # Unpickled arrays carry an equal but distinct dtype object: take NumPy's own.
+        data, grad = state["data"], state["grad"]
+        dtype = np.dtype(data.dtype.name)  # (np.array(x, dtype) would keep x's object)
+        self.grad = None if grad is None else grad.astype(dtype, order="C", copy=True)
+        self._store(data.astype(dtype, order="C", copy=True))
+
+    def __repr__(self) -> str:
+        return f"Parameter({self._layer}.{self._name}, shape={self._data.shape}, dtype={self._data.dtype})"
+
+
+def _as_array(value: Any, key: str) -> np.ndarray:
+    """A state_dict value (NumPy array, torch tensor, nested sequence) as an ndarray."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch.Tensor, without torch
+        value = value.detach().cpu().numpy()
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"load_state_dict: {key!r} must hold numbers, got dtype {arr.dtype}")
+    return arr
+
+
 # ----------------------------------------------------------------------------- Module
 
 
 class Module:
-    """Base class of every layer: callable, parameters, shapes, MACs, repr.
+    """Base class of every layer: callable, parameters, shapes, MACs, repr, training.
 
     Subclasses implement ``forward``, ``output_shape`` and, when they compute, ``macs``;
-    ``input_ndim`` is the number of dimensions of one input (None: any)."""
+    ``input_ndim`` is the number of dimensions of one input (None: any). For training, a
+    subclass keeps in ``self._saved`` (through ``_save``) what its ``backward`` needs when
+    ``forward`` runs in training mode, and ``backward`` takes it back with ``_take_saved``;
+    its parameters are registered with ``_set_param``, its sub-modules listed by
+    ``_children``."""
 
     input_ndim: Optional[int] = None
+    training: bool = True
 
     def __call__(self, x: Any) -> np.ndarray:
         return self.forward(x)
@@ -138,14 +235,10 @@ class Module:
     def forward(self, x: Any) -> np.ndarray:
         raise NotImplementedError
 
-    def parameters(self) -> List[np.ndarray]:
-        """The layer's parameter arrays (read-only views)."""
-        return []
-
     @property
     def num_params(self) -> int:
         """Number of parameters (weights and biases)."""
-        return int(sum(p.size for p in self.parameters()))
+        return int(sum(p.data.size for p in self.parameters()))
 
     def output_shape(self, input_shape: Sequence[int]) -> Shape:
         """Output shape for one input of ``input_shape`` (with or without batch dim)."""
@@ -162,6 +255,166 @@ class Module:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
+
+    # --------------------------------------------------------------- parameters and state
+
+    def _own_params(self) -> "OrderedDict[str, Parameter]":
+        return self.__dict__.get("_params") or OrderedDict()
+
+    def _set_param(self, name: str, value: Optional[np.ndarray]) -> None:
+        """Register, replace (keeping the Parameter object, so an optimizer holding it
+        stays bound) or, with None, remove parameter ``name``; ``value`` is validated."""
+        params = self.__dict__.setdefault("_params", OrderedDict())
+        if value is None:
+            params.pop(name, None)
+        elif name in params:
+            params[name]._store(value)
+        else:
+            params[name] = Parameter(value, type(self).__name__, name)
+            params[name]._set_readonly(not self.training)
+
+    def _params_version(self) -> Tuple[int, ...]:
+        """Changes whenever a parameter does (through the layer or an optimizer): the key of
+        packed weights."""
+        return tuple(p._version for p in self._own_params().values())
+
+    def _children(self) -> List[Tuple[str, "Module"]]:
+        """(name, sub-module) pairs; the names prefix the parameter names."""
+        return []
+
+    def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Parameter]]:
+        """``(name, Parameter)`` pairs with PyTorch's ``state_dict`` names ("weight",
+        "0.bias", ...); a Parameter shared by two layers is listed once."""
+        seen: set = set()
+        for name, p in self._named_parameters(prefix):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def _named_parameters(self, prefix: str) -> Iterator[Tuple[str, Parameter]]:
+        for name, p in self._own_params().items():
+            yield prefix + name, p
+        for cname, child in self._children():
+            yield from child._named_parameters(f"{prefix}{cname}.")
+
+    def parameters(self) -> List[Parameter]:
+        """The ``Parameter`` objects, in ``named_parameters`` order."""
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Every parameter's ``grad`` to None (PyTorch's default), or to zeros."""
+        for p in self.parameters():
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.fill(0)
+
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """name -> a copy of the parameter's array (PyTorch ``state_dict`` names)."""
+        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state_dict: Any) -> None:
+        """Set every parameter from ``state_dict`` (this model's, or the same-shaped
+        ``torch.nn`` model's: tensors or arrays, converted to the layer's dtype). A missing,
+        unexpected or wrongly shaped key raises ValueError naming it, before anything is
+        changed. BatchNorm's ``num_batches_tracked`` is accepted beside its
+        ``running_mean``."""
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"load_state_dict: expected a mapping of names to arrays, got "
+                            f"{type(state_dict).__name__}")
+        params = OrderedDict(self.named_parameters())
+        missing = [k for k in params if k not in state_dict]
+        if missing:
+            raise ValueError(f"load_state_dict: missing key(s) {missing} for {type(self).__name__}")
+        unexpected = [k for k in state_dict.keys() if k not in params and not (
+            str(k).endswith("num_batches_tracked")
+            and str(k)[:-len("num_batches_tracked")] + "running_mean" in params)]
+        if unexpected:
+            raise ValueError(f"load_state_dict: unexpected key(s) {unexpected} for "
+                             f"{type(self).__name__} (its keys: {list(params)})")
+        values = {}
+        for key, p in params.items():
+            arr = _as_array(state_dict[key], key)
+            if arr.shape != p.shape:
+                raise ValueError(f"load_state_dict: {key!r} has shape {arr.shape}, "
+                                 f"expected {p.shape}")
+            values[key] = np.array(arr, dtype=p.dtype, order="C", copy=True)
+        for key, p in params.items():
+            p._store(values[key])
+
+    # --------------------------------------------------------------- training
+
+    def train(self, mode: bool = True) -> "Module":
+        """Training mode (``mode=True``, the default state) or eval mode, for this module and
+        every sub-module; returns self. In training mode a forward keeps what ``backward``
+        needs and reads the parameters as they are; in eval mode the parameters are
+        read-only and packed weights are cached (re-packed after any change)."""
+        mode = _bool(mode, "mode")
+        self.training = mode
+        for p in self._own_params().values():
+            p._set_readonly(not mode)
+            if not mode:
+                p._changed()  # in-place edits made in training mode: re-pack
+        if not mode:
+            self._forget()
+        for _, child in self._children():
+            child.train(mode)
+        return self
+
+    def _forget(self) -> None:
+        """Drop what the last training-mode forward kept (here and in sub-modules)."""
+        self.__dict__.pop("_saved", None)
+        for _, child in self._children():
+            child._forget()
+
+    def eval(self) -> "Module":
+        """``train(False)``."""
+        return self.train(False)
+
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        """dL/d(input) from dL/d(output) of the last training-mode forward, adding each
+        parameter's gradient into its ``grad`` (as PyTorch accumulates). With
+        ``input_grad=False`` dL/d(input) is not computed and None is returned (the first
+        layer of a network, whose input needs no gradient, as a tensor without
+        ``requires_grad`` in PyTorch)."""
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def _save(self, *saved: Any) -> None:
+        if self.training:
+            self._saved = saved
+
+    def _take_saved(self) -> Tuple[Any, ...]:
+        name = type(self).__name__
+        if not self.training:
+            raise RuntimeError(f"{name}.backward: the layer is in eval mode; call train() "
+                               "and run a forward before backward")
+        saved = self.__dict__.pop("_saved", None)
+        if saved is None:
+            raise RuntimeError(f"{name}.backward: no training-mode forward to differentiate "
+                               "(run the layer on an input first; each forward allows one backward)")
+        return saved
+
+    def _grad_output(self, grad_output: Any, shape: Shape, dtype: np.dtype) -> np.ndarray:
+        """grad_output checked against the forward output's shape and dtype."""
+        name = type(self).__name__
+        g = F._float_array(grad_output, "grad_output")
+        if g.shape != tuple(shape):
+            raise ValueError(f"{name}.backward: grad_output must have the forward output's shape "
+                             f"{tuple(shape)}, got {g.shape}")
+        if g.dtype != dtype:
+            raise TypeError(f"{name}.backward: grad_output has dtype {g.dtype}, the forward "
+                            f"output {dtype}")
+        return g
+
+    def _accumulate(self, name: str, grad: Optional[np.ndarray]) -> None:
+        """Add ``grad`` (a fresh array) into parameter ``name``'s ``.grad``."""
+        if grad is None:
+            return
+        p = self._own_params()[name]
+        if p.grad is None:
+            p.grad = grad
+        else:
+            np.add(p.grad, grad, out=p.grad)
 
 
 def _input(layer: Module, x: Any, dtype: Optional[np.dtype]) -> Tuple[np.ndarray, bool]:
@@ -197,7 +450,15 @@ class _Activation(Module):
         return (self._name, self._a, self._b)
 
     def forward(self, x: Any) -> np.ndarray:
-        return F._activate(x, self._name, self._a, self._b)
+        y = F._activate(x, self._name, self._a, self._b)
+        self._save(np.asarray(x, dtype=y.dtype), y.dtype)
+        return y
+
+    # training: the gradient needs the input (the pre-activation)
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        x, dtype = self._take_saved()
+        g = self._grad_output(grad_output, x.shape, dtype)
+        return F.activation_backward(self, g, x) if input_grad else None
 
 
 class ReLU(_Activation):
@@ -272,14 +533,96 @@ class LeakyReLU(_Activation):
         return f"negative_slope={self._a:g}"
 
 
+# ----------------------------------------------------------------------------- weighted layers
+
+
+class _Weighted(Module):
+    """A layer with a ``weight`` and an optional ``bias`` Parameter and a fused
+    ``activation`` (Dense, Conv2d, LocallyConnected2d): the properties, their validated
+    assignment, and the activation's part of training."""
+
+    dtype: np.dtype
+    activation: Any
+    _spec: Tuple[str, float, float]
+
+    def _weight_shape(self) -> Shape:
+        raise NotImplementedError
+
+    def _bias_shape(self) -> Shape:
+        raise NotImplementedError
+
+    @property
+    def _weight(self) -> np.ndarray:
+        return self._own_params()["weight"].data
+
+    @property
+    def _bias(self) -> Optional[np.ndarray]:
+        p = self._own_params().get("bias")
+        return None if p is None else p.data
+
+    def _set_weights(self, weight: np.ndarray, bias: Optional[np.ndarray],
+                     copy: bool = True) -> None:
+        name = type(self).__name__
+        self._set_param("weight", _param(weight, "weight", self._weight_shape(), self.dtype,
+                                         name, copy))
+        self._set_param("bias", None if bias is None else _param(
+            bias, "bias", self._bias_shape(), self.dtype, name, copy))
+
+    @property
+    def weight(self) -> np.ndarray:
+        return self._weight
+
+    @weight.setter
+    def weight(self, value: np.ndarray) -> None:
+        self._set_param("weight", _param(value, "weight", self._weight_shape(), self.dtype,
+                                         type(self).__name__))
+
+    @property
+    def bias(self) -> Optional[np.ndarray]:
+        return self._bias
+
+    @bias.setter
+    def bias(self, value: Optional[np.ndarray]) -> None:
+        name = type(self).__name__
+        self._set_param("bias", None if value is None else _param(
+            value, "bias", self._bias_shape(), self.dtype, name))
+
+    # training: the activation. ReLU stays fused: its gradient at the output equals the one
+    # at the pre-activation (both are > 0 at the same places, as PyTorch's relu backward
+    # reads its result). Any other activation runs after the linear part, whose output
+    # (the pre-activation) backward needs.
+
+    def _train_forward(self, linear: Any) -> Tuple[np.ndarray, np.ndarray]:
+        """(output, what backward differentiates the activation at); ``linear(activation)``
+        computes the layer with that activation fused."""
+        if self._spec[0] in ("none", "relu"):
+            y = linear(self.activation)
+            return y, y
+        z = linear(None)
+        return F._activate(z, *self._spec), z
+
+    def _activation_backward(self, grad: np.ndarray, z: np.ndarray) -> np.ndarray:
+        if self._spec[0] == "none":
+            return grad
+        return F.activation_backward(self.activation, grad, z)
+
+    def _output_mask(self, input_grad: bool) -> Tuple[bool, bool, bool]:
+        return (bool(input_grad), True, self._bias is not None)
+
+    def _accumulate_weights(self, grad_weight: np.ndarray, grad_bias: Optional[np.ndarray]) -> None:
+        self._accumulate("weight", grad_weight)
+        self._accumulate("bias", grad_bias)
+
+
 # ----------------------------------------------------------------------------- Dense
 
 
-class Dense(Module):
+class Dense(_Weighted):
     """Fully connected layer, as ``torch.nn.Linear``: ``y = activation(x @ weight.T + bias)``.
 
     weight ``(out_features, in_features)``, bias ``(out_features,)``; input
-    ``(..., in_features)``. The weights are packed once (``_core.LinearOp``) when set.
+    ``(..., in_features)``. In eval mode the weights are packed once (``_core.LinearOp``)
+    and re-packed after they change; in training mode each call reads them as they are.
 
     Parameters
     ----------
@@ -314,11 +657,10 @@ class Dense(Module):
                  activation: Any = None, *, dtype: Any = np.float32, seed: Optional[int] = None):
         self._configure(in_features, out_features, activation, dtype)
         rng = np.random.default_rng(_seed(seed))
-        self._weight = _uniform(rng, (self.out_features, self.in_features), self.in_features,
-                                self.dtype)
-        self._bias = _uniform(rng, (self.out_features,), self.in_features, self.dtype) \
+        w = _uniform(rng, self._weight_shape(), self.in_features, self.dtype)
+        b = _uniform(rng, self._bias_shape(), self.in_features, self.dtype) \
             if _bool(bias, "bias") else None
-        self._pack()
+        self._set_weights(w, b, copy=False)
 
     def _configure(self, in_features: int, out_features: int, activation: Any,
                    dtype: Any) -> None:
@@ -340,37 +682,23 @@ class Dense(Module):
             raise ValueError(f"Dense.from_weights: weight must be (out_features, in_features), got {w.shape}")
         layer = cls.__new__(cls)
         layer._configure(w.shape[1], w.shape[0], activation, w.dtype)
-        layer._weight = _param(w, "weight", w.shape, layer.dtype, "Dense", copy)
-        layer._bias = None if bias is None else _param(bias, "bias", (w.shape[0],), layer.dtype,
-                                                        "Dense", copy)
-        layer._pack()
+        layer._set_weights(w, bias, copy)
         return layer
 
-    def _pack(self) -> None:
-        self._op = _core.LinearOp(self._weight, self._bias, *self._spec)
+    def _weight_shape(self) -> Shape:
+        return (self.out_features, self.in_features)
 
-    @property
-    def weight(self) -> np.ndarray:
-        return _frozen(self._weight)
+    def _bias_shape(self) -> Shape:
+        return (self.out_features,)
 
-    @weight.setter
-    def weight(self, value: np.ndarray) -> None:
-        self._weight = _param(value, "weight", (self.out_features, self.in_features),
-                              self.dtype, "Dense")
-        self._pack()
-
-    @property
-    def bias(self) -> Optional[np.ndarray]:
-        return None if self._bias is None else _frozen(self._bias)
-
-    @bias.setter
-    def bias(self, value: Optional[np.ndarray]) -> None:
-        self._bias = None if value is None else _param(value, "bias", (self.out_features,),
-                                                        self.dtype, "Dense")
-        self._pack()
-
-    def parameters(self) -> List[np.ndarray]:
-        return [p for p in (self.weight, self.bias) if p is not None]
+    def _linear_op(self) -> Any:
+        """The LinearOp of the current weights (eval mode); ``_op`` holds it with the
+        parameters' versions it was packed from."""
+        key = self._params_version()
+        cached = self.__dict__.get("_op")
+        if cached is None or cached[0] != key:
+            cached = self._op = (key, _core.LinearOp(self._weight, self._bias, *self._spec))
+        return cached[1]
 
     def forward(self, x: Any) -> np.ndarray:
         arr = F._float_array(x, "input", self.dtype)
@@ -381,11 +709,26 @@ class Dense(Module):
                 f"Dense: input must be (..., {self.in_features}), got shape {arr.shape}")
         lead = arr.shape[:-1]
         m = int(np.prod(lead, dtype=np.int64))
+        x2 = arr.reshape(m, self.in_features)
+        if self.training:
+            y2, z2 = self._train_forward(
+                lambda act: F.linear(x2, self._weight, self._bias, activation=act))
+            self._save(x2, z2, lead)
+            return y2.reshape(lead + (self.out_features,))
         y = _core.empty(lead + (self.out_features,), np.dtype(self.dtype))
         if m:
-            self._op.run(F._contiguous(arr.reshape(m, self.in_features)),
-                         y.reshape(m, self.out_features))
+            self._linear_op().run(F._contiguous(x2), y.reshape(m, self.out_features))
         return y
+
+    # training
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        x2, z2, lead = self._take_saved()
+        g = self._grad_output(grad_output, lead + (self.out_features,), self.dtype)
+        g2 = self._activation_backward(g.reshape(z2.shape), z2)
+        gx, gw, gb = F.linear_backward(g2, x2, self._weight,
+                                       output_mask=self._output_mask(input_grad))
+        self._accumulate_weights(gw, gb)
+        return None if gx is None else gx.reshape(lead + (self.in_features,))
 
     def output_shape(self, input_shape: Sequence[int]) -> Shape:
         shape = _shape(input_shape)
@@ -405,7 +748,7 @@ class Dense(Module):
 # ----------------------------------------------------------------------------- Conv2d
 
 
-class Conv2d(Module):
+class Conv2d(_Weighted):
     """2D convolution layer, as ``torch.nn.Conv2d`` (plus a fused ``activation``).
 
     weight ``(out_channels, in_channels/groups, R, S)``, bias ``(out_channels,)``; input
@@ -454,10 +797,12 @@ class Conv2d(Module):
     >>> conv(np.zeros((2, 3, 32, 32), np.float32)).shape
     (2, 16, 32, 32)
 
-    Packing: the weights are packed by a ``_core.Conv2dOp``, which is built for one input
-    size (C, H, W). The layer keeps one op per input size it has seen (the last
-    ``max_cached_shapes``), so a call never re-packs; assigning ``weight`` or ``bias``
-    drops them all, and the next call of each size packs once.
+    Packing (eval mode): the weights are packed by a ``_core.Conv2dOp``, which is built for
+    one input size (C, H, W). The layer keeps one op per input size it has seen (the last
+    ``max_cached_shapes``), so a call never re-packs; any change of ``weight`` or ``bias``
+    (assignment, an optimizer step, edits made in training mode) drops them all, and the
+    next call of each size packs once. In training mode each call reads the weights as
+    they are (``conv2d`` packs per call) and keeps what ``backward`` needs.
     """
 
     input_ndim = 3
@@ -485,37 +830,24 @@ class Conv2d(Module):
         self.dtype = _dtype(dtype)
         rng = np.random.default_rng(_seed(seed))
         fan_in = self.in_channels // self.groups * self.kernel_size[0] * self.kernel_size[1]
-        self._weight = _uniform(rng, self._weight_shape(), fan_in, self.dtype)
-        self._bias = _uniform(rng, (self.out_channels,), fan_in, self.dtype) \
-            if _bool(bias, "bias") else None
+        w = _uniform(rng, self._weight_shape(), fan_in, self.dtype)
+        b = _uniform(rng, self._bias_shape(), fan_in, self.dtype) if _bool(bias, "bias") else None
+        self._set_weights(w, b, copy=False)
         self._ops: "OrderedDict[Shape, Any]" = OrderedDict()
+        self._ops_key: Tuple[int, ...] = ()
 
     def _weight_shape(self) -> Shape:
         return (self.out_channels, self.in_channels // self.groups) + self.kernel_size
 
-    @property
-    def weight(self) -> np.ndarray:
-        return _frozen(self._weight)
-
-    @weight.setter
-    def weight(self, value: np.ndarray) -> None:
-        self._weight = _param(value, "weight", self._weight_shape(), self.dtype, "Conv2d")
-        self._ops.clear()
-
-    @property
-    def bias(self) -> Optional[np.ndarray]:
-        return None if self._bias is None else _frozen(self._bias)
-
-    @bias.setter
-    def bias(self, value: Optional[np.ndarray]) -> None:
-        self._bias = None if value is None else _param(value, "bias", (self.out_channels,),
-                                                        self.dtype, "Conv2d")
-        self._ops.clear()
-
-    def parameters(self) -> List[np.ndarray]:
-        return [p for p in (self.weight, self.bias) if p is not None]
+    def _bias_shape(self) -> Shape:
+        return (self.out_channels,)
 
     def _op(self, chw: Shape) -> Any:
+        """The Conv2dOp of the current weights for inputs of ``chw`` (eval mode)."""
+        key = self._params_version()
+        if key != self._ops_key:
+            self._ops.clear()
+            self._ops_key = key
         op = self._ops.get(chw)
         if op is None:
             op = _core.Conv2dOp(self._weight, self._bias, chw, self.stride, self._pads,
@@ -534,10 +866,29 @@ class Conv2d(Module):
         if c != self.in_channels:
             raise ValueError(f"Conv2d: input {np.shape(x)} has {c} channels, expected {self.in_channels}")
         k, ho, wo = self._out_chw((c, h, w))
-        y = _core.empty((n, k, ho, wo), np.dtype(self.dtype))
-        if n:
-            self._op((c, h, w)).run(F._contiguous(x4), y)
+        if self.training:
+            y, z = self._train_forward(lambda act: F.conv2d(
+                x4, self._weight, self._bias, self.stride, self.padding, self.dilation,
+                self.groups, padding_mode=self.padding_mode, activation=act))
+            self._save(x4, z, batched)
+        else:
+            y = _core.empty((n, k, ho, wo), np.dtype(self.dtype))
+            if n:
+                self._op((c, h, w)).run(F._contiguous(x4), y)
         return y if batched else y[0]
+
+    # training
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        x4, z, batched = self._take_saved()
+        g = self._grad_output(grad_output, z.shape if batched else z.shape[1:], self.dtype)
+        g4 = self._activation_backward(g if batched else g[None], z)
+        gx, gw, gb = F.conv2d_backward(g4, x4, self._weight, self.stride, self.padding,
+                                       self.dilation, self.groups,
+                                       padding_mode=self.padding_mode,
+                                       output_mask=self._output_mask(input_grad))
+        self._accumulate_weights(gw, gb)
+        return gx if gx is None or batched else gx[0]
+
 
     def _out_chw(self, chw: Shape) -> Shape:
         c, h, w = chw
@@ -615,7 +966,7 @@ class Conv2d(Module):
 # ----------------------------------------------------------------------------- LocallyConnected2d
 
 
-class LocallyConnected2d(Module):
+class LocallyConnected2d(_Weighted):
     """Locally connected layer: a convolution whose filters are not shared — one filter bank
     per output position (local connectivity without weight sharing).
 
@@ -672,39 +1023,40 @@ class LocallyConnected2d(Module):
                             F.conv2d_output_size(w, s, self.stride[1], p[2], p[3], self.dilation[1]))
         rng = np.random.default_rng(_seed(seed))
         fan_in = self.in_channels * r * s
-        self._weight = _uniform(rng, self._weight_shape(), fan_in, self.dtype)
-        self._bias = _uniform(rng, (self.out_channels,) + self.output_size, fan_in, self.dtype) \
-            if _bool(bias, "bias") else None
+        w = _uniform(rng, self._weight_shape(), fan_in, self.dtype)
+        b = _uniform(rng, self._bias_shape(), fan_in, self.dtype) if _bool(bias, "bias") else None
+        self._set_weights(w, b, copy=False)
 
     def _weight_shape(self) -> Shape:
         return self.output_size + (self.out_channels, self.in_channels) + self.kernel_size
 
-    @property
-    def weight(self) -> np.ndarray:
-        return _frozen(self._weight)
-
-    @weight.setter
-    def weight(self, value: np.ndarray) -> None:
-        self._weight = _param(value, "weight", self._weight_shape(), self.dtype, "LocallyConnected2d")
-
-    @property
-    def bias(self) -> Optional[np.ndarray]:
-        return None if self._bias is None else _frozen(self._bias)
-
-    @bias.setter
-    def bias(self, value: Optional[np.ndarray]) -> None:
-        self._bias = None if value is None else _param(
-            value, "bias", (self.out_channels,) + self.output_size, self.dtype, "LocallyConnected2d")
-
-    def parameters(self) -> List[np.ndarray]:
-        return [p for p in (self.weight, self.bias) if p is not None]
+    def _bias_shape(self) -> Shape:
+        return (self.out_channels,) + self.output_size
 
     def forward(self, x: Any) -> np.ndarray:
         x4, batched = _input(self, x, self.dtype)
         self._check_chw(x4.shape[1:])
-        y = F.locally_connected2d(x4, self._weight, self._bias, self.stride, self.padding,
-                                  self.dilation, activation=self.activation)
+        if self.training:
+            y, z = self._train_forward(lambda act: F.locally_connected2d(
+                x4, self._weight, self._bias, self.stride, self.padding, self.dilation,
+                activation=act))
+            self._save(x4, z, batched)
+        else:
+            y = F.locally_connected2d(x4, self._weight, self._bias, self.stride, self.padding,
+                                      self.dilation, activation=self.activation)
         return y if batched else y[0]
+
+    # training
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        x4, z, batched = self._take_saved()
+        g = self._grad_output(grad_output, z.shape if batched else z.shape[1:], self.dtype)
+        g4 = self._activation_backward(g if batched else g[None], z)
+        gx, gw, gb = F.locally_connected2d_backward(g4, x4, self._weight, self.stride,
+                                                    self.padding, self.dilation,
+                                                    output_mask=self._output_mask(input_grad))
+        self._accumulate_weights(gw, gb)
+        return gx if gx is None or batched else gx[0]
+
 
     def _check_chw(self, chw: Shape) -> None:
         if tuple(chw) != (self.in_channels,) + self.input_size:
@@ -762,6 +1114,24 @@ class _Pool2d(Module):
             raise ValueError(f"{name}: output size {(ho, wo)} is too small for input {(c, h, w)}")
         return _join_batch(batch, (c, ho, wo))
 
+    def forward(self, x: Any) -> np.ndarray:
+        y = self._pool(x)
+        self._save(np.asarray(x), y.shape, y.dtype)
+        return y
+
+    def _pool(self, x: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    # training: the gradient needs the input (which window element was the maximum; the
+    # window's size when padding is not counted)
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        x, shape, dtype = self._take_saved()
+        g = self._grad_output(grad_output, shape, dtype)
+        return self._pool_backward(g, x) if input_grad else None
+
+    def _pool_backward(self, grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
 
 class MaxPool2d(_Pool2d):
     """2D max pooling, as ``torch.nn.MaxPool2d`` (stride defaults to kernel_size; NaN in a
@@ -771,8 +1141,12 @@ class MaxPool2d(_Pool2d):
                  padding: IntPair = 0, dilation: IntPair = 1, ceil_mode: bool = False) -> None:
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
-    def forward(self, x: Any) -> np.ndarray:
+    def _pool(self, x: Any) -> np.ndarray:
         return F.max_pool2d(x, self._k, self._s, self._p, self._d, self.ceil_mode)
+
+    def _pool_backward(self, grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return F.max_pool2d_backward(grad_output, x, self._k, self._s, self._p, self._d,
+                                     self.ceil_mode)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -788,8 +1162,12 @@ class AvgPool2d(_Pool2d):
         super().__init__(kernel_size, stride, padding, 1, ceil_mode)
         self.count_include_pad = _bool(count_include_pad, "count_include_pad")
 
-    def forward(self, x: Any) -> np.ndarray:
+    def _pool(self, x: Any) -> np.ndarray:
         return F.avg_pool2d(x, self._k, self._s, self._p, self.ceil_mode, self.count_include_pad)
+
+    def _pool_backward(self, grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return F.avg_pool2d_backward(grad_output, x, self._k, self._s, self._p, self.ceil_mode,
+                                     self.count_include_pad)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -808,7 +1186,15 @@ class Flatten(Module):
         if arr.ndim < 1:
             raise ValueError("Flatten: input must have at least 1 dimension")
         # The explicit size (not -1) keeps an empty batch valid: (0, C, H, W) -> (0, C*H*W).
-        return arr.reshape(self.output_shape(arr.shape)) if arr.ndim > 1 else arr
+        y = arr.reshape(self.output_shape(arr.shape)) if arr.ndim > 1 else arr
+        self._save(arr.shape, y.shape, arr.dtype)
+        return y
+
+    # training
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        in_shape, out_shape, dtype = self._take_saved()
+        g = self._grad_output(grad_output, out_shape, dtype)
+        return g.reshape(in_shape) if input_grad else None
 
     def output_shape(self, input_shape: Sequence[int]) -> Shape:
         shape = _shape(input_shape)
@@ -910,8 +1296,8 @@ class Sequential(Module):
             return Sequential(*self._layers[index])
         return self._layers[index]
 
-    def parameters(self) -> List[np.ndarray]:
-        return [p for layer in self._layers for p in layer.parameters()]
+    def _children(self) -> List[Tuple[str, Module]]:
+        return [(str(i), layer) for i, layer in enumerate(self._layers)]
 
     def _unbatched(self, ndim: int) -> bool:
         """Whether an input of ``ndim`` dims is one unbatched input for the first layer
@@ -931,7 +1317,27 @@ class Sequential(Module):
         for i, layer in enumerate(self._layers):
             with _naming_layer(i, layer):
                 y = layer(y)
+        self._save(single)
         return y[0] if single else y
+
+    # training
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        """The layers' backward passes in reverse order (each checks its grad_output). With
+        ``input_grad=False`` the layers before the first one with parameters are skipped
+        (their saved inputs dropped) and that one computes only its parameters' gradients."""
+        (single,) = self._take_saved()
+        g = np.asarray(grad_output)
+        g = g[None] if single else g
+        first = 0 if input_grad else next(
+            (i for i, layer in enumerate(self._layers) if any(True for _ in layer.named_parameters())),
+            len(self._layers))
+        for i in range(len(self._layers) - 1, first - 1, -1):
+            g = self._layers[i].backward(g, input_grad=input_grad or i > first)
+        for layer in self._layers[:first]:
+            layer._forget()
+        if not input_grad:
+            return None
+        return g[0] if single else g
 
     def _shapes(self, input_shape: Sequence[int]) -> Tuple[Shape, List[Tuple[Shape, int]]]:
         """(the batched input shape, [(output shape, MACs)] per layer), batched."""
@@ -990,3 +1396,65 @@ class Sequential(Module):
             return "Sequential()"
         inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self._layers))
         return f"Sequential(\n{inner}\n)"
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+class _Loss:
+    """A criterion, as ``torch.nn``'s: ``loss = crit(output, target)`` returns a float (an
+    array of per-sample losses for ``reduction="none"``), ``crit.backward()`` returns
+    dL/d(output) of that call (for "none": of the losses' sum)."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        self.reduction = F._choice(reduction, "reduction", ("mean", "sum", "none"))
+        self._saved: Optional[Tuple[Any, ...]] = None
+
+    def _take_saved(self) -> Tuple[Any, ...]:
+        if self._saved is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: call the loss on an output "
+                               "and a target first (each call allows one backward)")
+        saved, self._saved = self._saved, None
+        return saved
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(reduction={self.reduction!r})"
+
+
+class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy of logits ``(N, classes)`` against integer class indices
+    ``(N,)``, as ``torch.nn.CrossEntropyLoss`` (``convcore.cross_entropy``)."""
+
+    def __call__(self, output: Any, target: Any) -> Any:
+        loss = F.cross_entropy(output, target, self.reduction)
+        self._saved = (output, target)
+        return loss
+
+    def backward(self) -> np.ndarray:
+        output, target = self._take_saved()
+        return F.cross_entropy_backward(output, target, self.reduction)
+
+
+class MSELoss(_Loss):
+    """Mean squared error ``mean((output - target)**2)``, as ``torch.nn.MSELoss``; output
+    and target have one shape, the target is converted to the output's dtype. The loss is
+    accumulated in float64."""
+
+    def __call__(self, output: Any, target: Any) -> Any:
+        out = F._float_array(output, "output")
+        tgt = np.asarray(target)
+        if tgt.shape != out.shape:
+            raise ValueError(f"MSELoss: target has shape {tgt.shape}, output {out.shape}; "
+                             "they must be equal")
+        diff = np.subtract(out, tgt, dtype=out.dtype)
+        self._saved = (diff,)
+        if self.reduction == "none":
+            return np.square(diff)
+        total = np.square(diff, dtype=np.float64)
+        return float(total.mean() if self.reduction == "mean" else total.sum())
+
+    def backward(self) -> np.ndarray:
+        (diff,) = self._take_saved()
+        # PyTorch's mse_loss_backward: 2/n * (output - target) for "mean", 2 * (...) else
+        scale = 2.0 / diff.size if self.reduction == "mean" and diff.size else 2.0
+        return np.multiply(diff, diff.dtype.type(scale), out=diff)

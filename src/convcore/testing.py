@@ -42,6 +42,7 @@ __all__ = [
     "conv_tolerance",
     "reference_conv2d",
     "reference_conv2d_abs",
+    "reference_conv2d_backward",
     "shape",
     "unit_roundoff",
 ]
@@ -250,6 +251,61 @@ def reference_conv2d_abs(input, weight, bias=None, stride=1, padding=0, dilation
     if b is not None:
         y += np.abs(b)[None, :, None, None]
     return y[0] if unbatched else y
+
+
+def reference_conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,
+                              groups=1, padding_mode="zeros"):
+    """``(grad_input, grad_weight, grad_bias)`` of ``reference_conv2d`` (no activation),
+    in float64, for ``grad_output`` of the output's shape; unbatched ``(C, H, W)`` works.
+
+    The method mirrors ``reference_conv2d``: for each group and tap ``(i, j)`` the strided
+    slice of the padded input the tap sees meets ``grad_output`` (grad_weight) and
+    ``grad_output`` times the tap's weights is added back onto that slice of the padded
+    input's gradient (grad_input); the padding is folded back by padding an index map with
+    the same ``np.pad`` mode and adding each padded cell onto the cell it copies.
+    Called on absolute values it gives the sums of ``|products|`` that bound the
+    rounding error (as ``reference_conv2d_abs``).
+    """
+    x, w, _, unbatched = _prepare(input, weight, None)
+    g = np.asarray(grad_output, dtype=np.float64)
+    if unbatched:
+        g = g[None]
+    n, c, h, wd = x.shape
+    k, cg, r, s = w.shape
+    sh, sw = _pair(stride, "stride")
+    dh, dw = _pair(dilation, "dilation")
+    top, bottom, left, right = _padding_amounts(padding, (r, s), (sh, sw), (dh, dw))
+    pads = ((0, 0), (0, 0), (top, bottom), (left, right))
+    xp = np.pad(x, pads, mode=_NP_PAD_MODE[padding_mode])
+    ho, wo = g.shape[2:]
+    kg = k // groups
+    gxp = np.zeros_like(xp)
+    gw = np.zeros((k, cg, r, s))
+    with np.errstate(invalid="ignore", over="ignore"):
+        for grp in range(groups):
+            gg = g[:, grp * kg:(grp + 1) * kg]
+            for i in range(r):
+                for j in range(s):
+                    rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
+                    cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
+                    patch = xp[:, grp * cg:(grp + 1) * cg, rows, cols]
+                    gw[grp * kg:(grp + 1) * kg, :, i, j] = np.einsum("nkhw,nchw->kc", gg, patch)
+                    gxp[:, grp * cg:(grp + 1) * cg, rows, cols] += np.einsum(
+                        "nkhw,kc->nchw", gg, w[grp * kg:(grp + 1) * kg, :, i, j])
+    # Fold: padded cell -> the input cell it copies (-1: a zero of the padding).
+    index = np.arange(h * wd).reshape(h, wd)
+    if padding_mode == "zeros":
+        pidx = np.pad(index, pads[2:], mode="constant", constant_values=-1)
+    else:
+        pidx = np.pad(index, pads[2:], mode=_NP_PAD_MODE[padding_mode])
+    keep = pidx.ravel() >= 0
+    gx = np.zeros((n * c, h * wd))
+    flat = gxp.reshape(n * c, -1)[:, keep]
+    for col, target in enumerate(pidx.ravel()[keep]):
+        gx[:, target] += flat[:, col]
+    gx = gx.reshape(n, c, h, wd)
+    gb = g.sum(axis=(0, 2, 3))
+    return (gx[0] if unbatched else gx), gw, gb
 
 
 # --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "convcore/activation.hpp"
+#include "convcore/backward.hpp"
 #include "convcore/conv2d.hpp"
 #include "convcore/linear.hpp"
 #include "convcore/locally_connected.hpp"

@@ -118,7 +118,7 @@ Algorithm choose_algorithm(const Conv2dParams& p) {
   return gemm ? Algorithm::im2col : Algorithm::direct;
 }
 
-namespace {
+namespace detail {
 
 // Index of padded coordinate i (may be out of [0, n)) in the source, by padding mode.
 int64_t source_index(int64_t i, int64_t n, PaddingMode mode) {
@@ -156,6 +156,16 @@ Conv2dParams inner_params(const Conv2dParams& p) {
   }
   return q;
 }
+
+template void pad_planes(const Conv2dParams&, const float*, float*);
+template void pad_planes(const Conv2dParams&, const double*, double*);
+
+}  // namespace detail
+
+namespace {
+
+using detail::inner_params;
+using detail::pad_planes;
 
 // x itself, or (padding modes other than zeros) its padded copy in `padded`.
 template <class T>

@@ -153,10 +153,11 @@ void pack_b_panels(const GemmKernel<T>& gk, const T* src, int64_t ld, int64_t co
 //   a_src(i0, mc, k0, kc) -> Panels of A rows [i0, i0 + mc), k range [k0, k0 + kc);
 //   b_src(k0, kc)         -> Panels of the tile's B columns [0, nc), same k range.
 // bias: per row (bias[i], conv) or per column (bias[j], linear) of the tile, or null.
+// accumulate: C += A * B (the first KC block adds C too: a reduction split over calls).
 template <class T, class ASource, class BSource>
 void gemm_tile(const GemmKernel<T>& gk, int64_t m, int64_t nc, int64_t k, ASource&& a_src,
                BSource&& b_src, T* c, int64_t ldc, const T* bias, bool bias_per_column,
-               const Activation& act) {
+               const Activation& act, bool accumulate = false) {
   const int64_t MR = gk.mr, NR = gk.nr, MC = gemm_mc<T>() / MR * MR, KC = gemm_kc(k);
   for (int64_t k0 = 0; k0 < k; k0 += KC) {
     const int64_t kc = std::min(KC, k - k0);
@@ -166,7 +167,7 @@ void gemm_tile(const GemmKernel<T>& gk, int64_t m, int64_t nc, int64_t k, ASourc
       const int64_t mc = std::min(MC, m - i0);
       const Panels<T> a = a_src(i0, mc, k0, kc);
       kernels::GemmEpilogue<T> ep;
-      ep.accumulate = k0 > 0;
+      ep.accumulate = k0 > 0 || accumulate;
       ep.bias_per_column = bias_per_column;
       if (last) ep.act = act;
       for (int64_t j0 = 0; j0 < nc; j0 += NR) {

@@ -84,6 +84,17 @@ Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) 
   return pl;
 }
 
+// A panels of every group, for the GEMM kernel active when packed (its MR).
+template <class T>
+struct Im2colWeights : PackedWeights<T> {
+  Buffer<T> a;
+  int64_t per_group;  // elements of one group's panels
+  int64_t mr;
+  Im2colWeights(int64_t n, int64_t per_group, int64_t mr) : a(n), per_group(per_group), mr(mr) {}
+};
+
+}  // namespace
+
 // B block: rows [k0, k0 + kc) of the im2col matrix (row kk = (c, r, s)) for output pixels
 // [p0, p0 + np), row-major with row length ld >= np (columns past np zero); the kernel
 // reads its NR-wide panels in place (panel p at b + p*NR, rows ld apart). Rows rather than
@@ -91,7 +102,7 @@ Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) 
 // for each tap a segment reads input row ih at iw0, iw0 + sw, ...: taps outside [0, W)
 // are zero, the others one branch-free strided (for stride 1, contiguous) copy.
 template <class T>
-void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t p0,
+void im2col_gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t p0,
             int64_t np, int64_t ld, T* b) {
   const int64_t Wo = p.out_w(), RS = p.R * p.S, sw = p.stride_w;
   struct Seg {
@@ -166,17 +177,6 @@ void gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t 
     }
   }
 }
-
-// A panels of every group, for the GEMM kernel active when packed (its MR).
-template <class T>
-struct Im2colWeights : PackedWeights<T> {
-  Buffer<T> a;
-  int64_t per_group;  // elements of one group's panels
-  int64_t mr;
-  Im2colWeights(int64_t n, int64_t per_group, int64_t mr) : a(n), per_group(per_group), mr(mr) {}
-};
-
-}  // namespace
 
 template <class T>
 int64_t im2col_workspace_bytes(const Conv2dParams& p, int threads) {
@@ -265,12 +265,12 @@ void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w
     };
     const int64_t ld = gather_ld(np, NR, sizeof(T));
     auto gather_src = [&](int64_t k0, int64_t kc) {
-      gather(p, xg, k0, kc, p0, np, ld, buf);
+      im2col_gather(p, xg, k0, kc, p0, np, ld, buf);
       return Panels<T>{buf, NR, ld};
     };
     auto in_place_src = [&](int64_t k0, int64_t kc) {
       const int64_t full = np / NR;
-      if (full * NR < np) gather(p, xg, k0, kc, p0 + full * NR, np - full * NR, NR, buf);
+      if (full * NR < np) im2col_gather(p, xg, k0, kc, p0 + full * NR, np - full * NR, NR, buf);
       return Panels<T>{xg + k0 * P + p0, NR, P, full, buf, NR};
     };
     T* c = y + (n * p.K + g * Kg + m0) * P + p0;
@@ -300,7 +300,9 @@ void im2col_run_once(const Conv2dParams& p, const T* w, const T* x, const T* bia
   template std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams&, const T*);   \
   template void im2col_run(const Conv2dParams&, const PackedWeights<T>&, const T*, const T*, \
                            T*);                                                            \
-  template void im2col_run_once(const Conv2dParams&, const T*, const T*, const T*, T*);
+  template void im2col_run_once(const Conv2dParams&, const T*, const T*, const T*, T*);     \
+  template void im2col_gather(const Conv2dParams&, const T*, int64_t, int64_t, int64_t,      \
+                              int64_t, int64_t, T*);
 CONVCORE_IM2COL(float)
 CONVCORE_IM2COL(double)
 #undef CONVCORE_IM2COL

@@ -9,6 +9,7 @@
 
 #include "checked.hpp"
 #include "dispatch.hpp"
+#include "ops/pool_window.hpp"
 #include "threadpool.hpp"
 #include "workspace.hpp"
 
@@ -17,6 +18,7 @@ namespace convcore {
 using detail::checked_add;
 using detail::checked_mul;
 using detail::checked_product;
+using detail::window_count;
 
 namespace {
 
@@ -35,18 +37,6 @@ int64_t pooled_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t 
   int64_t out = floor_div(num, stride) + 1;
   if (ceil_mode && (out - 1) * stride >= in + pad) --out;
   return out;
-}
-
-// Taps of window o counted by the average: clipped to the padded input (count_include_pad)
-// or to the input.
-int64_t window_count(int64_t o, int64_t in, int64_t k, int64_t pad, int64_t stride,
-                     bool count_include_pad) {
-  int64_t start = o * stride - pad;
-  int64_t end = std::min(start + k, in + pad);
-  if (count_include_pad) return end - start;
-  start = std::max<int64_t>(start, 0);
-  end = std::min(end, in);
-  return end - start;
 }
 
 constexpr int64_t kTaskWork = 1 << 15;  // input elements read per task, about
