@@ -18,6 +18,8 @@
 namespace py = pybind11;
 using namespace convcore;
 
+void bind_threads(py::module_& m);  // threads.cpp
+
 namespace {
 
 using Pair = std::tuple<int64_t, int64_t>;
@@ -461,6 +463,7 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
+  bind_threads(m);
   m.def("get_isa", &isa, "The ISA whose kernels run now.");
   m.def("set_isa", &set_isa, py::arg("name"), "Force an ISA (must be compiled and supported).");
   m.def("isas_compiled", &isas_compiled);
