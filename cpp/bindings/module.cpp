@@ -35,7 +35,7 @@ std::string shape_of(const py::array& a) {
 template <class T>
 void require(const py::array& a, const char* name, const std::vector<int64_t>& shape,
              bool writable = false) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
+  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().equal(py::dtype::of<T>()))
     throw type_error(std::string(name) + ": expected dtype " +
                      std::string(py::str(py::dtype::of<T>())) + ", got " +
                      std::string(py::str(a.dtype())));
@@ -104,9 +104,9 @@ void conv2d_py(const py::array& x, const py::array& w, const py::object& b, cons
   const Conv2dParams p = make_params(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w, stride,
                                      padding, dilation, groups, padding_mode, activation, alpha,
                                      beta, algorithm);
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (x.dtype().equal(py::dtype::of<float>()))
     conv2d_typed<float>(p, x, w, b, y);
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (x.dtype().equal(py::dtype::of<double>()))
     conv2d_typed<double>(p, x, w, b, y);
   else
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
@@ -119,14 +119,14 @@ class PyConv2dOp {
              Pair stride, Quad padding, Pair dilation, int64_t groups,
              const std::string& padding_mode, const std::string& activation, double alpha,
              double beta, const std::string& algorithm)
-      : double_(w.dtype().is(py::dtype::of<double>())) {
+      : double_(w.dtype().equal(py::dtype::of<double>())) {
     const auto [C, H, W] = chw;
     const Conv2dParams p = make_params(1, C, H, W, w, stride, padding, dilation, groups,
                                        padding_mode, activation, alpha, beta, algorithm);
     p.validate();
     if (double_)
       make<double>(p, w, b, f64_);
-    else if (w.dtype().is(py::dtype::of<float>()))
+    else if (w.dtype().equal(py::dtype::of<float>()))
       make<float>(p, w, b, f32_);
     else
       throw type_error("weight: expected float32 or float64, got " + std::string(py::str(w.dtype())));
@@ -190,9 +190,9 @@ void activate_py(const py::array& x, const py::array& y, const std::string& acti
     py::gil_scoped_release release;
     activate(act, xp, yp, n);
   };
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (x.dtype().equal(py::dtype::of<float>()))
     go(float{});
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (x.dtype().equal(py::dtype::of<double>()))
     go(double{});
   else
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
@@ -235,9 +235,9 @@ void linear_py(const py::array& x, const py::array& w, const py::object& b, cons
     py::gil_scoped_release release;
     linear(M, in, out, xp, wp, bias, yp, act);
   };
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (x.dtype().equal(py::dtype::of<float>()))
     go(float{});
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (x.dtype().equal(py::dtype::of<double>()))
     go(double{});
   else
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
@@ -248,13 +248,13 @@ class PyLinearOp {
  public:
   PyLinearOp(const py::array& w, const py::object& b, const std::string& activation,
              double alpha, double beta)
-      : double_(w.dtype().is(py::dtype::of<double>())) {
+      : double_(w.dtype().equal(py::dtype::of<double>())) {
     if (w.ndim() != 2)
       throw value_error("weight: expected 2 dimensions (out, in), got " + shape_of(w));
     const Activation act = make_activation(activation, alpha, beta);
     if (double_)
       make<double>(w, b, act, f64_);
-    else if (w.dtype().is(py::dtype::of<float>()))
+    else if (w.dtype().equal(py::dtype::of<float>()))
       make<float>(w, b, act, f32_);
     else
       throw type_error("weight: expected float32 or float64, got " + std::string(py::str(w.dtype())));
@@ -351,9 +351,9 @@ void locally_connected2d_py(const py::array& x, const py::array& w, const py::ob
   std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
   std::tie(p.dilation_h, p.dilation_w) = dilation;
   p.activation = make_activation(activation, alpha, beta);
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (x.dtype().equal(py::dtype::of<float>()))
     locally_connected2d_typed<float>(p, x, w, b, y);
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (x.dtype().equal(py::dtype::of<double>()))
     locally_connected2d_typed<double>(p, x, w, b, y);
   else
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
@@ -383,9 +383,9 @@ void pool2d_py(const py::array& x, const py::array& y, Pair kernel_size, Pair st
     else
       max_pool2d(p, xp, yp);
   };
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (x.dtype().equal(py::dtype::of<float>()))
     go(float{});
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (x.dtype().equal(py::dtype::of<double>()))
     go(double{});
   else
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));

@@ -130,9 +130,23 @@ class Module:
     ``input_ndim`` is the number of dimensions of one input (None: any)."""
 
     input_ndim: Optional[int] = None
+    # Attributes holding packed ``_core`` operators: caches of the weights that ``_pack``
+    # rebuilds (weight assignment calls it), left out when pickling.
+    _packed: Tuple[str, ...] = ()
 
     def __call__(self, x: Any) -> np.ndarray:
         return self.forward(x)
+
+    def _pack(self) -> None:
+        """(Re)build the packed operators from the weights; nothing for most layers."""
+
+    def __getstate__(self) -> dict:
+        # Configuration and weights pickle; packed operators (C++ objects) do not.
+        return {k: v for k, v in self.__dict__.items() if k not in self._packed}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._pack()
 
     def forward(self, x: Any) -> np.ndarray:
         raise NotImplementedError
@@ -282,6 +296,7 @@ class Dense(Module):
     """
 
     input_ndim = 1
+    _packed = ("_op",)
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  activation: Any = None, *, dtype: Any = np.float32, seed: Optional[int] = None):
@@ -393,6 +408,7 @@ class Conv2d(Module):
 
     input_ndim = 3
     max_cached_shapes = 8
+    _packed = ("_ops",)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair,
                  stride: IntPair = 1, padding: Union[IntPair, str] = 0, dilation: IntPair = 1,
@@ -419,6 +435,10 @@ class Conv2d(Module):
         self._weight = _uniform(rng, self._weight_shape(), fan_in, self.dtype)
         self._bias = _uniform(rng, (self.out_channels,), fan_in, self.dtype) \
             if _bool(bias, "bias") else None
+        self._pack()
+
+    def _pack(self) -> None:
+        # Ops are packed per input size on first use; a new weight drops them all.
         self._ops: "OrderedDict[Shape, Any]" = OrderedDict()
 
     def _weight_shape(self) -> Shape:
@@ -431,7 +451,7 @@ class Conv2d(Module):
     @weight.setter
     def weight(self, value: np.ndarray) -> None:
         self._weight = _param(value, "weight", self._weight_shape(), self.dtype, "Conv2d")
-        self._ops.clear()
+        self._pack()
 
     @property
     def bias(self) -> Optional[np.ndarray]:
@@ -441,7 +461,7 @@ class Conv2d(Module):
     def bias(self, value: Optional[np.ndarray]) -> None:
         self._bias = None if value is None else _param(value, "bias", (self.out_channels,),
                                                         self.dtype, "Conv2d")
-        self._ops.clear()
+        self._pack()
 
     def parameters(self) -> List[np.ndarray]:
         return [p for p in (self.weight, self.bias) if p is not None]
