@@ -74,6 +74,13 @@ def _validated(func: Any, real_shape: Tuple[int, ...], dummy: np.ndarray, *args:
         raise type(e)(message) from None
 
 
+def _batch0(x: "da.Array") -> np.ndarray:
+    """An empty batch shaped like one of ``x``'s (N, C, H, W) or (C, H, W) inputs (other
+    ranks keep theirs, for the rank error)."""
+    shape = (0,) + x.shape if x.ndim == 3 else (0,) + x.shape[1:] if x.ndim else ()
+    return np.empty(shape, x.dtype)
+
+
 def _as_dask(x: Any, name: str) -> "da.Array":
     if isinstance(x, da.Array):
         return x
@@ -185,7 +192,9 @@ class _ConvOp(_Op):
         wo = (w + pads[2] + pads[3] - self.ext[1]) // self.stride[1] + 1
         y = _core.empty((n, self.weight.shape[0], ho, wo), self.dtype)
         if n:
-            _core.conv2d(F._contiguous(x), self.weight, self.bias, y, self.stride, pads,
+            # Aligned again: an op unpickled on a worker may hold unaligned buffers.
+            bias = None if self.bias is None else F._contiguous(self.bias)
+            _core.conv2d(F._contiguous(x), F._contiguous(self.weight), bias, y, self.stride, pads,
                          self.dilation, self.groups, "zeros", *self.act, self.algorithm)
         return y
 
@@ -198,7 +207,7 @@ class _CorrelateOp(_Op):
         m2, n2 = self.kernel.shape
         y = _core.empty((x.shape[0] + pads[0] + pads[1] - m2 + 1,
                          x.shape[1] + pads[2] + pads[3] - n2 + 1), self.dtype)
-        S.correlate_into(np.asarray(x, dtype=self.dtype), self.kernel, pads, "fill",
+        S.correlate_into(np.asarray(x, dtype=self.dtype), F._contiguous(self.kernel), pads, "fill",
                          self.dtype.type(0), y)
         return y
 
@@ -548,7 +557,7 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: F.IntPair = 1,
     if out is not None:
         raise TypeError("convcore.dask.conv2d: out must be None (the result is a dask array; "
                         "write it with dask.array.store)")
-    dummy = np.empty((0,) + (x.shape[1:] if x.ndim == 4 else x.shape), x.dtype)
+    dummy = _batch0(x)
     y0 = _validated(F.conv2d, x.shape, dummy, w, b, stride, padding, dilation, groups, padding_mode=padding_mode,
                     activation=activation, algorithm=algorithm)
     batched = x.ndim == 4
@@ -579,7 +588,7 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: F.IntPair = 1,
 def _pool(func: str, input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
           ceil_mode: Any, count_include_pad: Any) -> "da.Array":
     x = _as_dask(input, "input")
-    dummy = np.empty((0,) + (x.shape[1:] if x.ndim == 4 else x.shape), x.dtype)
+    dummy = _batch0(x)
     if func == "max_pool2d":
         y0 = _validated(F.max_pool2d, x.shape, dummy, kernel_size, stride, padding, dilation,
                         ceil_mode)

@@ -145,7 +145,10 @@ class Module:
         return {k: v for k, v in self.__dict__.items() if k not in self._packed}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        # Unpickled arrays may lie in unaligned buffers (pickle protocol 5, as Dask sends
+        # them); the kernels want aligned ones.
+        self.__dict__.update({k: np.require(v, requirements=["A"]) if isinstance(v, np.ndarray)
+                              else v for k, v in state.items()})
         self._pack()
 
     def forward(self, x: Any) -> np.ndarray:
