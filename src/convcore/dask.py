@@ -243,32 +243,28 @@ class _PoolOp(_Op):
 
 class _Window(NamedTuple):
     """Part of a block computed by one call: output rows/cols ``out`` (local to the block)
-    from the input at image ``rows`` x ``cols`` (index arrays, -1 for the constant padding;
-    None: the block's own chunk, read in place), with implicit ``pads``; the call's
-    output is used from ``crop`` on."""
+    from the input at rows ``rows`` x columns ``cols`` (ranges of padded coordinates,
+    mapped to the image by the padding mode; None: the block's own chunk, read in
+    place), with implicit ``pads``; the call's output is used from ``crop`` on."""
 
     out: Quad
-    rows: Optional[np.ndarray]
-    cols: Optional[np.ndarray]
+    rows: Optional[Tuple[int, int]]
+    cols: Optional[Tuple[int, int]]
     pads: Quad
     crop: Tuple[int, int]
 
 
-class _Region(NamedTuple):
-    """A ``_Window`` ready to run: ``gather`` is None (the own chunk) or (shape, rows to
-    fill, columns to fill, copies), a copy being (piece, destination rows, destination
-    columns, source rows, source columns) as slices or broadcastable index arrays."""
+class _Plan:
+    """A block's regions, ready to run (an object, not a tuple, so that Dask does not
+    search it for keys). A region is (out, pads, crop, gather): ``gather`` is None (the
+    own chunk) or (shape, rows to fill, columns to fill, copies), a copy being (piece,
+    destination rows, destination columns, source rows, source columns) as slices or
+    broadcastable index arrays."""
 
-    out: Quad
-    pads: Quad
-    crop: Tuple[int, int]
-    gather: Optional[Tuple[Any, ...]]
+    __slots__ = ("shape", "regions", "fill")
 
-
-class _Plan(NamedTuple):
-    shape: Tuple[int, int]          # the block's output (rows, cols)
-    regions: Tuple[_Region, ...]    # the first covers the block when it reads in place
-    fill: Any
+    def __init__(self, shape: Tuple[int, int], regions: Tuple[Any, ...], fill: Any) -> None:
+        self.shape, self.regions, self.fill = shape, regions, fill
 
 
 def _frame(ax: _Axis, a: int, zero_border: bool) -> Tuple[int, int]:
@@ -297,9 +293,8 @@ def _conv_windows(hx: _Axis, wx: _Axis, a: int, b: int, mode: str) -> List[_Wind
     (lt, lb), (ll, lr) = _frame(hx, a, zero), _frame(wx, b, zero)
 
     def strip(r0: int, r1: int, c0: int, c1: int) -> _Window:
-        rows = _source(np.arange(*hx.window(o0 + r0, o0 + r1)), hx.size, mode)
-        cols = _source(np.arange(*wx.window(p0 + c0, p0 + c1)), wx.size, mode)
-        return _Window((r0, r1, c0, c1), rows, cols, (0, 0, 0, 0), (0, 0))
+        return _Window((r0, r1, c0, c1), hx.window(o0 + r0, o0 + r1),
+                       wx.window(p0 + c0, p0 + c1), (0, 0, 0, 0), (0, 0))
 
     hc = hx.bounds[a + 1] - hx.bounds[a]
     wc = wx.bounds[b + 1] - wx.bounds[b]
@@ -318,7 +313,7 @@ def _conv_windows(hx: _Axis, wx: _Axis, a: int, b: int, mode: str) -> List[_Wind
     return windows
 
 
-def _pool_range(ax: _Axis, a: int, o0: int, o1: int) -> Tuple[Optional[np.ndarray], int, int]:
+def _pool_range(ax: _Axis, a: int, o0: int, o1: int) -> Tuple[Optional[Tuple[int, int]], int, int]:
     """(input rows or None for the block's own chunk, implicit padding, first useful
     output) of a pooling call computing outputs ``[o0, o1)``. Real rows only: the padding
     (``ax.lo`` on both sides, as the kernel takes it) is left implicit where the windows
@@ -332,7 +327,7 @@ def _pool_range(ax: _Axis, a: int, o0: int, o1: int) -> Tuple[Optional[np.ndarra
     if i0 <= max(start, 0) and end <= i1 and (i0 - pad + ax.lo) % ax.stride == 0:
         return None, pad, o0 - (i0 - pad + ax.lo) // ax.stride
     first = 0 if start < 0 else start - (start - pad + ax.lo) % ax.stride
-    return np.arange(first, end), pad, o0 - (first - pad + ax.lo) // ax.stride
+    return (first, end), pad, o0 - (first - pad + ax.lo) // ax.stride
 
 
 def _pool_windows(hx: _Axis, wx: _Axis, a: int, b: int) -> List[_Window]:
@@ -342,8 +337,8 @@ def _pool_windows(hx: _Axis, wx: _Axis, a: int, b: int) -> List[_Window]:
     cols, pw, cc = _pool_range(wx, b, p0, p1)
     if (rows is None) != (cols is None):  # one axis in place, the other not: gather both
         i0, i1, j0, j1 = hx.bounds[a], hx.bounds[a + 1], wx.bounds[b], wx.bounds[b + 1]
-        rows = np.arange(i0, i1) if rows is None else rows
-        cols = np.arange(j0, j1) if cols is None else cols
+        rows = (i0, i1) if rows is None else rows
+        cols = (j0, j1) if cols is None else cols
     return [_Window((0, o1 - o0, 0, p1 - p0), rows, cols, (ph, ph, pw, pw), (cr, cc))]
 
 
@@ -365,86 +360,97 @@ def _boxes(hx: _Axis, wx: _Axis, p: int, q: int, eh: int, ew: int) -> List[Quad]
 
 def _span(idx: np.ndarray) -> Any:
     """A slice for consecutive ascending indices, else the index array."""
-    if idx.size and idx[-1] - idx[0] + 1 == idx.size and np.all(np.diff(idx) == 1):
+    if idx.size and idx[-1] - idx[0] + 1 == idx.size and (idx.size == 1 or (
+            idx[1:] - idx[:-1] == 1).all()):
         return slice(int(idx[0]), int(idx[-1]) + 1)
     return idx
 
 
-def _copy(piece: int, rows: np.ndarray, cols: np.ndarray, box: Quad) -> Optional[Tuple[Any, ...]]:
-    """The copy of whatever of image ``rows`` x ``cols`` lies in ``box`` (a piece's place in
-    the image) into the gathered input."""
-    r0, h, c0, w = box
-    ri = np.nonzero((rows >= r0) & (rows < r0 + h))[0]
-    ci = np.nonzero((cols >= c0) & (cols < c0 + w))[0]
-    if ri.size == 0 or ci.size == 0:
-        return None
-    spans = [_span(ri), _span(ci), _span(rows[ri] - r0), _span(cols[ci] - c0)]
+class _Reads(NamedTuple):
+    """What one axis of a gathered input reads: its length, the positions to fill with the
+    constant padding, and per chunk p (p, positions, lowest and highest row read in the
+    chunk, source rows in the chunk, the same counted from the chunk's last ``depth``
+    rows (its trailing edge))."""
+
+    size: int
+    fill: Any
+    chunks: Tuple[Tuple[int, Any, int, int, Any, Any], ...]
+
+
+def _reads(ax: _Axis, span: Tuple[int, int], mode: str, depth: int) -> _Reads:
+    idx = _source(np.arange(*span), ax.size, mode)
+    inside = idx >= 0
+    fill = np.nonzero(~inside)[0]
+    chunk = np.searchsorted(ax.bounds, idx, side="right") - 1
+    out = []
+    for p in np.unique(chunk[inside]):
+        pos = np.nonzero(inside & (chunk == p))[0]
+        local = idx[pos] - ax.bounds[p]
+        tail = ax.bounds[p + 1] - ax.bounds[p] - min(depth, ax.bounds[p + 1] - ax.bounds[p])
+        out.append((int(p), _span(pos), int(local.min()), int(local.max()), _span(local),
+                    _span(local - tail)))
+    return _Reads(span[1] - span[0], _span(fill) if fill.size else None, tuple(out))
+
+
+def _broadcast(dr: Any, dc: Any, sr: Any, sc: Any) -> Tuple[Any, ...]:
+    """Destination and source indices usable together: slices when all four are, else
+    (n, 1) and (1, m) index arrays."""
+    spans = (dr, dc, sr, sc)
     if all(isinstance(v, slice) for v in spans):
-        return (piece, *spans)
+        return spans
     dr, dc, sr, sc = (np.arange(v.start, v.stop) if isinstance(v, slice) else v for v in spans)
-    return (piece, dr[:, None], dc[None, :], sr[:, None], sc[None, :])
+    return (dr[:, None], dc[None, :], sr[:, None], sc[None, :])
 
 
 def _plan(windows: List[_Window], shape: Tuple[int, int], hx: _Axis, wx: _Axis, a: int, b: int,
-          eh: int, ew: int, fill: Any) -> Tuple[_Plan, List[Tuple[int, int]], List[Tuple[int, int]]]:
+          eh: int, ew: int, mode: str, fill: Any,
+          cache: Dict[Any, _Reads]) -> Tuple[_Plan, List[Tuple[int, int]], List[Tuple[int, int]]]:
     """A block's plan, and the neighbours it reads: chunks whose published edges hold what
-    is read there (one edge each), and chunks read whole."""
+    is read there (one edge each: first rows, last rows, first columns, last columns, as
+    ``_edges``), and chunks read whole. Each axis's reads are worked out once per span
+    (``cache``) and combined here."""
     edges: List[Tuple[int, int]] = []
     fulls: List[Tuple[int, int]] = []
-    own_box = (hx.bounds[a], hx.bounds[a + 1] - hx.bounds[a],
-               wx.bounds[b], wx.bounds[b + 1] - wx.bounds[b])
-    needs = []  # per window: [(chunk, box, kind)] with kind 0 own, 1 edge e, 2 full
-    for win in windows:
-        reads = []
-        if win.rows is not None:
-            rows, cols = win.rows[win.rows >= 0], win.cols[win.cols >= 0]
-            ra = np.searchsorted(hx.bounds, rows, side="right") - 1
-            ca = np.searchsorted(wx.bounds, cols, side="right") - 1
-            for p in np.unique(ra) if cols.size else []:
-                lr = rows[ra == p] - hx.bounds[p]
-                for q in np.unique(ca):
-                    p, q = int(p), int(q)
-                    if (p, q) == (a, b):
-                        reads.append(((p, q), own_box, None))
-                        continue
-                    lc = cols[ca == q] - wx.bounds[q]
-                    boxes = _boxes(hx, wx, p, q, eh, ew)
-                    hp, wq = boxes[2][1], boxes[0][3]
-                    fits = [lr.max() < boxes[0][1], lr.min() >= hp - boxes[1][1],
-                            lc.max() < boxes[2][3], lc.min() >= wq - boxes[3][3]]
-                    if any(fits):
-                        e = fits.index(True)
-                        if (p, q) not in edges:
-                            edges.append((p, q))
-                        reads.append(((p, q), boxes[e], e))
-                    else:
-                        if (p, q) not in fulls:
-                            fulls.append((p, q))
-                        reads.append(((p, q), (hx.bounds[p], hx.bounds[p + 1] - hx.bounds[p],
-                                               wx.bounds[q], wx.bounds[q + 1] - wx.bounds[q]),
-                                      "full"))
-        needs.append(reads)
     regions = []
-    for win, reads in zip(windows, needs):
+    for win in windows:
         if win.rows is None:
-            regions.append(_Region(win.out, win.pads, win.crop, None))
+            regions.append((win.out, win.pads, win.crop, None))
             continue
+        rr = cache.get((0, win.rows))
+        if rr is None:
+            rr = cache[(0, win.rows)] = _reads(hx, win.rows, mode, eh)
+        cr = cache.get((1, win.cols))
+        if cr is None:
+            cr = cache[(1, win.cols)] = _reads(wx, win.cols, mode, ew)
         copies = []
-        for chunk, box, kind in reads:
-            if kind is None:
-                piece = 0
-            elif kind == "full":
-                piece = 1 + 4 * len(edges) + fulls.index(chunk)
-            else:
-                piece = 1 + 4 * edges.index(chunk) + kind
-            c = _copy(piece, win.rows, win.cols, box)
-            if c is not None:
-                copies.append(c)
-        fill_rows = np.nonzero(win.rows < 0)[0]
-        fill_cols = np.nonzero(win.cols < 0)[0]
-        gather = ((win.rows.size, win.cols.size), _span(fill_rows) if fill_rows.size else None,
-                  _span(fill_cols) if fill_cols.size else None, tuple(copies))
-        regions.append(_Region(win.out, win.pads, win.crop, gather))
+        for p, dr, rlo, rhi, sr, sr_tail in rr.chunks:
+            hp = hx.bounds[p + 1] - hx.bounds[p]
+            for q, dc, clo, chi, sc, sc_tail in cr.chunks:
+                wq = wx.bounds[q + 1] - wx.bounds[q]
+                if (p, q) == (a, b):
+                    copies.append((0,) + _broadcast(dr, dc, sr, sc))
+                    continue
+                fits = (rhi < eh, rlo >= hp - eh, chi < ew, clo >= wq - ew)
+                if any(fits):
+                    e = fits.index(True)
+                    if (p, q) not in edges:
+                        edges.append((p, q))
+                    src = ((sr, sc), (sr_tail, sc), (sr, sc), (sr, sc_tail))[e]
+                    copies.append(((p, q), e) + _broadcast(dr, dc, *src))
+                else:
+                    if (p, q) not in fulls:
+                        fulls.append((p, q))
+                    copies.append(((p, q), "full") + _broadcast(dr, dc, sr, sc))
+        regions.append((win.out, win.pads, win.crop, ((rr.size, cr.size), rr.fill, cr.fill,
+                                                        copies)))
+    # Pieces at run time: [own chunk] + 4 edges per edge chunk + whole chunks.
+    def piece(chunk: Any, kind: Any) -> int:
+        if kind == "full":
+            return 1 + 4 * len(edges) + fulls.index(chunk)
+        return 1 + 4 * edges.index(chunk) + kind
+
+    regions = [r if r[3] is None else r[:3] + (r[3][:3] + (tuple(
+        c if c[0] == 0 else (piece(c[0], c[1]),) + c[2:] for c in r[3][3]),),) for r in regions]
     return _Plan(shape, tuple(regions), fill), edges, fulls
 
 
@@ -471,11 +477,11 @@ def _block(op: _Op, plan: _Plan, own: np.ndarray, edges: List[Tuple[np.ndarray, 
         pieces = [own] + [arr for e in edges for arr in e] + list(fulls)
         lead = own.shape[:-2]
         y = None
-        for reg in plan.regions:
-            if reg.gather is None:
+        for out_quad, pads, crop, gather in plan.regions:
+            if gather is None:
                 x = own
             else:
-                shape, fill_rows, fill_cols, copies = reg.gather
+                shape, fill_rows, fill_cols, copies = gather
                 x = np.empty(lead + shape, own.dtype)
                 if fill_rows is not None:
                     x[..., fill_rows, :] = plan.fill
@@ -483,9 +489,9 @@ def _block(op: _Op, plan: _Plan, own: np.ndarray, edges: List[Tuple[np.ndarray, 
                     x[..., :, fill_cols] = plan.fill
                 for piece, dr, dc, sr, sc in copies:
                     x[..., dr, dc] = pieces[piece][..., sr, sc]
-            out = op.run(x, reg.pads)
-            t, bt, l, rt = reg.out
-            out = out[..., reg.crop[0]:reg.crop[0] + bt - t, reg.crop[1]:reg.crop[1] + rt - l]
+            out = op.run(x, pads)
+            t, bt, l, rt = out_quad
+            out = out[..., crop[0]:crop[0] + bt - t, crop[1]:crop[1] + rt - l]
             if y is None:
                 if (bt - t, rt - l) == plan.shape:
                     y = out
@@ -502,18 +508,20 @@ def _empty_block(shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
 
 def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, windows_of: Any,
-                lead_chunks: Tuple[Tuple[int, ...], ...], lead_out: Any, fill: Any) -> "da.Array":
+                lead_chunks: Tuple[Tuple[int, ...], ...], lead_out: Any, mode: str,
+                fill: Any) -> "da.Array":
     """The dask array of ``op`` over ``x`` (spatial axes last): one edges task per input
     chunk that a neighbour reads, one task per output block, the op (weights) one key.
     ``lead_out(index)`` gives an output block's leading (index, shape) from its input
     block's leading index."""
     op.threads = _threads_per_task()
-    token = dask.base.tokenize(func, x.name, pickle.dumps(op), hx, wx, fill)
+    token = dask.base.tokenize(func, x.name, pickle.dumps(op), hx, wx, mode, fill)
     name, edges_name, op_name = f"{func}-{token}", f"{func}-edges-{token}", f"{func}-op-{token}"
     eh, ew = _edge_depth(hx), _edge_depth(wx)
     dsk: Dict[Any, Any] = {op_name: op}
     lead_blocks = list(np.ndindex(*x.numblocks[:x.ndim - 2]))
     used_edges = set()
+    cache: Dict[Any, _Reads] = {}
     for a in range(len(hx.bounds) - 1):
         for b in range(len(wx.bounds) - 1):
             shape = (hx.out_bounds[a + 1] - hx.out_bounds[a],
@@ -523,7 +531,8 @@ def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, windows
                     out_index, out_lead = lead_out(li)
                     dsk[(name,) + out_index + (a, b)] = (_empty_block, out_lead + shape, op.dtype)
                 continue
-            plan, edges, fulls = _plan(windows_of(a, b), shape, hx, wx, a, b, eh, ew, fill)
+            plan, edges, fulls = _plan(windows_of(a, b), shape, hx, wx, a, b, eh, ew, mode, fill,
+                                       cache)
             used_edges.update(edges)
             for li in lead_blocks:
                 out_index, _ = lead_out(li)
@@ -578,7 +587,7 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: F.IntPair = 1,
     y = _spatial_op("conv2d", x4, op, hx, wx,
                     lambda a, bb: _conv_windows(hx, wx, a, bb, padding_mode),
                     (x4.chunks[0], (k,)), lambda li: ((li[0], 0), (x4.chunks[0][li[0]], k)),
-                    fill)
+                    padding_mode, fill)
     return y if batched else y[0]
 
 
@@ -611,7 +620,7 @@ def _pool(func: str, input: Any, kernel_size: Any, stride: Any, padding: Any, di
                  bool(count_include_pad), x.dtype)
     y = _spatial_op(func, x4, op, hx, wx, lambda a, b: _pool_windows(hx, wx, a, b),
                     x4.chunks[:2], lambda li: (li, (x4.chunks[0][li[0]], x4.chunks[1][li[1]])),
-                    x.dtype.type(0))
+                    "zeros", x.dtype.type(0))  # pools read real rows only: nothing to fill
     return y if batched else y[0]
 
 
@@ -659,7 +668,7 @@ def _filter(func: str, in1: Any, in2: Any, mode: str, boundary: str, fillvalue: 
     op = _CorrelateOp(np.ascontiguousarray(w), dtype)
     return _spatial_op(func, x, op, hx, wx,
                        lambda a, b: _conv_windows(hx, wx, a, b, mode_pad), (),
-                       lambda li: ((), ()), fill)
+                       lambda li: ((), ()), mode_pad, fill)
 
 
 def correlate2d(in1: Any, in2: Any, mode: str = "full", boundary: str = "fill",
