@@ -581,8 +581,13 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: F.IntPair = 1,
     ext = (dilation2[0] * (r - 1) + 1, dilation2[1] * (s - 1) + 1)
     hx = _axis(x4.shape[2], ext[0], stride2[0], pads[0], ho, x4.chunks[2])
     wx = _axis(x4.shape[3], ext[1], stride2[1], pads[2], wo, x4.chunks[3])
+    # The algorithm the whole-array call would run, fixed for every block: a choice made
+    # per block could depend on the block's size, and another algorithm sums in another
+    # order.
+    chosen = _core.choose_algorithm((max(x4.shape[0], 1),) + x4.shape[1:], (k, r, s, int(groups)),
+                                    stride2, pads, dilation2, algorithm)
     op = _ConvOp(w, b, stride2, dilation2, int(groups), F.activation_spec(activation),
-                 algorithm, x.dtype)
+                 chosen, x.dtype)
     fill = x.dtype.type(0)
     y = _spatial_op("conv2d", x4, op, hx, wx,
                     lambda a, bb: _conv_windows(hx, wx, a, bb, padding_mode),
