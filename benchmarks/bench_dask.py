@@ -228,9 +228,8 @@ class NpyTarget:
         np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape).flush()
 
     def __setitem__(self, index: Any, value: np.ndarray) -> None:
-        mm = np.load(self.path, mmap_mode="r+")
-        mm[index] = value
-        mm.flush()
+        # A shared mapping: the page cache holds the write for every process, no flush.
+        np.load(self.path, mmap_mode="r+")[index] = value
 
 
 def run_out_of_core(size: int, chunk: int, limit: str, directory: str) -> str:

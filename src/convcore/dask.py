@@ -32,7 +32,6 @@ core does not oversubscribe; the GIL is released while convcore computes.
 
 from __future__ import annotations
 
-import math
 import pickle
 import warnings
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
