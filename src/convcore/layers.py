@@ -17,6 +17,9 @@ views: to change them, assign a new array (``layer.weight = w``), which is valid
 
 Activation layers double as the ``activation=`` argument of ``conv2d``, ``linear`` and the
 layers: their ``activation_spec`` ``(name, a, b)`` is fused into the kernel's store.
+
+Every layer and model pickles (configuration and weights; the packed operators are left
+out and rebuilt on load), so it travels to Dask workers and ``multiprocessing`` pools.
 """
 
 from __future__ import annotations
