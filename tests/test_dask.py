@@ -206,10 +206,14 @@ def _never_computed(block):
     raise AssertionError("the input was computed while checking arguments")
 
 
-def test_out_and_missing_dask_message():
+def test_out_and_unknown_chunks_are_refused():
     x = da.zeros((1, 1, 8, 8), dtype=np.float32, chunks=4)
     with pytest.raises(TypeError, match="out must be None"):
         cd.conv2d(x, np.ones((1, 1, 3, 3), np.float32), out=np.empty((1, 1, 6, 6), np.float32))
+    unknown = da.zeros((16, 8), dtype=np.float32, chunks=4)
+    unknown = unknown[unknown[:, 0] == 0]
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        cd.correlate2d(unknown, np.ones((3, 3), np.float32))
 
 
 # ----------------------------------------------------------------------------- threads

@@ -32,6 +32,7 @@ core does not oversubscribe; the GIL is released while convcore computes.
 
 from __future__ import annotations
 
+import math
 import pickle
 import warnings
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
@@ -81,11 +82,15 @@ def _batch0(x: "da.Array") -> np.ndarray:
 
 
 def _as_dask(x: Any, name: str) -> "da.Array":
-    if isinstance(x, da.Array):
-        return x
-    if isinstance(x, np.ndarray) or hasattr(x, "__array__"):
-        return da.asarray(x)
-    raise TypeError(f"{name} must be a dask.array.Array (or an array), got {type(x).__name__}")
+    if not isinstance(x, da.Array):
+        if not (isinstance(x, np.ndarray) or hasattr(x, "__array__")):
+            raise TypeError(f"{name} must be a dask.array.Array (or an array), got "
+                            f"{type(x).__name__}")
+        x = da.asarray(x)
+    if any(math.isnan(c) for axis in x.chunks for c in axis):
+        raise ValueError(f"{name} has chunks of unknown size {x.chunks}: call "
+                         f"{name}.compute_chunk_sizes() first")
+    return x
 
 
 def _in_memory(x: Any) -> Any:
