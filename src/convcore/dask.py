@@ -32,6 +32,7 @@ core does not oversubscribe; the GIL is released while convcore computes.
 
 from __future__ import annotations
 
+import functools
 import math
 import pickle
 import warnings
@@ -511,13 +512,35 @@ def _empty_block(shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return np.empty(shape, dtype)
 
 
-def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, windows_of: Any,
+@functools.lru_cache(maxsize=16)
+def _layout(kind: str, hx: _Axis, wx: _Axis, mode: str, fill: Any) -> Tuple[Any, ...]:
+    """Per output block (a, b): its shape and, unless empty, its plan and the neighbours it
+    reads (edge chunks, whole chunks). Cached: calls on arrays chunked alike (the same image
+    size, chunks and geometry) share it, plans being read-only."""
+    eh, ew = _edge_depth(hx), _edge_depth(wx)
+    cache: Dict[Any, _Reads] = {}
+    blocks = []
+    for a in range(len(hx.bounds) - 1):
+        for b in range(len(wx.bounds) - 1):
+            shape = (hx.out_bounds[a + 1] - hx.out_bounds[a],
+                     wx.out_bounds[b + 1] - wx.out_bounds[b])
+            if min(shape) == 0:
+                blocks.append((a, b, shape, None, [], []))
+                continue
+            windows = (_conv_windows(hx, wx, a, b, mode) if kind == "conv"
+                       else _pool_windows(hx, wx, a, b))
+            plan, edges, fulls = _plan(windows, shape, hx, wx, a, b, eh, ew, mode, fill, cache)
+            blocks.append((a, b, shape, plan, edges, fulls))
+    return tuple(blocks)
+
+
+def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, kind: str,
                 lead_chunks: Tuple[Tuple[int, ...], ...], lead_out: Any, mode: str,
                 fill: Any) -> "da.Array":
     """The dask array of ``op`` over ``x`` (spatial axes last): one edges task per input
     chunk that a neighbour reads, one task per output block, the op (weights) one key.
-    ``lead_out(index)`` gives an output block's leading (index, shape) from its input
-    block's leading index."""
+    ``kind`` ("conv" or "pool") says how blocks are split into calls; ``lead_out(index)``
+    gives an output block's leading (index, shape) from its input block's leading index."""
     op.threads = _threads_per_task()
     token = dask.base.tokenize(func, x.name, pickle.dumps(op), hx, wx, mode, fill)
     name, edges_name, op_name = f"{func}-{token}", f"{func}-edges-{token}", f"{func}-op-{token}"
@@ -525,25 +548,17 @@ def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, windows
     dsk: Dict[Any, Any] = {op_name: op}
     lead_blocks = list(np.ndindex(*x.numblocks[:x.ndim - 2]))
     used_edges = set()
-    cache: Dict[Any, _Reads] = {}
-    for a in range(len(hx.bounds) - 1):
-        for b in range(len(wx.bounds) - 1):
-            shape = (hx.out_bounds[a + 1] - hx.out_bounds[a],
-                     wx.out_bounds[b + 1] - wx.out_bounds[b])
-            if min(shape) == 0:
-                for li in lead_blocks:
-                    out_index, out_lead = lead_out(li)
-                    dsk[(name,) + out_index + (a, b)] = (_empty_block, out_lead + shape, op.dtype)
-                continue
-            plan, edges, fulls = _plan(windows_of(a, b), shape, hx, wx, a, b, eh, ew, mode, fill,
-                                       cache)
-            used_edges.update(edges)
-            for li in lead_blocks:
-                out_index, _ = lead_out(li)
-                dsk[(name,) + out_index + (a, b)] = (
-                    _block, op_name, plan, (x.name,) + li + (a, b),
-                    [(edges_name,) + li + pq for pq in edges],
-                    [(x.name,) + li + pq for pq in fulls])
+    for a, b, shape, plan, edges, fulls in _layout(kind, hx, wx, mode, fill):
+        used_edges.update(edges)
+        for li in lead_blocks:
+            out_index, out_lead = lead_out(li)
+            key = (name,) + out_index + (a, b)
+            if plan is None:
+                dsk[key] = (_empty_block, out_lead + shape, op.dtype)
+            else:
+                dsk[key] = (_block, op_name, plan, (x.name,) + li + (a, b),
+                            [(edges_name,) + li + pq for pq in edges],
+                            [(x.name,) + li + pq for pq in fulls])
     for li in lead_blocks:
         for pq in used_edges:
             dsk[(edges_name,) + li + pq] = (_edges, (x.name,) + li + pq, eh, ew)
@@ -593,8 +608,7 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: F.IntPair = 1,
     op = _ConvOp(w, b, stride2, dilation2, int(groups), F.activation_spec(activation),
                  chosen, x.dtype)
     fill = x.dtype.type(0)
-    y = _spatial_op("conv2d", x4, op, hx, wx,
-                    lambda a, bb: _conv_windows(hx, wx, a, bb, padding_mode),
+    y = _spatial_op("conv2d", x4, op, hx, wx, "conv",
                     (x4.chunks[0], (k,)), lambda li: ((li[0], 0), (x4.chunks[0][li[0]], k)),
                     padding_mode, fill)
     return y if batched else y[0]
@@ -627,7 +641,7 @@ def _pool(func: str, input: Any, kernel_size: Any, stride: Any, padding: Any, di
     wx = _axis(x4.shape[3], d2[1] * (k2[1] - 1) + 1, s2[1], p2[1], wo, x4.chunks[3])
     op = _PoolOp("max" if func == "max_pool2d" else "avg", k2, s2, p2, d2, bool(ceil_mode),
                  bool(count_include_pad), x.dtype)
-    y = _spatial_op(func, x4, op, hx, wx, lambda a, b: _pool_windows(hx, wx, a, b),
+    y = _spatial_op(func, x4, op, hx, wx, "pool",
                     x4.chunks[:2], lambda li: (li, (x4.chunks[0][li[0]], x4.chunks[1][li[1]])),
                     "zeros", x.dtype.type(0))  # pools read real rows only: nothing to fill
     return y if batched else y[0]
@@ -675,8 +689,7 @@ def _filter(func: str, in1: Any, in2: Any, mode: str, boundary: str, fillvalue: 
     hx = _axis(x.shape[0], w.shape[0], 1, pads[0], shape[0], x.chunks[0])
     wx = _axis(x.shape[1], w.shape[1], 1, pads[2], shape[1], x.chunks[1])
     op = _CorrelateOp(np.ascontiguousarray(w), dtype)
-    return _spatial_op(func, x, op, hx, wx,
-                       lambda a, b: _conv_windows(hx, wx, a, b, mode_pad), (),
+    return _spatial_op(func, x, op, hx, wx, "conv", (),
                        lambda li: ((), ()), mode_pad, fill)
 
 
