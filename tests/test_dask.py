@@ -270,12 +270,12 @@ def test_predict_equals_the_whole_batch(threaded):
     assert y.chunks == ((5, 16, 1, 15), (10,))
     assert sum(1 for v in y.dask.values() if isinstance(v, L.Module)) == 1
     _same(y.compute(), model(x))
-    with pytest.warns(UserWarning, match="non-batch"):
+    with pytest.warns(UserWarning, match="besides the batch"):
         cd.predict(model, da.from_array(x, chunks=(8, 1, 14, 28)))
     with pytest.raises(TypeError, match="float64"):
-        cd.predict(model, da.zeros((4, 1, 28, 28), chunks=2))
+        cd.predict(model, da.zeros((4, 1, 28, 28), chunks=(2, 1, 28, 28)))
     with pytest.raises(ValueError, match="channels"):
-        cd.predict(model, da.zeros((4, 2, 28, 28), dtype=np.float32, chunks=2))
+        cd.predict(model, da.zeros((4, 2, 28, 28), dtype=np.float32, chunks=(2, 2, 28, 28)))
 
 
 # ----------------------------------------------------------------------------- pickling
@@ -371,7 +371,7 @@ def test_distributed_random_cases(client):
           convcore.avg_pool2d(x, 3, 2, 1, True, False))
     model = _lenet()
     xs = rng.random((20, 1, 28, 28), dtype=np.float32)
-    _same(cd.predict(model, da.from_array(xs, chunks=6)).compute(), model(xs))
+    _same(cd.predict(model, da.from_array(xs, chunks=(6, 1, 28, 28))).compute(), model(xs))
 
 
 def _die_once(block, marker):

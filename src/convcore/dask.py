@@ -732,8 +732,11 @@ def predict(model: layers.Module, x: Any) -> "da.Array":
     x = _as_dask(x, "x")
     if x.ndim < 2:
         raise ValueError(f"predict: x must have a batch axis and at least one more, got shape {x.shape}")
-    for axis in range(1, x.ndim):
-        x = _whole_axis(x, axis, f"non-batch ({axis})", "predict")
+    chunked = [axis for axis in range(1, x.ndim) if len(x.chunks[axis]) > 1]
+    if chunked:
+        warnings.warn(f"convcore.dask.predict: x is chunked along axes {chunked} besides the "
+                      f"batch (chunks {x.chunks}); rechunking them whole", stacklevel=2)
+        x = x.rechunk({axis: -1 for axis in chunked})
     if getattr(model, "training", False):
         model = pickle.loads(pickle.dumps(model))
         model.eval()
