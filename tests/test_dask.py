@@ -93,6 +93,13 @@ def test_conv2d_unbatched_chunked_channels_and_nan(threaded):
     _same(y.compute(), convcore.conv2d(x, w, padding=1))
 
 
+def test_empty_batch(threaded):
+    x = da.zeros((0, 3, 20, 20), dtype=np.float32, chunks=(1, 3, 8, 8))
+    w = np.ones((2, 3, 3, 3), np.float32)
+    assert cd.conv2d(x, w, padding=1).compute().shape == (0, 2, 20, 20)
+    assert cd.avg_pool2d(x, 3, 2, 1).compute().shape == (0, 3, 10, 10)
+
+
 def test_sobel_relu_output_chunks_follow_input(threaded):
     img = np.random.default_rng(2).random((96, 80), dtype=np.float32)
     sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32) / 4
