@@ -218,9 +218,9 @@ class _CorrelateOp(_Op):
 
 
 class _PoolOp(_Op):
-    def __init__(self, kind, kernel, stride, padding, dilation, ceil_mode, count_include_pad,
-                 dtype):
-        self.kind, self.kernel, self.stride, self.padding = kind, kernel, stride, padding
+    def __init__(self, kind, kernel, stride, dilation, ceil_mode, count_include_pad, dtype):
+        # The padding reaches run() as pads: implicit where a call meets the image border.
+        self.kind, self.kernel, self.stride = kind, kernel, stride
         self.dilation, self.ceil_mode = dilation, ceil_mode
         self.count_include_pad, self.dtype = count_include_pad, dtype
 
@@ -586,7 +586,8 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: F.IntPair = 1,
         raise TypeError("convcore.dask.conv2d: out must be None (the result is a dask array; "
                         "write it with dask.array.store)")
     dummy = _batch0(x)
-    y0 = _validated(F.conv2d, x.shape, dummy, w, b, stride, padding, dilation, groups, padding_mode=padding_mode,
+    y0 = _validated(F.conv2d, x.shape, dummy, w, b, stride, padding, dilation, groups,
+                    padding_mode=padding_mode,
                     activation=activation, algorithm=algorithm)
     batched = x.ndim == 4
     x4 = x if batched else x[None]
@@ -639,7 +640,7 @@ def _pool(func: str, input: Any, kernel_size: Any, stride: Any, padding: Any, di
     ho, wo = y0.shape[2:]
     hx = _axis(x4.shape[2], d2[0] * (k2[0] - 1) + 1, s2[0], p2[0], ho, x4.chunks[2])
     wx = _axis(x4.shape[3], d2[1] * (k2[1] - 1) + 1, s2[1], p2[1], wo, x4.chunks[3])
-    op = _PoolOp("max" if func == "max_pool2d" else "avg", k2, s2, p2, d2, bool(ceil_mode),
+    op = _PoolOp("max" if func == "max_pool2d" else "avg", k2, s2, d2, bool(ceil_mode),
                  bool(count_include_pad), x.dtype)
     y = _spatial_op(func, x4, op, hx, wx, "pool",
                     x4.chunks[:2], lambda li: (li, (x4.chunks[0][li[0]], x4.chunks[1][li[1]])),
@@ -728,10 +729,12 @@ def predict(model: layers.Module, x: Any) -> "da.Array":
     (its packed operators are rebuilt there). The model runs in eval mode (a copy is put
     in eval mode when it is training). Equal to ``model`` on the whole batch, bitwise."""
     if not isinstance(model, layers.Module):
-        raise TypeError(f"predict: model must be a convcore.layers.Module, got {type(model).__name__}")
+        raise TypeError(f"predict: model must be a convcore.layers.Module, got "
+                        f"{type(model).__name__}")
     x = _as_dask(x, "x")
     if x.ndim < 2:
-        raise ValueError(f"predict: x must have a batch axis and at least one more, got shape {x.shape}")
+        raise ValueError(f"predict: x must have a batch axis and at least one more, got "
+                         f"shape {x.shape}")
     chunked = [axis for axis in range(1, x.ndim) if len(x.chunks[axis]) > 1]
     if chunked:
         warnings.warn(f"convcore.dask.predict: x is chunked along axes {chunked} besides the "
