@@ -212,3 +212,9 @@ def test_subnormal_inputs_give_correct_results():
         # 36 terms; each product and each addition rounds to a grid no coarser than
         # ulp(1e-37) = 2**-146 here (|y| < 2**-122), so |error| <= 72 * 2**-147.
         assert np.abs(y - r).max() <= 72 * 2.0**-147
+
+
+def test_convcore_dask_without_dask_says_what_to_install():
+    r = _run("import sys; sys.modules['dask'] = None\n"
+             "try:\n    import convcore.dask\nexcept ImportError as e:\n    print(e)\n")
+    assert r.returncode == 0 and "pip install 'convcore[dask]'" in r.stdout, r.stderr

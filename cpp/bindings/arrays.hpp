@@ -24,7 +24,7 @@ inline std::string shape_of(const py::array& a) {
 template <class T>
 void require(const py::array& a, const char* name, const std::vector<int64_t>& shape,
              bool writable = false) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
+  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().equal(py::dtype::of<T>()))
     throw type_error(std::string(name) + ": expected dtype " +
                      std::string(py::str(py::dtype::of<T>())) + ", got " +
                      std::string(py::str(a.dtype())));
@@ -49,9 +49,9 @@ inline Activation make_activation(const std::string& name, double alpha, double 
 // Calls go(T{}) for the array's dtype, float32 or float64 (else type_error naming it).
 template <class Go>
 void by_dtype(const py::array& a, const char* name, Go&& go) {
-  if (a.dtype().is(py::dtype::of<float>()))
+  if (a.dtype().equal(py::dtype::of<float>()))
     go(float{});
-  else if (a.dtype().is(py::dtype::of<double>()))
+  else if (a.dtype().equal(py::dtype::of<double>()))
     go(double{});
   else
     throw type_error(std::string(name) + ": expected float32 or float64, got " +

@@ -25,6 +25,8 @@ namespace convcore::bindings {
 void bind_backward(py::module_& m);  // backward.cpp
 }
 
+void bind_threads(py::module_& m);  // threads.cpp
+
 namespace {
 
 using Pair = std::tuple<int64_t, int64_t>;
@@ -78,9 +80,9 @@ void conv2d_py(const py::array& x, const py::array& w, const py::object& b, cons
   const Conv2dParams p = make_params(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w, stride,
                                      padding, dilation, groups, padding_mode, activation, alpha,
                                      beta, algorithm);
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (x.dtype().equal(py::dtype::of<float>()))
     conv2d_typed<float>(p, x, w, b, y);
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (x.dtype().equal(py::dtype::of<double>()))
     conv2d_typed<double>(p, x, w, b, y);
   else
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
@@ -93,14 +95,14 @@ class PyConv2dOp {
              Pair stride, Quad padding, Pair dilation, int64_t groups,
              const std::string& padding_mode, const std::string& activation, double alpha,
              double beta, const std::string& algorithm)
-      : double_(w.dtype().is(py::dtype::of<double>())) {
+      : double_(w.dtype().equal(py::dtype::of<double>())) {
     const auto [C, H, W] = chw;
     const Conv2dParams p = make_params(1, C, H, W, w, stride, padding, dilation, groups,
                                        padding_mode, activation, alpha, beta, algorithm);
     p.validate();
     if (double_)
       make<double>(p, w, b, f64_);
-    else if (w.dtype().is(py::dtype::of<float>()))
+    else if (w.dtype().equal(py::dtype::of<float>()))
       make<float>(p, w, b, f32_);
     else
       throw type_error("weight: expected float32 or float64, got " + std::string(py::str(w.dtype())));
@@ -164,9 +166,9 @@ void activate_py(const py::array& x, const py::array& y, const std::string& acti
     py::gil_scoped_release release;
     activate(act, xp, yp, n);
   };
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (x.dtype().equal(py::dtype::of<float>()))
     go(float{});
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (x.dtype().equal(py::dtype::of<double>()))
     go(double{});
   else
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
@@ -209,9 +211,9 @@ void linear_py(const py::array& x, const py::array& w, const py::object& b, cons
     py::gil_scoped_release release;
     linear(M, in, out, xp, wp, bias, yp, act);
   };
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (x.dtype().equal(py::dtype::of<float>()))
     go(float{});
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (x.dtype().equal(py::dtype::of<double>()))
     go(double{});
   else
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
@@ -222,13 +224,13 @@ class PyLinearOp {
  public:
   PyLinearOp(const py::array& w, const py::object& b, const std::string& activation,
              double alpha, double beta)
-      : double_(w.dtype().is(py::dtype::of<double>())) {
+      : double_(w.dtype().equal(py::dtype::of<double>())) {
     if (w.ndim() != 2)
       throw value_error("weight: expected 2 dimensions (out, in), got " + shape_of(w));
     const Activation act = bindings::make_activation(activation, alpha, beta);
     if (double_)
       make<double>(w, b, act, f64_);
-    else if (w.dtype().is(py::dtype::of<float>()))
+    else if (w.dtype().equal(py::dtype::of<float>()))
       make<float>(w, b, act, f32_);
     else
       throw type_error("weight: expected float32 or float64, got " + std::string(py::str(w.dtype())));
@@ -325,9 +327,9 @@ void locally_connected2d_py(const py::array& x, const py::array& w, const py::ob
   std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
   std::tie(p.dilation_h, p.dilation_w) = dilation;
   p.activation = bindings::make_activation(activation, alpha, beta);
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (x.dtype().equal(py::dtype::of<float>()))
     locally_connected2d_typed<float>(p, x, w, b, y);
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (x.dtype().equal(py::dtype::of<double>()))
     locally_connected2d_typed<double>(p, x, w, b, y);
   else
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
@@ -357,9 +359,9 @@ void pool2d_py(const py::array& x, const py::array& y, Pair kernel_size, Pair st
     else
       max_pool2d(p, xp, yp);
   };
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (x.dtype().equal(py::dtype::of<float>()))
     go(float{});
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (x.dtype().equal(py::dtype::of<double>()))
     go(double{});
   else
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
@@ -437,6 +439,7 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
+  bind_threads(m);
   m.def("get_isa", &isa, "The ISA whose kernels run now.");
   m.def("set_isa", &set_isa, py::arg("name"), "Force an ISA (must be compiled and supported).");
   m.def("isas_compiled", &isas_compiled);

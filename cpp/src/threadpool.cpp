@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -46,6 +47,9 @@ int initial_threads() {
 constexpr auto kPollInterval = std::chrono::milliseconds(20);
 std::atomic<InterruptHandler> g_handler{nullptr};
 
+// The calling thread's cap on the threads of its calls (set_thread_limit; 0: none).
+thread_local int t_limit = 0;
+
 class InterruptPoll {
  public:
   bool interrupted() {
@@ -64,7 +68,7 @@ class InterruptPoll {
 class Pool {
  public:
   explicit Pool(int nthreads) {
-    for (int i = 1; i < nthreads; ++i) workers_.emplace_back([this] { worker(); });
+    for (int i = 1; i < nthreads; ++i) workers_.emplace_back([this, i] { worker(i - 1); });
   }
   ~Pool() {
     {
@@ -76,8 +80,9 @@ class Pool {
   }
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Returns false (running nothing) when another job holds the pool.
-  bool try_run(int64_t ntasks, const std::function<void(int64_t)>& fn) {
+  // Runs on the caller and up to `helpers` workers. Returns false (running nothing) when
+  // another job holds the pool.
+  bool try_run(int64_t ntasks, const std::function<void(int64_t)>& fn, int helpers) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
     {
@@ -86,7 +91,8 @@ class Pool {
       ntasks_ = ntasks;
       next_.store(0);
       error_ = nullptr;
-      active_ = static_cast<int>(workers_.size());
+      helpers_ = std::min(helpers, static_cast<int>(workers_.size()));
+      active_ = helpers_;
       ++generation_;
     }
     cv_.notify_all();
@@ -115,7 +121,8 @@ class Pool {
       }
     }
   }
-  void worker() {
+  // index: 0 for the first worker; workers from `helpers_` on sit this job out.
+  void worker(int index) {
     uint64_t seen = 0;
     for (;;) {
       {
@@ -123,6 +130,7 @@ class Pool {
         cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
+        if (index >= helpers_) continue;
       }
       work(nullptr);
       std::lock_guard<std::mutex> lk(m_);
@@ -138,7 +146,8 @@ class Pool {
   int64_t ntasks_ = 0;
   std::atomic<int64_t> next_{0};
   std::exception_ptr error_;
-  int active_ = 0;
+  int helpers_ = 0;  // workers taking part in the current job
+  int active_ = 0;   // of those, the ones still working
   uint64_t generation_ = 0;
   bool stop_ = false;
 };
@@ -167,21 +176,27 @@ std::shared_ptr<Pool> pool_locked() {
 
 }  // namespace
 
-int pool_threads() {
+int global_threads() {
   std::lock_guard<std::mutex> lk(*g_mutex);
   if (g_threads == 0) g_threads = initial_threads();
   return g_threads;
 }
 
+int pool_threads() {
+  const int n = global_threads();
+  return t_limit > 0 ? std::min(t_limit, n) : n;
+}
+
 void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn) {
   if (ntasks <= 0) return;
-  if (ntasks > 1) {
+  if (ntasks > 1 && t_limit != 1) {
     std::shared_ptr<Pool> pool;
     {
       std::unique_lock<std::mutex> lk(*g_mutex, std::try_to_lock);
       if (lk.owns_lock()) pool = pool_locked();
     }
-    if (pool && pool->threads() > 1 && pool->try_run(ntasks, fn)) return;
+    const int helpers = t_limit > 0 ? t_limit - 1 : pool ? pool->threads() - 1 : 0;
+    if (pool && pool->threads() > 1 && pool->try_run(ntasks, fn, helpers)) return;
   }
   InterruptPoll poll;
   for (int64_t t = 0; t < ntasks; ++t) {
@@ -200,7 +215,14 @@ void set_num_threads(int n) {
   detail::g_threads = n;
 }
 
-int get_num_threads() { return detail::pool_threads(); }
+int get_num_threads() { return detail::global_threads(); }
+
+void set_thread_limit(int n) {
+  if (n < 0 || n > 1024) throw value_error("set_thread_limit: n must be from 0 to 1024");
+  detail::t_limit = n;
+}
+
+int get_thread_limit() { return detail::t_limit; }
 
 void set_interrupt_handler(InterruptHandler handler) { detail::g_handler.store(handler); }
 

@@ -14,6 +14,8 @@
 namespace convcore::detail {
 
 void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn);
+// The threads a call from this thread uses: get_num_threads(), capped by this thread's
+// set_thread_limit. Drivers size their work split with it.
 int pool_threads();
 
 }  // namespace convcore::detail

@@ -27,6 +27,9 @@ are in ``convcore.optim``, a training loop in ``convcore.train``.
 
 Activation layers double as the ``activation=`` argument of ``conv2d``, ``linear`` and the
 layers: their ``activation_spec`` ``(name, a, b)`` is fused into the kernel's store.
+
+Every layer and model pickles (configuration and weights; the packed operators are left
+out and rebuilt on load), so it travels to Dask workers and ``multiprocessing`` pools.
 """
 
 from __future__ import annotations
@@ -228,9 +231,26 @@ class Module:
 
     input_ndim: Optional[int] = None
     training: bool = True
+    # Attributes holding packed ``_core`` operators: caches of the weights that ``_pack``
+    # rebuilds (weight assignment calls it), left out when pickling.
+    _packed: Tuple[str, ...] = ()
 
     def __call__(self, x: Any) -> np.ndarray:
         return self.forward(x)
+
+    def _pack(self) -> None:
+        """(Re)build the packed operators from the weights; nothing for most layers."""
+
+    def __getstate__(self) -> dict:
+        # Configuration and weights pickle; packed operators (C++ objects) do not.
+        return {k: v for k, v in self.__dict__.items() if k not in self._packed}
+
+    def __setstate__(self, state: dict) -> None:
+        # Unpickled arrays may lie in unaligned buffers (pickle protocol 5, as Dask sends
+        # them); the kernels want aligned ones.
+        self.__dict__.update({k: np.require(v, requirements=["A"]) if isinstance(v, np.ndarray)
+                              else v for k, v in state.items()})
+        self._pack()
 
     def forward(self, x: Any) -> np.ndarray:
         raise NotImplementedError
@@ -652,6 +672,7 @@ class Dense(_Weighted):
     """
 
     input_ndim = 1
+    _packed = ("_op",)
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  activation: Any = None, *, dtype: Any = np.float32, seed: Optional[int] = None):
@@ -807,6 +828,7 @@ class Conv2d(_Weighted):
 
     input_ndim = 3
     max_cached_shapes = 8
+    _packed = ("_ops",)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair,
                  stride: IntPair = 1, padding: Union[IntPair, str] = 0, dilation: IntPair = 1,
@@ -833,6 +855,11 @@ class Conv2d(_Weighted):
         w = _uniform(rng, self._weight_shape(), fan_in, self.dtype)
         b = _uniform(rng, self._bias_shape(), fan_in, self.dtype) if _bool(bias, "bias") else None
         self._set_weights(w, b, copy=False)
+        self._pack()
+
+    def _pack(self) -> None:
+        # Ops are packed per input size on first use (eval mode); a change of the
+        # parameters drops them all.
         self._ops: "OrderedDict[Shape, Any]" = OrderedDict()
         self._ops_key: Tuple[int, ...] = ()
 

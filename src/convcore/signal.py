@@ -148,18 +148,7 @@ def _filter2d(image: np.ndarray, kernel: np.ndarray, mode: Any, boundary: Any,
     if not _supported(dtype):
         raise ValueError("convolve2d not available for this type.")
 
-    m1, n1 = image.shape
-    m2, n2 = kernel.shape
-    # Output shape and its offset (r0, c0) inside the 'full' output. 'same' centres the
-    # kernel at (m2//2, n2//2) for correlation and at ((m2-1)//2, (n2-1)//2) for
-    # convolution (the flipped kernel's centre), as SciPy.
-    if mode_v == 2:
-        shape, r0, c0 = (m1 + m2 - 1, n1 + n2 - 1), 0, 0
-    elif mode_v == 1:
-        shape = (m1, n1)
-        r0, c0 = ((m2 - 1) // 2, (n2 - 1) // 2) if flip else (m2 // 2, n2 // 2)
-    else:
-        shape, r0, c0 = (m1 - m2 + 1, n1 - n2 + 1), m2 - 1, n2 - 1
+    shape, pads = geometry(mode_v, image.shape, kernel.shape, flip)
     if min(shape) < 0:
         raise ValueError("negative dimensions are not allowed")
     if min(shape) == 0 or kernel.size == 0:
@@ -173,13 +162,41 @@ def _filter2d(image: np.ndarray, kernel: np.ndarray, mode: Any, boundary: Any,
     # of a block it had returned to the OS) cost a page fault per 4 KiB on first touch,
     # more than the filter itself.
     out = _core.empty(shape, np.dtype(dtype))
-    # Rows (columns) of the image the output reads, as padding around it.
-    pads = (m2 - 1 - r0, r0 + shape[0] - m1, n2 - 1 - c0, c0 + shape[1] - n1)
     x = np.asarray(image, dtype=dtype)
     w = np.asarray(kernel, dtype=dtype)
     if flip:
         w = w[::-1, ::-1]
+    correlate_into(x, w, pads, bnd, fill, out)
+    return out
 
+
+def geometry(mode_v: int, shape1: Tuple[int, int], shape2: Tuple[int, int],
+             flip: bool) -> Tuple[Tuple[int, int], Tuple[int, int, int, int]]:
+    """(output shape, pads): the output of image ``shape1`` and kernel ``shape2`` in mode
+    ``mode_v`` (0 valid, 1 same, 2 full), and the rows/columns (top, bottom, left, right)
+    of the extended image it reads beyond the image, as padding around it."""
+    m1, n1 = shape1
+    m2, n2 = shape2
+    # The output's offset (r0, c0) inside the 'full' output. 'same' centres the kernel at
+    # (m2//2, n2//2) for correlation and at ((m2-1)//2, (n2-1)//2) for convolution (the
+    # flipped kernel's centre), as SciPy.
+    if mode_v == 2:
+        shape, r0, c0 = (m1 + m2 - 1, n1 + n2 - 1), 0, 0
+    elif mode_v == 1:
+        shape = (m1, n1)
+        r0, c0 = ((m2 - 1) // 2, (n2 - 1) // 2) if flip else (m2 // 2, n2 // 2)
+    else:
+        shape, r0, c0 = (m1 - m2 + 1, n1 - n2 + 1), m2 - 1, n2 - 1
+    return shape, (m2 - 1 - r0, r0 + shape[0] - m1, n2 - 1 - c0, c0 + shape[1] - n1)
+
+
+def correlate_into(x: np.ndarray, w: np.ndarray, pads: Tuple[int, int, int, int], bnd: str,
+                   fill: Any, out: np.ndarray) -> None:
+    """out = ``x`` extended by ``pads`` (top, bottom, left, right) cells of boundary ``bnd``
+    ("fill", "wrap", "symm"), correlated with ``w`` (valid). ``x``, ``w`` and ``out`` share
+    one supported dtype; ``fill`` is a scalar of it. Also the per-block call of
+    ``convcore.dask``."""
+    dtype = out.dtype
     if x.size == 0 or not (dtype.kind in "iu" or dtype in _FLOATS):
         # An empty image (only fill values are read), or long double and its complex
         # (no convcore kernel): the sum tap by tap in the dtype itself.
@@ -190,7 +207,6 @@ def _filter2d(image: np.ndarray, kernel: np.ndarray, mode: Any, boundary: Any,
         _correlate_complex(x, w, pads, bnd, fill, out)
     else:
         _correlate_int(x, w, pads, bnd, fill, out)
-    return out
 
 
 def _extended(x: np.ndarray, rows: np.ndarray, cols: np.ndarray, bnd: str,

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "check.hpp"
@@ -31,6 +32,38 @@ void threads() {
   CHECK(convcore::get_num_threads() == 1024);
   convcore::set_num_threads(2);
   CHECK(convcore::get_num_threads() == 2);
+}
+
+// The per-thread cap: thread-local, validated, and the same bits under any cap.
+void thread_limit() {
+  check::context() = "set_thread_limit";
+  CHECK(convcore::get_thread_limit() == 0);
+  CHECK_THROWS(convcore::set_thread_limit(-1), convcore::value_error);
+  CHECK_THROWS(convcore::set_thread_limit(1025), convcore::value_error);
+  convcore::set_num_threads(4);
+  convcore::Conv2dParams p;
+  p.N = 2, p.C = 8, p.H = 37, p.W = 41, p.K = 16, p.R = 3, p.S = 3;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+  std::vector<float> x(static_cast<size_t>(p.N * p.C * p.H * p.W)), w(16 * 8 * 9);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 7919) % 263) / 97.0f - 1.3f;
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>((i * 104729) % 101) / 53.0f - 0.9f;
+  const size_t out = static_cast<size_t>(p.N * p.K * p.H * p.W);
+  std::vector<float> want(out), got(out);
+  for (auto algorithm : {convcore::Algorithm::direct, convcore::Algorithm::im2col}) {
+    p.algorithm = algorithm;
+    convcore::conv2d(p, x.data(), w.data(), nullptr, want.data());
+    for (int cap : {1, 2, 3}) {
+      std::thread t([&] {
+        convcore::set_thread_limit(cap);
+        CHECK(convcore::get_thread_limit() == cap);
+        convcore::conv2d(p, x.data(), w.data(), nullptr, got.data());
+      });
+      t.join();
+      CHECK(got == want);
+    }
+  }
+  CHECK(convcore::get_thread_limit() == 0);  // the other threads' caps stayed theirs
+  convcore::set_num_threads(2);
 }
 
 void isas() {
@@ -135,6 +168,7 @@ void build() {
 
 int main() {
   threads();
+  thread_limit();
   isas();
   kernels();
   interrupt();

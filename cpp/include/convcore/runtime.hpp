@@ -16,6 +16,15 @@ namespace convcore {
 void set_num_threads(int n);
 int get_num_threads();
 
+// A cap on the threads used by the calls made from the calling thread (thread-local, so
+// the one exception to the process-wide rule above): they use min(n, get_num_threads())
+// threads, n == 1 meaning the calling thread alone; 0 removes the cap. A scheduler that
+// already runs tasks on several threads (Dask) sets 1 on each of its threads, so tasks do
+// not oversubscribe the cores. n from 0 to 1024, value_error otherwise. Results are the
+// same bits for any cap.
+void set_thread_limit(int n);
+int get_thread_limit();
+
 // Interruption. When a handler is set, every call polls it from the calling thread between
 // pieces of its work, about every 20 ms; when it returns true the call stops early and
 // throws convcore::interrupted (its output is then unspecified). The Python module sets
