@@ -69,13 +69,9 @@ void run(const Pool2dParams& p, const T* x, T* y, bool avg) {
   }
   const int64_t rows = std::max<int64_t>(1, kTaskWork / std::max<int64_t>(1, p.R * tw));
   const int64_t blocks = detail::ceil_div(Ho, rows);
-  const auto& table = detail::kernels();
-  auto max_row = [&] {
-    if constexpr (sizeof(T) == 4) return table.max_pool_row_f32.fn; else return table.max_pool_row_f64.fn;
-  }();
-  auto avg_row = [&] {
-    if constexpr (sizeof(T) == 4) return table.avg_pool_row_f32.fn; else return table.avg_pool_row_f64.fn;
-  }();
+  const auto& table = detail::kernels<T>();
+  const auto max_row = table.max_pool_row.fn;
+  const auto avg_row = table.avg_pool_row.fn;
   detail::parallel_for(p.N * p.C * blocks, [&](int64_t t) {
     const int64_t plane = t / blocks, b = t % blocks;
     T* tmp = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(tw) * sizeof(T)));
