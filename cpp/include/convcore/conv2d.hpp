@@ -41,6 +41,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "convcore/geometry.hpp"
 #include "convcore/types.hpp"
@@ -63,6 +64,7 @@ enum class Algorithm : int { automatic = 0, direct, im2col };
 PaddingMode padding_mode_from_name(const char* name);  // "zeros", "reflect", "replicate", "circular"
 Algorithm algorithm_from_name(const char* name);       // "auto", "direct", "im2col"
 const char* algorithm_name(Algorithm a);               // a static string, e.g. "auto"
+std::vector<const char*> algorithm_names();            // every algorithm but "auto", in order
 
 // Every size and option of one convolution: the shared geometry (geometry.hpp: sizes,
 // stride, padding, dilation, groups, output size) plus the padding mode, the fused

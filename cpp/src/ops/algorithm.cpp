@@ -104,6 +104,12 @@ Algorithm algorithm_from_name(const char* name) {
   return detail::conv_algorithm(name).id;
 }
 
+std::vector<const char*> algorithm_names() {
+  std::vector<const char*> out;
+  for (const detail::ConvAlgorithm* a : detail::conv_algorithms()) out.push_back(a->name);
+  return out;
+}
+
 const char* algorithm_name(Algorithm a) {
   return a == Algorithm::automatic ? "auto" : detail::conv_algorithm(a).name;
 }

@@ -7,6 +7,7 @@
 // per column of C. A LinearOp keeps the kernel table it packed for (switching ISA
 // later does not change its kernels); linear() uses the active one.
 #include "convcore/linear.hpp"
+#include "convcore/runtime.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -172,6 +173,11 @@ void LinearOp<T>::run(int64_t M, const T* x, T* y) const {
   const T* bias = m.has_bias ? m.bias.get() : nullptr;
   if (!linear_prologue(*m.kernels, M, m.in, m.out, x, bias, y, m.act)) return;
   linear_gemm<T>(*m.kernels, M, m.in, m.out, x, nullptr, m.w.get(), bias, y, m.act);
+}
+
+GemmBlocking gemm_blocking() {
+  return {detail::kGemmKC, detail::gemm_mc<float>(), detail::gemm_mc<double>(),
+          detail::kGemmBlockBytes};
 }
 
 template class LinearOp<float>;
