@@ -333,3 +333,80 @@ def test_huge_weight_refused():
     """)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "RAISED" in result.stdout, result.stdout + result.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------
+# One message per error, whichever entry point: the function, the layer and the C++ API
+# (through _core: the problem types' validation, Conv2dOp's constructor) say the same
+# --------------------------------------------------------------------------
+
+def _messages(*calls):
+    out = []
+    for call in calls:
+        with pytest.raises(ValueError) as excinfo:
+            call()
+        out.append(str(excinfo.value))
+    return out
+
+
+# The text tests/cpp/test_errors.cpp (one_message) expects from the C++ API.
+REFLECT_MESSAGE = ("conv2d: padding_mode='reflect' needs padding < the input size, got padding "
+                   "(top, bottom, left, right) = (4, 4, 4, 4) for input (H, W) = (3, 3)")
+
+
+def test_reflect_padding_one_message_everywhere():
+    from convcore import _core, layers
+
+    x, w = np.ones((1, 4, 3, 3), F32), np.ones((2, 4, 1, 1), F32)
+    msgs = _messages(
+        lambda: convcore.conv2d(x, w, padding=4, padding_mode="reflect"),
+        lambda: layers.Conv2d(4, 2, 1, padding=4, padding_mode="reflect")(x),
+        lambda: layers.Conv2d(4, 2, 1, padding=4, padding_mode="reflect").output_shape(x.shape),
+        lambda: _core.conv2d_output_shape(x.shape, w.shape, (1, 1), (4, 4, 4, 4), (1, 1), 1,
+                                          "reflect"),
+        lambda: _core.Conv2dOp(w, None, (4, 3, 3), (1, 1), (4, 4, 4, 4), (1, 1), 1, "reflect",
+                               "none", 1.0, 0.0, "auto"),
+    )
+    assert msgs == [REFLECT_MESSAGE] * len(msgs)
+
+
+@pytest.mark.parametrize("case", ["kernel-too-large", "groups", "stride", "dilation",
+                                  "padding", "pool-padding", "pool-too-small", "lc-kernel"])
+def test_function_and_layer_give_one_message(case):
+    from convcore import _core, layers
+
+    x = np.ones((2, 6, 6, 6), F32)
+    calls = {
+        "kernel-too-large": (
+            lambda: convcore.conv2d(x, np.ones((3, 6, 7, 3), F32)),
+            lambda: layers.Conv2d(6, 3, (7, 3))(x),
+            lambda: _core.conv2d_output_shape(x.shape, (3, 6, 7, 3), (1, 1), (0, 0, 0, 0),
+                                              (1, 1), 1, "zeros")),
+        "groups": (
+            lambda: convcore.conv2d(x, np.ones((4, 2, 3, 3), F32), groups=4),
+            lambda: layers.Conv2d(6, 4, 3, groups=4),
+            lambda: _core.conv2d_check_parameters(6, 4, (3, 3), (1, 1), (0, 0, 0, 0), (1, 1), 4,
+                                                  "zeros")),
+        "stride": (
+            lambda: convcore.conv2d(x, np.ones((3, 6, 3, 3), F32), stride=(1, 0)),
+            lambda: layers.Conv2d(6, 3, 3, stride=(1, 0))),
+        "dilation": (
+            lambda: convcore.conv2d(x, np.ones((3, 6, 3, 3), F32), dilation=-1),
+            lambda: layers.Conv2d(6, 3, 3, dilation=-1)),
+        "padding": (
+            lambda: convcore.conv2d(x, np.ones((3, 6, 3, 3), F32), padding=(0, -2)),
+            lambda: layers.Conv2d(6, 3, 3, padding=(0, -2))),
+        "pool-padding": (
+            lambda: convcore.max_pool2d(x, 3, padding=2),
+            lambda: layers.MaxPool2d(3, padding=2),
+            lambda: _core.pool2d_check_parameters((3, 3), (3, 3), (2, 2), (1, 1), False)),
+        "pool-too-small": (
+            lambda: convcore.avg_pool2d(x, 7),
+            lambda: layers.AvgPool2d(7)(x),
+            lambda: layers.AvgPool2d(7).output_shape(x.shape)),
+        "lc-kernel": (
+            lambda: convcore.locally_connected2d(x, np.ones((1, 1, 3, 6, 7, 7), F32)),
+            lambda: layers.LocallyConnected2d(6, 3, 6, 7)),
+    }[case]
+    msgs = _messages(*calls)
+    assert len(set(msgs)) == 1, msgs

@@ -240,45 +240,53 @@ def test_workspace_errors():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_weights_packed_under_one_isa_run_under_another(rng, dtype):
-    """LinearOp and Conv2dOp pack their weights for the tile of the ISA active when they
-    are built; run under an ISA with another tile (the AVX-512 GEMM's is not the AVX2 /
-    scalar one), the panels are copied into that tile's layout per block. Every (pack ISA,
-    run ISA) pair gives bitwise the result of packing under the run ISA. Sizes off every
-    tile: 37 output features / 23 output channels, 45 / 3*5*3 reduction values, 2 x 33
-    pixels."""
+@pytest.mark.parametrize("algorithm", ["im2col", "direct"])
+def test_operators_keep_their_isa_after_a_switch(rng, dtype, algorithm):
+    """LinearOp and Conv2dOp keep the kernels of the ISA active when they were built (the
+    plan pins its kernel table, and the weights stay packed for its tile): run after
+    set_isa switched to any other ISA, every (build ISA, run ISA) pair gives bitwise the
+    result of running under the build ISA (tanh/relu epilogues included), and the layers
+    built on them keep working. Sizes off every tile: 37 output features / 23 output
+    channels, 45 / 3*5*3 reduction values, 2 x 33 pixels."""
+    from convcore import layers
+
     isas = _core.isas_supported()
     x, w, b = randn(rng, (9, 45), dtype), randn(rng, (37, 45), dtype), randn(rng, (37,), dtype)
     xc, wc = randn(rng, (1, 5, 4, 35), dtype), randn(rng, (23, 5, 3, 3), dtype)
-    conv_args = (None, (5, 4, 35), (1, 1), (0, 0, 0, 0), (1, 1), 1, "zeros", "relu", 0.0, 0.0,
-                 "im2col")
+    conv_args = (None, (5, 4, 35), (1, 1), (0, 0, 0, 0), (1, 1), 1, "zeros", "tanh", 0.0, 0.0,
+                 algorithm)
     previous = _core.get_isa()
     results = {}
     try:
-        for pack_isa in isas:
-            _core.set_isa(pack_isa)
+        for build_isa in isas:
+            _core.set_isa(build_isa)
             lin = _core.LinearOp(w, b, "tanh", 1.0, 0.0)
             cv = _core.Conv2dOp(wc, *conv_args)
+            # In eval mode a layer packs its weights into an operator (training mode runs
+            # the functional call on the current weights, under the current ISA).
+            layer = layers.Conv2d(5, 23, 3, activation="tanh", dtype=dtype, seed=1).eval()
+            layer(xc)  # builds and caches its operator under build_isa
             for run_isa in isas:
                 _core.set_isa(run_isa)
                 y, yc = np.empty((9, 37), dtype), np.empty((1, 23, 2, 33), dtype)
                 lin.run(x, y)
                 cv.run(xc, yc)
-                results[pack_isa, run_isa] = y, yc
-            _core.set_isa(pack_isa)
+                results[build_isa, run_isa] = y, yc, layer(xc)
     finally:
         _core.set_isa(previous)
-    for (pack_isa, run_isa), (y, yc) in results.items():
-        np.testing.assert_array_equal(y, results[run_isa, run_isa][0])
-        np.testing.assert_array_equal(yc, results[run_isa, run_isa][1])
+    for (build_isa, run_isa), got in results.items():
+        for name, a, b_ in zip(("linear", "conv", "layer"), got, results[build_isa, build_isa]):
+            np.testing.assert_array_equal(a, b_, err_msg=f"{name}: built under {build_isa}, "
+                                                         f"run under {run_isa}")
     check_linear(results["scalar", "scalar"][0], x, w, b, "tanh")
-    testing.check_conv2d(results["scalar", "scalar"][1], xc, wc, activation="relu")
+    testing.check_conv2d(results["scalar", "scalar"][1], xc, wc, activation="tanh")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_pack_kernels_match_scalar_twin(rng, dtype):
-    """LinearOp packs its weight with the active ISA's pack kernel: packed under each ISA
-    and run under the scalar one, the results are bitwise those of the scalar pack."""
+    """LinearOp packs its weight with the active ISA's pack kernel (and keeps that ISA's
+    kernels): built under each ISA, then run with the scalar one active, the results are
+    bitwise those of the scalar pack and GEMM."""
     # out = 37: two full panels and a partial one; in = 45: 8- and 4-column tiles + tail.
     x, w = randn(rng, (9, 45), dtype), randn(rng, (37, 45), dtype)
     previous = _core.get_isa()

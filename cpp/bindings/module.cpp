@@ -1,7 +1,8 @@
-// module.cpp — the pybind11 module convcore._core: checks that arrays match the sizes
-// they are passed with, hands raw pointers to the C++ API with the GIL released, maps
-// C++ errors to Python ones. No algorithm logic: argument normalisation lives in
-// src/convcore/functional.py, the algorithms in cpp/src.
+// module.cpp — the pybind11 module convcore._core: builds the C++ problem types from the
+// Python arguments (their validation is the one check, its message the one the user
+// sees), checks that arrays match the sizes they are passed with, hands raw pointers to the
+// C++ API with the GIL released, maps C++ errors to Python ones. No algorithm logic:
+// type and array conversion live in src/convcore/functional.py, the algorithms in cpp/src.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -36,15 +37,15 @@ using Quad = std::tuple<int64_t, int64_t, int64_t, int64_t>;
 template <class T>
 void conv2d_typed(const Conv2dParams& p, const py::array& x, const py::array& w,
                   const py::object& b, const py::array& y) {
+  p.validate();
   require<T>(x, "input", {p.N, p.C, p.H, p.W});
-  require<T>(w, "weight", {p.K, p.C / std::max<int64_t>(p.groups, 1), p.R, p.S});
+  require<T>(w, "weight", {p.K, p.C / p.groups, p.R, p.S});
   const T* bias = nullptr;
   if (!b.is_none()) {
     py::array ba = b.cast<py::array>();
     require<T>(ba, "bias", {p.K});
     bias = static_cast<const T*>(ba.data());
   }
-  p.validate();
   require<T>(y, "out", {p.N, p.K, p.out_h(), p.out_w()}, true);
   const T* xp = static_cast<const T*>(x.data());
   const T* wp = static_cast<const T*>(w.data());
@@ -53,33 +54,84 @@ void conv2d_typed(const Conv2dParams& p, const py::array& x, const py::array& w,
   conv2d(p, xp, wp, bias, yp);
 }
 
-Conv2dParams make_params(int64_t N, int64_t C, int64_t H, int64_t W, const py::array& w,
-                         Pair stride, Quad padding, Pair dilation, int64_t groups,
-                         const std::string& padding_mode, const std::string& activation,
-                         double alpha, double beta, const std::string& algorithm) {
-  if (w.ndim() != 4)
-    throw value_error("weight: expected 4 dimensions (K, C/groups, R, S), got " + shape_of(w));
-  Conv2dParams p;
-  p.N = N, p.C = C, p.H = H, p.W = W;
-  p.K = w.shape(0), p.R = w.shape(2), p.S = w.shape(3);
+// The geometry of a convolution-shaped call: input (N, C, H, W), weight (K, ., R, S).
+template <class G>
+G make_geometry(Quad nchw, Quad weight, Pair stride, Quad padding, Pair dilation,
+                int64_t groups) {
+  G p;
+  std::tie(p.N, p.C, p.H, p.W) = nchw;
+  p.K = std::get<0>(weight), p.R = std::get<2>(weight), p.S = std::get<3>(weight);
   std::tie(p.stride_h, p.stride_w) = stride;
   std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
   std::tie(p.dilation_h, p.dilation_w) = dilation;
   p.groups = groups;
+  return p;
+}
+
+Quad dims4(const py::array& a, const char* name, const char* layout) {
+  if (a.ndim() != 4)
+    throw value_error(std::string(name) + ": expected 4 dimensions " + layout + ", got " +
+                      shape_of(a));
+  return {a.shape(0), a.shape(1), a.shape(2), a.shape(3)};
+}
+
+Conv2dParams make_params(int64_t N, int64_t C, int64_t H, int64_t W, const py::array& w,
+                         Pair stride, Quad padding, Pair dilation, int64_t groups,
+                         const std::string& padding_mode, const std::string& activation,
+                         double alpha, double beta, const std::string& algorithm) {
+  Conv2dParams p = make_geometry<Conv2dParams>({N, C, H, W}, dims4(w, "weight", "(K, C/groups, R, S)"),
+                                               stride, padding, dilation, groups);
   p.padding_mode = padding_mode_from_name(padding_mode.c_str());
   p.activation = bindings::make_activation(activation, alpha, beta);
   p.algorithm = algorithm_from_name(algorithm.c_str());
   return p;
 }
 
+// conv2d's problem for an input and a weight of these shapes: validated (the one message
+// for a bad geometry), the weight's C/groups checked; returns the output shape.
+Quad conv2d_output_shape_py(Quad nchw, Quad weight, Pair stride, Quad padding, Pair dilation,
+                            int64_t groups, const std::string& padding_mode) {
+  Conv2dParams p = make_geometry<Conv2dParams>(nchw, weight, stride, padding, dilation, groups);
+  p.padding_mode = padding_mode_from_name(padding_mode.c_str());
+  p.validate();
+  if (std::get<1>(weight) != p.C / p.groups)
+    throw value_error("weight: expected shape (" + std::to_string(p.K) + ", " +
+                      std::to_string(p.C / p.groups) + ", " + std::to_string(p.R) + ", " +
+                      std::to_string(p.S) + ") = (K, C/groups, R, S) for input (N, C, H, W) = (" +
+                      std::to_string(p.N) + ", " + std::to_string(p.C) + ", " +
+                      std::to_string(p.H) + ", " + std::to_string(p.W) + ") and groups=" +
+                      std::to_string(p.groups) + ", got C/groups = " +
+                      std::to_string(std::get<1>(weight)));
+  return {p.N, p.K, p.out_h(), p.out_w()};
+}
+
+// The checks of a conv layer's constructor: the geometry's rules that do not need the
+// input's size (ConvGeometry::validate_parameters) and the padding mode's name.
+void conv2d_check_parameters_py(int64_t C, int64_t K, Pair kernel, Pair stride, Quad padding,
+                                Pair dilation, int64_t groups, const std::string& padding_mode) {
+  Conv2dParams p = make_geometry<Conv2dParams>({1, C, 1, 1}, {K, 0, std::get<0>(kernel),
+                                               std::get<1>(kernel)}, stride, padding, dilation,
+                                               groups);
+  padding_mode_from_name(padding_mode.c_str());
+  p.validate_parameters("conv2d");
+}
+
+// The locally connected layer's problem for an input of this shape and filters (K, C, R, S):
+// validated; returns the output shape (N, K, Ho, Wo).
+Quad locally_connected2d_output_shape_py(Quad nchw, Quad kcrs, Pair stride, Quad padding,
+                                         Pair dilation) {
+  const auto p = make_geometry<LocallyConnected2dParams>(nchw, kcrs, stride, padding, dilation, 1);
+  p.validate();
+  return {p.N, p.K, p.out_h(), p.out_w()};
+}
+
 void conv2d_py(const py::array& x, const py::array& w, const py::object& b, const py::array& y,
                Pair stride, Quad padding, Pair dilation, int64_t groups,
                const std::string& padding_mode, const std::string& activation, double alpha,
                double beta, const std::string& algorithm) {
-  if (x.ndim() != 4) throw value_error("input: expected 4 dimensions (N, C, H, W), got " + shape_of(x));
-  const Conv2dParams p = make_params(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w, stride,
-                                     padding, dilation, groups, padding_mode, activation, alpha,
-                                     beta, algorithm);
+  const auto [N, C, H, W] = dims4(x, "input", "(N, C, H, W)");
+  const Conv2dParams p = make_params(N, C, H, W, w, stride, padding, dilation, groups,
+                                     padding_mode, activation, alpha, beta, algorithm);
   if (x.dtype().equal(py::dtype::of<float>()))
     conv2d_typed<float>(p, x, w, b, y);
   else if (x.dtype().equal(py::dtype::of<double>()))
@@ -99,7 +151,7 @@ class PyConv2dOp {
     const auto [C, H, W] = chw;
     const Conv2dParams p = make_params(1, C, H, W, w, stride, padding, dilation, groups,
                                        padding_mode, activation, alpha, beta, algorithm);
-    p.validate();
+    p.validate();  // Conv2dOp validates too; here first, so that require() below can trust p
     if (double_)
       make<double>(p, w, b, f64_);
     else if (w.dtype().equal(py::dtype::of<float>()))
@@ -174,14 +226,15 @@ void activate_py(const py::array& x, const py::array& y, const std::string& acti
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
 }
 
+// (K, R, S, groups) as the weight's shape (K, ., R, S) and groups.
+Conv2dParams params_krs(Quad nchw, Quad krs_groups, Pair stride, Quad padding, Pair dilation) {
+  const auto [K, R, S, groups] = krs_groups;
+  return make_geometry<Conv2dParams>(nchw, {K, 0, R, S}, stride, padding, dilation, groups);
+}
+
 std::string choose_algorithm_py(Quad nchw, Quad krs_groups, Pair stride, Quad padding,
                                 Pair dilation, const std::string& algorithm) {
-  Conv2dParams p;
-  std::tie(p.N, p.C, p.H, p.W) = nchw;
-  std::tie(p.K, p.R, p.S, p.groups) = krs_groups;
-  std::tie(p.stride_h, p.stride_w) = stride;
-  std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
-  std::tie(p.dilation_h, p.dilation_w) = dilation;
+  Conv2dParams p = params_krs(nchw, krs_groups, stride, padding, dilation);
   p.algorithm = algorithm_from_name(algorithm.c_str());
   p.validate();
   return algorithm_name(choose_algorithm(p));
@@ -282,12 +335,7 @@ class PyLinearOp {
 int64_t conv2d_workspace_bytes_py(Quad nchw, Quad krs_groups, Pair stride, Quad padding,
                                   Pair dilation, const std::string& padding_mode,
                                   const std::string& algorithm, int dtype_bytes) {
-  Conv2dParams p;
-  std::tie(p.N, p.C, p.H, p.W) = nchw;
-  std::tie(p.K, p.R, p.S, p.groups) = krs_groups;
-  std::tie(p.stride_h, p.stride_w) = stride;
-  std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
-  std::tie(p.dilation_h, p.dilation_w) = dilation;
+  Conv2dParams p = params_krs(nchw, krs_groups, stride, padding, dilation);
   p.padding_mode = padding_mode_from_name(padding_mode.c_str());
   p.algorithm = algorithm_from_name(algorithm.c_str());
   return conv2d_workspace_bytes(p, dtype_bytes);
@@ -296,8 +344,8 @@ int64_t conv2d_workspace_bytes_py(Quad nchw, Quad krs_groups, Pair stride, Quad 
 template <class T>
 void locally_connected2d_typed(const LocallyConnected2dParams& p, const py::array& x,
                                const py::array& w, const py::object& b, const py::array& y) {
-  require<T>(x, "input", {p.N, p.C, p.H, p.W});
   p.validate();
+  require<T>(x, "input", {p.N, p.C, p.H, p.W});
   const int64_t Ho = p.out_h(), Wo = p.out_w();
   require<T>(w, "weight", {Ho, Wo, p.K, p.C, p.R, p.S});
   const T* bias = nullptr;
@@ -317,15 +365,11 @@ void locally_connected2d_typed(const LocallyConnected2dParams& p, const py::arra
 void locally_connected2d_py(const py::array& x, const py::array& w, const py::object& b,
                             const py::array& y, Pair stride, Quad padding, Pair dilation,
                             const std::string& activation, double alpha, double beta) {
-  if (x.ndim() != 4) throw value_error("input: expected 4 dimensions (N, C, H, W), got " + shape_of(x));
   if (w.ndim() != 6)
     throw value_error("weight: expected 6 dimensions (Ho, Wo, K, C, R, S), got " + shape_of(w));
-  LocallyConnected2dParams p;
-  p.N = x.shape(0), p.C = x.shape(1), p.H = x.shape(2), p.W = x.shape(3);
-  p.K = w.shape(2), p.R = w.shape(4), p.S = w.shape(5);
-  std::tie(p.stride_h, p.stride_w) = stride;
-  std::tie(p.pad_top, p.pad_bottom, p.pad_left, p.pad_right) = padding;
-  std::tie(p.dilation_h, p.dilation_w) = dilation;
+  auto p = make_geometry<LocallyConnected2dParams>(dims4(x, "input", "(N, C, H, W)"),
+                                                   {w.shape(2), w.shape(3), w.shape(4), w.shape(5)},
+                                                   stride, padding, dilation, 1);
   p.activation = bindings::make_activation(activation, alpha, beta);
   if (x.dtype().equal(py::dtype::of<float>()))
     locally_connected2d_typed<float>(p, x, w, b, y);
@@ -335,21 +379,36 @@ void locally_connected2d_py(const py::array& x, const py::array& w, const py::ob
     throw type_error("input: expected float32 or float64, got " + std::string(py::str(x.dtype())));
 }
 
-void pool2d_py(const py::array& x, const py::array& y, Pair kernel_size, Pair stride,
-               Pair padding, Pair dilation, bool ceil_mode, bool count_include_pad, bool avg) {
-  if (x.ndim() != 4) throw value_error("input: expected 4 dimensions (N, C, H, W), got " + shape_of(x));
+Pool2dParams make_pool(Quad nchw, Pair kernel_size, Pair stride, Pair padding, Pair dilation,
+                       bool ceil_mode) {
   Pool2dParams p;
-  p.N = x.shape(0), p.C = x.shape(1), p.H = x.shape(2), p.W = x.shape(3);
+  std::tie(p.N, p.C, p.H, p.W) = nchw;
   std::tie(p.R, p.S) = kernel_size;
   std::tie(p.stride_h, p.stride_w) = stride;
   std::tie(p.pad_h, p.pad_w) = padding;
   std::tie(p.dilation_h, p.dilation_w) = dilation;
   p.ceil_mode = ceil_mode;
+  return p;
+}
+const char* pool_name(bool avg) { return avg ? "avg_pool2d" : "max_pool2d"; }
+
+// Pooling's problem: validated; returns the output shape (N, C, Ho, Wo).
+Quad pool2d_output_shape_py(Quad nchw, Pair kernel_size, Pair stride, Pair padding,
+                            Pair dilation, bool ceil_mode, bool avg) {
+  const Pool2dParams p = make_pool(nchw, kernel_size, stride, padding, dilation, ceil_mode);
+  p.validate(pool_name(avg));
+  return {p.N, p.C, p.out_h(), p.out_w()};
+}
+
+void pool2d_py(const py::array& x, const py::array& y, Pair kernel_size, Pair stride,
+               Pair padding, Pair dilation, bool ceil_mode, bool count_include_pad, bool avg) {
+  Pool2dParams p = make_pool(dims4(x, "input", "(N, C, H, W)"), kernel_size, stride, padding,
+                             dilation, ceil_mode);
   p.count_include_pad = count_include_pad;
   auto go = [&](auto tag) {
     using T = decltype(tag);
+    p.validate(pool_name(avg));
     require<T>(x, "input", {p.N, p.C, p.H, p.W});
-    p.validate();
     require<T>(y, "out", {p.N, p.C, p.out_h(), p.out_w()}, true);
     const T* xp = static_cast<const T*>(x.data());
     T* yp = static_cast<T*>(const_cast<void*>(y.data()));
@@ -415,6 +474,25 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("algorithm", &PyConv2dOp::algorithm);
   m.def("activate", &activate_py, py::arg("input"), py::arg("out"), py::arg("activation"),
         py::arg("alpha"), py::arg("beta"), "out = activation(input), element-wise.");
+  m.def("conv2d_output_shape", &conv2d_output_shape_py, py::arg("input_shape"),
+        py::arg("weight_shape"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("groups"), py::arg("padding_mode"),
+        "Validates conv2d's problem (the C++ Conv2dParams) for these shapes and returns the "
+        "output shape (N, K, Ho, Wo); padding is (top, bottom, left, right).");
+  m.def("conv2d_check_parameters", &conv2d_check_parameters_py, py::arg("in_channels"),
+        py::arg("out_channels"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"), py::arg("groups"), py::arg("padding_mode"),
+        "The checks of conv2d's problem that do not need the input's size (a layer's).");
+  m.def("locally_connected2d_output_shape", &locally_connected2d_output_shape_py,
+        py::arg("input_shape"), py::arg("kcrs"), py::arg("stride"), py::arg("padding"),
+        py::arg("dilation"),
+        "Validates the locally connected problem for an input shape and filters (K, C, R, S); "
+        "returns the output shape (N, K, Ho, Wo).");
+  m.def("algorithms", [] {
+    std::vector<std::string> names{"auto"};
+    for (const char* n : algorithm_names()) names.emplace_back(n);
+    return names;
+  }, "The names algorithm= takes: 'auto', then the registry's algorithms in order.");
   m.def("choose_algorithm", &choose_algorithm_py, py::arg("nchw"), py::arg("krs_groups"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("algorithm"),
         "The algorithm conv2d runs for these sizes ('direct' or 'im2col').");
@@ -466,6 +544,25 @@ PYBIND11_MODULE(_core, m) {
         py::arg("dilation"), py::arg("activation"), py::arg("alpha"), py::arg("beta"),
         "Raw locally connected layer: weight (Ho, Wo, K, C, R, S), bias (K, Ho, Wo); "
         "padding is (top, bottom, left, right).");
+  m.def("pool2d_output_shape", &pool2d_output_shape_py, py::arg("input_shape"),
+        py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("ceil_mode"), py::arg("avg"),
+        "Validates a pooling problem (the C++ Pool2dParams); returns the output shape.");
+  m.def("pool2d_check_parameters", [](Pair kernel_size, Pair stride, Pair padding,
+                                      Pair dilation, bool avg) {
+          make_pool({1, 1, 1, 1}, kernel_size, stride, padding, dilation, false)
+              .validate_parameters(pool_name(avg));
+        }, py::arg("kernel_size"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("avg"), "The checks of a pooling problem that do not need the input (a layer's).");
+  m.def("gemm_blocking", [] {
+    const GemmBlocking b = gemm_blocking();
+    py::dict d;
+    d["kc"] = b.kc;
+    d["mc_f32"] = b.mc_f32;
+    d["mc_f64"] = b.mc_f64;
+    d["b_block_bytes"] = b.b_block_bytes;
+    return d;
+  }, "The packed GEMM's cache blocking: kc, mc_f32, mc_f64, b_block_bytes (runtime.hpp).");
   m.def("max_pool2d", [](const py::array& x, const py::array& y, Pair kernel_size, Pair stride,
                          Pair padding, Pair dilation, bool ceil_mode) {
           pool2d_py(x, y, kernel_size, stride, padding, dilation, ceil_mode, true, false);

@@ -14,7 +14,7 @@ namespace {
 
 struct IsaEntry {
   const char* name;
-  const kernels::KernelTable& (*table)();
+  const kernels::IsaTables& (*tables)();
   bool (*supported)();
 };
 
@@ -41,12 +41,12 @@ bool cpu_has_avx512() {
 const std::vector<IsaEntry>& compiled() {
   static const std::vector<IsaEntry> list = {
 #if defined(CONVCORE_HAVE_AVX512)
-      {"avx512", &kernels::avx512::table, &cpu_has_avx512},
+      {"avx512", &kernels::avx512::tables, &cpu_has_avx512},
 #endif
 #if defined(CONVCORE_HAVE_AVX2)
-      {"avx2", &kernels::avx2::table, &cpu_has_avx2_fma},
+      {"avx2", &kernels::avx2::tables, &cpu_has_avx2_fma},
 #endif
-      {"scalar", &kernels::scalar::table, &always},
+      {"scalar", &kernels::scalar::tables, &always},
   };
   return list;
 }
@@ -57,7 +57,7 @@ const IsaEntry& find(const std::string& name) {
     if (name == e.name) {
       if (!e.supported())
         throw value_error("ISA '" + name + "' is compiled in but this CPU does not support it");
-      kernels::check_complete(e.table());
+      kernels::check_complete(e.tables());
       return e;
     }
     known += (known.empty() ? "" : ", ") + std::string(e.name);
@@ -76,7 +76,7 @@ const IsaEntry& initial() {
   }
   for (const auto& e : compiled()) {
     if (e.supported()) {
-      kernels::check_complete(e.table());
+      kernels::check_complete(e.tables());
       return e;
     }
   }
@@ -96,7 +96,7 @@ const IsaEntry& active() {
 
 }  // namespace
 
-const kernels::KernelTable& kernels() { return active().table(); }
+const kernels::IsaTables& active_tables() { return active().tables(); }
 
 }  // namespace convcore::detail
 

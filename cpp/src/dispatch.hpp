@@ -1,11 +1,18 @@
-// dispatch.hpp — the kernel table in use, chosen once from the CPU and CONVCORE_ISA.
+// dispatch.hpp — the kernel tables in use, chosen once from the CPU and CONVCORE_ISA.
 #pragma once
 
 #include "kernels/table.hpp"
 
 namespace convcore::detail {
 
-// The active table: the widest ISA the CPU runs, or the one CONVCORE_ISA / set_isa chose.
-const kernels::KernelTable& kernels();
+// The active ISA's tables: the widest ISA the CPU runs, or the one CONVCORE_ISA / set_isa
+// chose. A plan or operator keeps the table it was made with (ops/algorithm.hpp); only
+// one-call operations read the active one at each call.
+const kernels::IsaTables& active_tables();
+
+template <class T>
+const kernels::KernelTable<T>& kernels() {
+  return active_tables().of<T>();
+}
 
 }  // namespace convcore::detail

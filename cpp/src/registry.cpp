@@ -14,32 +14,22 @@
 namespace convcore {
 namespace {
 
-// The one list of slots: adding a slot to KernelTable means adding its line here.
+// Every slot of an ISA's tables, float32 first: visit(listed slot name, kernel). The
+// listed name is the slot and the dtype, e.g. "gemm_f32" (the float32 table's gemm).
 template <class Visit>
-void for_each_slot(const kernels::KernelTable& t, Visit&& visit) {
-  visit("pack_nr_f32", t.pack_nr_f32);
-  visit("pack_nr_f64", t.pack_nr_f64);
-  visit("gemm_f32", t.gemm_f32);
-  visit("gemm_f64", t.gemm_f64);
-  visit("activate_f32", t.activate_f32);
-  visit("activate_f64", t.activate_f64);
-  visit("direct_tile_f32", t.direct_tile_f32);
-  visit("direct_tile_f64", t.direct_tile_f64);
-  visit("direct_plane_f32", t.direct_plane_f32);
-  visit("direct_plane_f64", t.direct_plane_f64);
-  visit("locally_connected_f32", t.locally_connected_f32);
-  visit("locally_connected_f64", t.locally_connected_f64);
-  visit("locally_connected_rows_f32", t.locally_connected_rows_f32);
-  visit("locally_connected_rows_f64", t.locally_connected_rows_f64);
-  visit("max_pool_row_f32", t.max_pool_row_f32);
-  visit("max_pool_row_f64", t.max_pool_row_f64);
-  visit("avg_pool_row_f32", t.avg_pool_row_f32);
-  visit("avg_pool_row_f64", t.avg_pool_row_f64);
-  visit("peak_fma_f32", t.peak_fma_f32);
+void for_each_listed(const kernels::IsaTables& t, Visit&& visit) {
+  auto typed = [&](const auto& table, const char* suffix) {
+    table.for_each_slot([&](const char* slot, const auto& k) {
+      visit(std::string(slot) + "_" + suffix, k);
+    });
+  };
+  typed(t.f32, "f32");
+  typed(t.f64, "f64");
+  visit(std::string("peak_fma_f32"), t.peak_fma);
 }
 
-void list_table(const kernels::KernelTable& t, std::vector<KernelInfo>& out) {
-  for_each_slot(t, [&](const char* op, const auto& k) {
+void list_table(const kernels::IsaTables& t, std::vector<KernelInfo>& out) {
+  for_each_listed(t, [&](const std::string& op, const auto& k) {
     out.push_back({t.isa, op, k.name, k.isa, k.mr, k.nr});
   });
 }
@@ -48,18 +38,11 @@ void list_table(const kernels::KernelTable& t, std::vector<KernelInfo>& out) {
 
 namespace kernels {
 
-void check_complete(const KernelTable& t) {
-  size_t visited = 0;
-  for_each_slot(t, [&](const char* op, const auto& k) {
-    ++visited;
+void check_complete(const IsaTables& t) {
+  for_each_listed(t, [&](const std::string& op, const auto& k) {
     if (k.fn == nullptr || k.name == nullptr || k.isa == nullptr)
       throw std::logic_error(std::string("kernel table '") + t.isa + "' has no kernel for " + op);
   });
-  // Every slot has the same size (name, isa, pointer, tile): a slot missing from
-  // for_each_slot shows as a count that does not fill the table.
-  if (visited != (sizeof(KernelTable) - offsetof(KernelTable, pack_nr_f32)) /
-                     sizeof(Kernel<PeakFmaFn>))
-    throw std::logic_error("for_each_slot (registry.cpp) does not list every KernelTable slot");
 }
 
 }  // namespace kernels
@@ -67,12 +50,12 @@ void check_complete(const KernelTable& t) {
 std::vector<KernelInfo> kernel_list() {
   std::vector<KernelInfo> out;
 #if defined(CONVCORE_HAVE_AVX512)
-  list_table(kernels::avx512::table(), out);
+  list_table(kernels::avx512::tables(), out);
 #endif
 #if defined(CONVCORE_HAVE_AVX2)
-  list_table(kernels::avx2::table(), out);
+  list_table(kernels::avx2::tables(), out);
 #endif
-  list_table(kernels::scalar::table(), out);
+  list_table(kernels::scalar::tables(), out);
   return out;
 }
 

@@ -46,6 +46,50 @@ class Conv2dOp:
 def activate(
     input: NDArray[np.floating], out: NDArray[np.floating], activation: str, alpha: float, beta: float
 ) -> None: ...
+def conv2d_output_shape(
+    input_shape: tuple[int, int, int, int],
+    weight_shape: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    padding_mode: str,
+) -> tuple[int, int, int, int]: ...
+def conv2d_check_parameters(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    padding_mode: str,
+) -> None: ...
+def locally_connected2d_output_shape(
+    input_shape: tuple[int, int, int, int],
+    kcrs: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int, int, int]: ...
+def pool2d_output_shape(
+    input_shape: tuple[int, int, int, int],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    ceil_mode: bool,
+    avg: bool,
+) -> tuple[int, int, int, int]: ...
+def pool2d_check_parameters(
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    avg: bool,
+) -> None: ...
+def algorithms() -> list[str]: ...
+def gemm_blocking() -> dict[str, int]: ...
 def choose_algorithm(
     nchw: tuple[int, int, int, int],
     krs_groups: tuple[int, int, int, int],

@@ -1,9 +1,12 @@
-"""The functional API: argument checking and normalisation, then one call into C++.
+"""The functional API: argument conversion, then the C++ core.
 
-Every function here validates its arguments (raising ValueError / TypeError that name
-the argument and the shapes), turns arrays into C-contiguous aligned ones of a single
-float dtype, allocates the output, and hands everything to ``convcore._core``, which
-releases the GIL while it computes. Semantics follow ``torch.nn.functional``.
+Every function here converts its arguments (TypeError for dtypes and non-integer
+parameters, naming the argument), turns arrays into C-contiguous aligned ones of a single
+float dtype, asks the core for the output shape — the core's problem types
+(``Conv2dParams``, ``LocallyConnected2dParams``, ``Pool2dParams``) validate the geometry
+once and their ValueError is the one the user sees, whichever entry point (function,
+layer, C++) was used — allocates the output, and hands everything to ``convcore._core``,
+which releases the GIL while it computes. Semantics follow ``torch.nn.functional``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ IntPair = Union[int, Tuple[int, int]]
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "abs", "square", "leaky_relu")
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-ALGORITHMS = ("auto", "direct", "im2col")
+ALGORITHMS = tuple(_core.algorithms())  # "auto", then the C++ registry's algorithms
 _INT64_MAX = 2**63 - 1
 
 # ----------------------------------------------------------------------------- params
@@ -37,7 +40,7 @@ def _int_param(value: Any, name: str, minimum: Optional[int] = None) -> int:
     return value
 
 
-def _pair(value: Any, name: str, minimum: int) -> Tuple[int, int]:
+def _pair(value: Any, name: str, minimum: Optional[int] = None) -> Tuple[int, int]:
     """An int or a pair of ints (height, width)."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
@@ -45,6 +48,13 @@ def _pair(value: Any, name: str, minimum: int) -> Tuple[int, int]:
         return (_int_param(value[0], name, minimum), _int_param(value[1], name, minimum))
     v = _int_param(value, name, minimum)
     return (v, v)
+
+
+def _name(value: Any, name: str, choices: Tuple[str, ...]) -> str:
+    """A name argument: a str (TypeError otherwise); the core checks its value."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {choices}, got {type(value).__name__}")
+    return value
 
 
 def _choice(value: Any, name: str, choices: Tuple[str, ...]) -> str:
@@ -194,73 +204,30 @@ def conv_padding(padding: Any, kernel: Tuple[int, int], stride: Tuple[int, int],
             tw = dilation[1] * (kernel[1] - 1)
             return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
         raise ValueError(f"padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-    ph, pw = _pair(padding, "padding", 0)
+    ph, pw = _pair(padding, "padding")
     return (ph, ph, pw, pw)
 
 
-class _ConvGeometry:
-    """conv2d's checked arguments: batch n, whether the input had a batch dimension, the
-    normalised stride, padding (top, bottom, left, right), dilation, groups, padding mode,
-    and the output shape (batched like the input)."""
-
-    __slots__ = ("n", "batched", "stride", "pads", "dilation", "groups", "padding_mode",
-                 "out_shape")
-
-
-def _conv_geometry(x: np.ndarray, w: np.ndarray, stride: Any, padding: Any, dilation: Any,
-                   groups: Any, padding_mode: Any) -> _ConvGeometry:
-    """The checks conv2d and conv2d_backward share: shapes of input and weight, stride,
-    padding, dilation, groups, padding mode (ValueError / TypeError naming them)."""
+def _conv_args(x: np.ndarray, w: np.ndarray, stride: Any, padding: Any, dilation: Any,
+               groups: Any, padding_mode: Any):
+    """conv2d's geometry arguments converted, shared with conv2d_backward: (input as
+    (N, C, H, W), whether it had a batch dimension, stride, padding (top, bottom, left,
+    right), dilation, groups, padding_mode, the (N, K, Ho, Wo) output shape the core
+    computes — its ValueError when the geometry is invalid)."""
     if x.ndim not in (3, 4):
         raise ValueError(f"input must be (N, C, H, W) or (C, H, W), got shape {x.shape}")
     if w.ndim != 4:
         raise ValueError(f"weight must be (K, C/groups, R, S), got shape {w.shape}")
     batched = x.ndim == 4
-    n, c, h, wd = x.shape if batched else (1,) + x.shape
-    k, cg, r, s = w.shape
-    stride2 = _pair(stride, "stride", 1)
-    dilation2 = _pair(dilation, "dilation", 1)
-    groups = _int_param(groups, "groups", 1)
-    pads = conv_padding(padding, (r, s), stride2, dilation2)
-    padding_mode = _choice(padding_mode, "padding_mode", PADDING_MODES)
-    if c % groups or k % groups:
-        raise ValueError(
-            f"groups={groups} must divide in_channels={c} and out_channels={k} "
-            f"(input {x.shape}, weight {w.shape})"
-        )
-    if cg * groups != c:
-        raise ValueError(
-            f"weight has shape {w.shape}: expected (K, C/groups, R, S) = "
-            f"({k}, {c // groups}, R, S) for input {x.shape} and groups={groups}"
-        )
-    if h == 0 or wd == 0 or c == 0 or k == 0 or r == 0 or s == 0:
-        raise ValueError(f"input {x.shape} and weight {w.shape} must have non-zero sizes")
-    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
-    eh, ew = dilation2[0] * (r - 1) + 1, dilation2[1] * (s - 1) + 1
-    if eh > hp or ew > wp:
-        raise ValueError(
-            f"kernel {(r, s)} with dilation {dilation2} spans {(eh, ew)}, larger than the "
-            f"padded input {(hp, wp)} (input {x.shape}, padding {pads})"
-        )
-    if padding_mode == "reflect" and (max(pads[:2]) >= h or max(pads[2:]) >= wd):
-        raise ValueError(
-            f"padding_mode='reflect' needs padding < the input size, got padding {pads} "
-            f"for input {(h, wd)}"
-        )
-    if padding_mode == "circular" and (max(pads[:2]) > h or max(pads[2:]) > wd):
-        raise ValueError(
-            f"padding_mode='circular' needs padding <= the input size, got padding {pads} "
-            f"for input {(h, wd)}"
-        )
-    ho = conv2d_output_size(h, r, stride2[0], pads[0], pads[1], dilation2[0])
-    wo = conv2d_output_size(wd, s, stride2[1], pads[2], pads[3], dilation2[1])
-    shape4 = (n, k, ho, wo)
-    _size_check(shape4, "output")
-    g = _ConvGeometry()
-    g.n, g.batched, g.stride, g.pads, g.dilation = n, batched, stride2, pads, dilation2
-    g.groups, g.padding_mode = groups, padding_mode
-    g.out_shape = shape4 if batched else shape4[1:]
-    return g
+    x4 = x if batched else x[None]
+    stride2 = _pair(stride, "stride")
+    dilation2 = _pair(dilation, "dilation")
+    groups = _int_param(groups, "groups")
+    pads = conv_padding(padding, w.shape[2:], stride2, dilation2)
+    padding_mode = _name(padding_mode, "padding_mode", PADDING_MODES)
+    shape4 = tuple(_core.conv2d_output_shape(x4.shape, w.shape, stride2, pads, dilation2, groups,
+                                             padding_mode))
+    return x4, batched, stride2, pads, dilation2, groups, padding_mode, shape4
 
 
 def conv2d(
@@ -353,25 +320,23 @@ def conv2d(
     x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
     dtype = _same_dtype("conv2d", input=x, weight=w, bias=b)
     _layout_hint(x, w, groups)
-    g = _conv_geometry(x, w, stride, padding, dilation, groups, padding_mode)
-    algorithm = _choice(algorithm, "algorithm", ALGORITHMS)
+    x4, batched, stride2, pads, dilation2, groups, padding_mode, shape4 = _conv_args(
+        x, w, stride, padding, dilation, groups, padding_mode)
+    algorithm = _name(algorithm, "algorithm", ALGORITHMS)
     act, a, bb = activation_spec(activation)
     k = w.shape[0]
-    if b is not None and b.shape != (k,):
+    if b is not None and b.shape != (k,):  # checked here too so an empty batch raises it
         raise ValueError(f"bias must have shape ({k},) for weight {w.shape}, got {b.shape}")
-    n, batched, shape = g.n, g.batched, g.out_shape
-    stride2, pads, dilation2, groups, padding_mode = (
-        g.stride, g.pads, g.dilation, g.groups, g.padding_mode)
+    shape = shape4 if batched else shape4[1:]
 
     if out is None:
         y = _core.empty(shape, np.dtype(dtype))
     else:
         y = _check_out(out, shape, dtype, {"input": input, "weight": weight, "bias": bias})
-    if n == 0:
+    if shape4[0] == 0:
         return y
-    x4 = _contiguous(x if batched else x[None])
     _core.conv2d(
-        x4, _contiguous(w), None if b is None else _contiguous(b),
+        _contiguous(x4), _contiguous(w), None if b is None else _contiguous(b),
         y if batched else y[None], stride2, pads, dilation2, groups, padding_mode, act, a, bb,
         algorithm,
     )
@@ -562,39 +527,29 @@ def _batched4(x: np.ndarray, func: str) -> Tuple[np.ndarray, bool]:
     return (x, True) if x.ndim == 4 else (x[None], False)
 
 
-def _lc_geometry(x: np.ndarray, w: np.ndarray, stride: Any, padding: Any, dilation: Any):
-    """The checks locally_connected2d and its backward share: (input as (N, C, H, W),
-    whether it had a batch dimension, stride, padding (top, bottom, left, right),
-    dilation); the weight's (Ho, Wo) must be the output size."""
+def _lc_args(x: np.ndarray, w: np.ndarray, stride: Any, padding: Any, dilation: Any):
+    """locally_connected2d's geometry arguments converted, shared with its backward: (input
+    as (N, C, H, W), whether it had a batch dimension, stride, padding, dilation, the
+    (N, K, Ho, Wo) output shape, which the weight's (Ho, Wo) must match)."""
     x4, batched = _batched4(x, "locally_connected2d")
     if w.ndim != 6:
         raise ValueError(f"weight must be (Ho, Wo, K, C, R, S), got shape {w.shape}")
-    n, c, h, wd = x4.shape
     ho_w, wo_w, k, cw, r, s = w.shape
-    stride2 = _pair(stride, "stride", 1)
-    dilation2 = _pair(dilation, "dilation", 1)
+    stride2 = _pair(stride, "stride")
+    dilation2 = _pair(dilation, "dilation")
     pads = conv_padding(padding, (r, s), stride2, dilation2)
-    if min(c, h, wd, k, r, s) == 0:
-        raise ValueError(f"input {x.shape} and weight {w.shape} must have non-zero sizes")
-    if cw != c:
-        raise ValueError(f"weight {w.shape} has C={cw} but input {x.shape} has {c} channels")
-    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
-    eh, ew = dilation2[0] * (r - 1) + 1, dilation2[1] * (s - 1) + 1
-    if eh > hp or ew > wp:
-        raise ValueError(
-            f"kernel {(r, s)} with dilation {dilation2} spans {(eh, ew)}, larger than the "
-            f"padded input {(hp, wp)} (input {x.shape}, padding {pads})"
-        )
-    ho = conv2d_output_size(h, r, stride2[0], pads[0], pads[1], dilation2[0])
-    wo = conv2d_output_size(wd, s, stride2[1], pads[2], pads[3], dilation2[1])
+    n, _, ho, wo = _core.locally_connected2d_output_shape(x4.shape, (k, cw, r, s), stride2, pads,
+                                                          dilation2)
+    if cw != x4.shape[1]:
+        raise ValueError(f"weight {w.shape} has C={cw} but input {x.shape} has {x4.shape[1]} "
+                         "channels")
     if (ho_w, wo_w) != (ho, wo):
         raise ValueError(
             f"weight {w.shape} is for a ({ho_w}, {wo_w}) output, but input {x.shape} with "
             f"kernel {(r, s)}, stride {stride2}, padding {pads}, dilation {dilation2} gives "
             f"({ho}, {wo})"
         )
-    _size_check((n, k, ho, wo), "output")
-    return x4, batched, stride2, pads, dilation2
+    return x4, batched, stride2, pads, dilation2, (n, k, ho, wo)
 
 
 def locally_connected2d(
@@ -651,9 +606,9 @@ def locally_connected2d(
     x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
     dtype = _same_dtype("locally_connected2d", input=x, weight=w, bias=b)
     _layout_hint(x, w[0, 0] if w.ndim == 6 else w, 1)
-    x4, batched, stride2, pads, dilation2 = _lc_geometry(x, w, stride, padding, dilation)
+    x4, batched, stride2, pads, dilation2, (n, k, ho, wo) = _lc_args(x, w, stride, padding,
+                                                                     dilation)
     act, a, bb = activation_spec(activation)
-    n, k, ho, wo = x4.shape[0], w.shape[2], w.shape[0], w.shape[1]
     if b is not None and b.shape != (k, ho, wo):
         raise ValueError(f"bias must have shape {(k, ho, wo)} for weight {w.shape}, got {b.shape}")
     y = _core.empty((n, k, ho, wo), np.dtype(dtype))
@@ -680,32 +635,25 @@ def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation
     return out
 
 
+def _pool_params(kernel_size, stride, padding, dilation, ceil_mode):
+    """(kernel, stride, padding, dilation) pairs and ceil_mode, converted; stride None (or
+    an empty tuple) is the kernel size, as PyTorch."""
+    kernel2 = _pair(kernel_size, "kernel_size")
+    stride2 = kernel2 if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
+        else _pair(stride, "stride")
+    if not isinstance(ceil_mode, (bool, np.bool_)):
+        raise TypeError(f"ceil_mode must be a bool, got {type(ceil_mode).__name__}")
+    return kernel2, stride2, _pair(padding, "padding"), _pair(dilation, "dilation"), bool(ceil_mode)
+
+
 def _pool_args(func, input, kernel_size, stride, padding, dilation, ceil_mode):
     x = _float_array(input, "input")
     x4, batched = _batched4(x, func)
-    kernel2 = _pair(kernel_size, "kernel_size", 1)
-    stride2 = kernel2 if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
-        else _pair(stride, "stride", 1)
-    pad2 = _pair(padding, "padding", 0)
-    dilation2 = _pair(dilation, "dilation", 1)
-    if not isinstance(ceil_mode, (bool, np.bool_)):
-        raise TypeError(f"ceil_mode must be a bool, got {type(ceil_mode).__name__}")
-    if pad2[0] > kernel2[0] // 2 or pad2[1] > kernel2[1] // 2:
-        raise ValueError(
-            f"{func}: padding should be at most half of the kernel size, got padding {pad2} "
-            f"for kernel_size {kernel2}"
-        )
-    n, c, h, w = x4.shape
-    if h == 0 or w == 0:
-        raise ValueError(f"{func}: input {x.shape} must have non-zero height and width")
-    ho = pool_output_size(h, kernel2[0], stride2[0], pad2[0], dilation2[0], bool(ceil_mode))
-    wo = pool_output_size(w, kernel2[1], stride2[1], pad2[1], dilation2[1], bool(ceil_mode))
-    if ho < 1 or wo < 1:
-        raise ValueError(
-            f"{func}: output size {(ho, wo)} is too small for input {x.shape} with "
-            f"kernel_size {kernel2}, stride {stride2}, padding {pad2}, dilation {dilation2}"
-        )
-    return _contiguous(x4), (n, c, ho, wo), batched, kernel2, stride2, pad2, dilation2
+    kernel2, stride2, pad2, dilation2, ceil_mode = _pool_params(kernel_size, stride, padding,
+                                                                dilation, ceil_mode)
+    shape = _core.pool2d_output_shape(x4.shape, kernel2, stride2, pad2, dilation2, ceil_mode,
+                                      func.startswith("avg_pool2d"))
+    return _contiguous(x4), tuple(shape), batched, kernel2, stride2, pad2, dilation2
 
 
 def max_pool2d(
@@ -832,24 +780,12 @@ def conv2d_dense_matrix(
         raise ValueError(f"input_shape must be (C, H, W), got {input_shape!r}")
     c, h, wd = (_int_param(v, "input_shape", 1) for v in input_shape)
     k, cg, r, s = w.shape
-    stride2 = _pair(stride, "stride", 1)
-    dilation2 = _pair(dilation, "dilation", 1)
-    groups = _int_param(groups, "groups", 1)
+    stride2 = _pair(stride, "stride")
+    dilation2 = _pair(dilation, "dilation")
+    groups = _int_param(groups, "groups")
     pads = conv_padding(padding, (r, s), stride2, dilation2)
-    if min(k, cg, r, s) == 0:
-        raise ValueError(f"weight {w.shape} must have non-zero sizes")
-    if c % groups or k % groups or cg * groups != c:
-        raise ValueError(
-            f"weight {w.shape} with groups={groups} does not fit input_shape {(c, h, wd)}: "
-            f"expected (K, C/groups, R, S) = ({k}, {c // groups if c % groups == 0 else '?'}, R, S)"
-        )
-    hp, wp = h + pads[0] + pads[1], wd + pads[2] + pads[3]
-    if dilation2[0] * (r - 1) + 1 > hp or dilation2[1] * (s - 1) + 1 > wp:
-        raise ValueError(
-            f"kernel {(r, s)} with dilation {dilation2} is larger than the padded input {(hp, wp)}"
-        )
-    ho = conv2d_output_size(h, r, stride2[0], pads[0], pads[1], dilation2[0])
-    wo = conv2d_output_size(wd, s, stride2[1], pads[2], pads[3], dilation2[1])
+    _, _, ho, wo = _core.conv2d_output_shape((1, c, h, wd), w.shape, stride2, pads, dilation2,
+                                             groups, "zeros")
     rows, cols = k * ho * wo, c * h * wd
     nbytes = rows * cols * w.dtype.itemsize
     available = _available_memory()
@@ -934,22 +870,22 @@ def conv2d_backward(
     """
     x = _float_array(input, "input")
     w = _float_array(weight, "weight")
-    geo = _conv_geometry(x, w, stride, padding, dilation, groups, padding_mode)
-    g = _grad_output(grad_output, geo.out_shape, "conv2d_backward", input=x.shape,
-                     weight=w.shape)
+    x4, batched, stride2, pads, dilation2, groups, padding_mode, shape4 = _conv_args(
+        x, w, stride, padding, dilation, groups, padding_mode)
+    g = _grad_output(grad_output, shape4 if batched else shape4[1:], "conv2d_backward",
+                     input=x.shape, weight=w.shape)
     dtype = _same_dtype("conv2d_backward", grad_output=g, input=x, weight=w)
     mask = _output_mask(output_mask)
     gi, gw, gb = _grads(mask, (x.shape, w.shape, (w.shape[0],)), dtype)
-    if geo.n == 0:
+    if shape4[0] == 0:
         for a in (gw, gb):
             if a is not None:
                 a.fill(0)
         return gi, gw, gb
-    b4 = (lambda a: a) if geo.batched else (lambda a: a[None])
     _core.conv2d_backward(
-        _contiguous(b4(g)), _contiguous(b4(x)), _contiguous(w),
-        None if gi is None else b4(gi), gw, gb, geo.stride, geo.pads, geo.dilation, geo.groups,
-        geo.padding_mode,
+        _contiguous(g if batched else g[None]), _contiguous(x4), _contiguous(w),
+        gi if gi is None or batched else gi[None],
+        gw, gb, stride2, pads, dilation2, groups, padding_mode,
     )
     return gi, gw, gb
 
@@ -979,16 +915,16 @@ def conv2d_backward_workspace_bytes(
         )
     n, c, h, wd = shape if len(shape) == 4 else (1,) + shape
     k, _, r, s = wshape
-    stride2 = _pair(stride, "stride", 1)
-    dilation2 = _pair(dilation, "dilation", 1)
+    stride2 = _pair(stride, "stride")
+    dilation2 = _pair(dilation, "dilation")
     pads = conv_padding(padding, (r, s), stride2, dilation2)
     mask = _output_mask(output_mask)
     itemsize = np.dtype(dtype).itemsize
     if itemsize not in (4, 8) or np.dtype(dtype).kind != "f":
         raise TypeError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
     return _core.conv2d_backward_workspace_bytes(
-        (n, c, h, wd), (k, r, s, _int_param(groups, "groups", 1)), stride2, pads, dilation2,
-        _choice(padding_mode, "padding_mode", PADDING_MODES), itemsize, mask[0], mask[1])
+        (n, c, h, wd), (k, r, s, _int_param(groups, "groups")), stride2, pads, dilation2,
+        _name(padding_mode, "padding_mode", PADDING_MODES), itemsize, mask[0], mask[1])
 
 
 def linear_backward(
@@ -1040,9 +976,8 @@ def locally_connected2d_backward(
     ``output_mask`` is False."""
     x = _float_array(input, "input")
     w = _float_array(weight, "weight")
-    x4, batched, stride2, pads, dilation2 = _lc_geometry(x, w, stride, padding, dilation)
-    ho, wo, k = w.shape[:3]
-    out4 = (x4.shape[0], k, ho, wo)
+    x4, batched, stride2, pads, dilation2, out4 = _lc_args(x, w, stride, padding, dilation)
+    k, ho, wo = out4[1:]
     g = _grad_output(grad_output, out4 if batched else out4[1:], "locally_connected2d_backward",
                      input=x.shape, weight=w.shape)
     dtype = _same_dtype("locally_connected2d_backward", grad_output=g, input=x, weight=w)

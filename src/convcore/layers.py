@@ -834,19 +834,18 @@ class Conv2d(_Weighted):
                  stride: IntPair = 1, padding: Union[IntPair, str] = 0, dilation: IntPair = 1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  activation: Any = None, *, dtype: Any = np.float32, seed: Optional[int] = None):
-        self.in_channels = F._int_param(in_channels, "in_channels", 1)
-        self.out_channels = F._int_param(out_channels, "out_channels", 1)
-        self.kernel_size = F._pair(kernel_size, "kernel_size", 1)
-        self.stride = F._pair(stride, "stride", 1)
-        self.dilation = F._pair(dilation, "dilation", 1)
-        self.groups = F._int_param(groups, "groups", 1)
-        if self.in_channels % self.groups or self.out_channels % self.groups:
-            raise ValueError(
-                f"Conv2d: groups={self.groups} must divide in_channels={self.in_channels} "
-                f"and out_channels={self.out_channels}")
-        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding", 0)
+        self.in_channels = F._int_param(in_channels, "in_channels")
+        self.out_channels = F._int_param(out_channels, "out_channels")
+        self.kernel_size = F._pair(kernel_size, "kernel_size")
+        self.stride = F._pair(stride, "stride")
+        self.dilation = F._pair(dilation, "dilation")
+        self.groups = F._int_param(groups, "groups")
+        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
         self._pads = F.conv_padding(padding, self.kernel_size, self.stride, self.dilation)
-        self.padding_mode = F._choice(padding_mode, "padding_mode", F.PADDING_MODES)
+        self.padding_mode = F._name(padding_mode, "padding_mode", F.PADDING_MODES)
+        _core.conv2d_check_parameters(self.in_channels, self.out_channels, self.kernel_size,
+                                      self.stride, self._pads, self.dilation, self.groups,
+                                      self.padding_mode)
         self.activation = activation
         self._spec = F.activation_spec(activation)
         self.dtype = _dtype(dtype)
@@ -921,14 +920,10 @@ class Conv2d(_Weighted):
         c, h, w = chw
         if c != self.in_channels:
             raise ValueError(f"Conv2d: input has {c} channels, expected {self.in_channels}")
-        (r, s), (dh, dw), p = self.kernel_size, self.dilation, self._pads
-        if dh * (r - 1) + 1 > h + p[0] + p[1] or dw * (s - 1) + 1 > w + p[2] + p[3]:
-            raise ValueError(
-                f"Conv2d: kernel {self.kernel_size} with dilation {self.dilation} is larger than "
-                f"the padded input {(h + p[0] + p[1], w + p[2] + p[3])} (input {(c, h, w)})")
-        ho = F.conv2d_output_size(h, r, self.stride[0], p[0], p[1], dh)
-        wo = F.conv2d_output_size(w, s, self.stride[1], p[2], p[3], dw)
-        return (self.out_channels, ho, wo)
+        _, k, ho, wo = _core.conv2d_output_shape((1, c, h, w), self._weight_shape(), self.stride,
+                                                 self._pads, self.dilation, self.groups,
+                                                 self.padding_mode)
+        return (k, ho, wo)
 
     def output_shape(self, input_shape: Sequence[int]) -> Shape:
         batch, chw = _split_batch(input_shape, 3, "Conv2d", "(C, H, W)")
@@ -1029,25 +1024,22 @@ class LocallyConnected2d(_Weighted):
                  kernel_size: IntPair, stride: IntPair = 1, padding: Union[IntPair, str] = 0,
                  dilation: IntPair = 1, bias: bool = True, activation: Any = None, *,
                  dtype: Any = np.float32, seed: Optional[int] = None):
-        self.in_channels = F._int_param(in_channels, "in_channels", 1)
-        self.out_channels = F._int_param(out_channels, "out_channels", 1)
-        self.input_size = F._pair(input_size, "input_size", 1)
-        self.kernel_size = F._pair(kernel_size, "kernel_size", 1)
-        self.stride = F._pair(stride, "stride", 1)
-        self.dilation = F._pair(dilation, "dilation", 1)
-        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding", 0)
+        self.in_channels = F._int_param(in_channels, "in_channels")
+        self.out_channels = F._int_param(out_channels, "out_channels")
+        self.input_size = F._pair(input_size, "input_size")
+        self.kernel_size = F._pair(kernel_size, "kernel_size")
+        self.stride = F._pair(stride, "stride")
+        self.dilation = F._pair(dilation, "dilation")
+        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
         self._pads = F.conv_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.activation = activation
         self._spec = F.activation_spec(activation)
         self.dtype = _dtype(dtype)
-        (h, w), (r, s), p = self.input_size, self.kernel_size, self._pads
-        if (self.dilation[0] * (r - 1) + 1 > h + p[0] + p[1]
-                or self.dilation[1] * (s - 1) + 1 > w + p[2] + p[3]):
-            raise ValueError(
-                f"LocallyConnected2d: kernel {self.kernel_size} with dilation {self.dilation} is "
-                f"larger than the padded input {(h + p[0] + p[1], w + p[2] + p[3])}")
-        self.output_size = (F.conv2d_output_size(h, r, self.stride[0], p[0], p[1], self.dilation[0]),
-                            F.conv2d_output_size(w, s, self.stride[1], p[2], p[3], self.dilation[1]))
+        (h, w), (r, s) = self.input_size, self.kernel_size
+        _, _, ho, wo = _core.locally_connected2d_output_shape(
+            (1, self.in_channels, h, w), (self.out_channels, self.in_channels, r, s), self.stride,
+            self._pads, self.dilation)
+        self.output_size = (ho, wo)
         rng = np.random.default_rng(_seed(seed))
         fan_in = self.in_channels * r * s
         w = _uniform(rng, self._weight_shape(), fan_in, self.dtype)
@@ -1123,22 +1115,16 @@ class _Pool2d(Module):
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
         self.dilation = dilation
-        self.ceil_mode = _bool(ceil_mode, "ceil_mode")
-        self._k = F._pair(kernel_size, "kernel_size", 1)
-        self._s = F._pair(self.stride, "stride", 1)
-        self._p = F._pair(padding, "padding", 0)
-        self._d = F._pair(dilation, "dilation", 1)
-        if self._p[0] > self._k[0] // 2 or self._p[1] > self._k[1] // 2:
-            raise ValueError(f"{type(self).__name__}: padding should be at most half of the kernel "
-                             f"size, got padding={padding} for kernel_size={kernel_size}")
+        self._k, self._s, self._p, self._d, self.ceil_mode = F._pool_params(
+            kernel_size, stride, padding, dilation, ceil_mode)
+        _core.pool2d_check_parameters(self._k, self._s, self._p, self._d, self._avg)
+
+    _avg = False
 
     def output_shape(self, input_shape: Sequence[int]) -> Shape:
-        name = type(self).__name__
-        batch, (c, h, w) = _split_batch(input_shape, 3, name, "(C, H, W)")
-        ho = F.pool_output_size(h, self._k[0], self._s[0], self._p[0], self._d[0], self.ceil_mode)
-        wo = F.pool_output_size(w, self._k[1], self._s[1], self._p[1], self._d[1], self.ceil_mode)
-        if ho < 1 or wo < 1:
-            raise ValueError(f"{name}: output size {(ho, wo)} is too small for input {(c, h, w)}")
+        batch, chw = _split_batch(input_shape, 3, type(self).__name__, "(C, H, W)")
+        _, c, ho, wo = _core.pool2d_output_shape((1,) + chw, self._k, self._s, self._p, self._d,
+                                                 self.ceil_mode, self._avg)
         return _join_batch(batch, (c, ho, wo))
 
     def forward(self, x: Any) -> np.ndarray:
@@ -1182,6 +1168,8 @@ class MaxPool2d(_Pool2d):
 
 class AvgPool2d(_Pool2d):
     """2D average pooling, as ``torch.nn.AvgPool2d``."""
+
+    _avg = True
 
     def __init__(self, kernel_size: IntPair, stride: Optional[IntPair] = None,
                  padding: IntPair = 0, ceil_mode: bool = False,

@@ -74,6 +74,38 @@ void params() {
   CHECK_NOTHROW(p.validate());
 }
 
+// What `f` throws, as value_error's message ("" when it throws nothing or something else).
+template <class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const value_error& e) {
+    return e.what();
+  } catch (...) {
+  }
+  return "";
+}
+
+// One rule, one message, whichever entry point: validate(), the operator, the one-call
+// conv2d. tests/test_errors.py checks that the Python function and layer give this same
+// text for the same problem.
+void one_message() {
+  check::context() = "one message";
+  Conv2dParams p;
+  p.N = 1, p.C = 4, p.H = 3, p.W = 3, p.K = 2;
+  p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 4;
+  p.padding_mode = PaddingMode::reflect;
+  const std::string expected =
+      "conv2d: padding_mode='reflect' needs padding < the input size, got padding "
+      "(top, bottom, left, right) = (4, 4, 4, 4) for input (H, W) = (3, 3)";
+  const std::vector<float> w(8, 0.0f), x(36, 0.0f);
+  std::vector<float> y(1024);
+  CHECK(message_of([&] { p.validate(); }) == expected);
+  CHECK(message_of([&] { Conv2dOp<float>(p, w.data(), nullptr); }) == expected);
+  CHECK(message_of([&] { convcore::conv2d(p, x.data(), w.data(), nullptr, y.data()); }) ==
+        expected);
+}
+
 void pointers_and_batch() {
   check::context() = "pointers";
   const Conv2dParams p = good();
@@ -140,6 +172,7 @@ void memory() {
 
 int main() {
   params();
+  one_message();
   pointers_and_batch();
   names();
   runtime();

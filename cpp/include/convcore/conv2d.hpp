@@ -41,7 +41,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
+#include "convcore/geometry.hpp"
 #include "convcore/types.hpp"
 
 namespace convcore {
@@ -62,27 +64,19 @@ enum class Algorithm : int { automatic = 0, direct, im2col };
 PaddingMode padding_mode_from_name(const char* name);  // "zeros", "reflect", "replicate", "circular"
 Algorithm algorithm_from_name(const char* name);       // "auto", "direct", "im2col"
 const char* algorithm_name(Algorithm a);               // a static string, e.g. "auto"
+std::vector<const char*> algorithm_names();            // every algorithm but "auto", in order
 
-// Every size and option of one convolution. The defaults describe a 1x1 convolution of
-// one 1x1 image; set the fields by name.
-struct Conv2dParams {
-  int64_t N = 1, C = 1, H = 1, W = 1;  // input: batch (>= 0), channels, rows, columns (>= 1)
-  int64_t K = 1, R = 1, S = 1;         // output channels, kernel rows, kernel columns (>= 1)
-  int64_t stride_h = 1, stride_w = 1;  // step between output pixels, in input pixels (>= 1)
-  // Rows/columns added on each side (>= 0). "same" output size (stride 1): the total
-  // dilation_h * (R - 1) split as top = total / 2, bottom = the rest (likewise columns).
-  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
-  int64_t dilation_h = 1, dilation_w = 1;  // spacing of kernel taps (>= 1; 1 = dense)
-  // Channel groups (>= 1, divides C and K): filter k sees only the C/groups input
-  // channels of its group. groups == C == K is a depthwise convolution.
-  int64_t groups = 1;
+// Every size and option of one convolution: the shared geometry (geometry.hpp: sizes,
+// stride, padding, dilation, groups, output size) plus the padding mode, the fused
+// activation and the algorithm. The defaults describe a 1x1 convolution of one 1x1 image;
+// set the fields by name.
+struct Conv2dParams : ConvGeometry {
   PaddingMode padding_mode = PaddingMode::zeros;
   Activation activation{};  // applied to each output as it is stored (types.hpp)
   Algorithm algorithm = Algorithm::automatic;
 
-  int64_t out_h() const;  // Ho, formula above (call validate() first)
-  int64_t out_w() const;  // Wo
-  // Throws value_error describing the first inconsistency; checks every size product.
+  // Throws value_error describing the first inconsistency (ConvGeometry::validate, then
+  // reflect padding < the input size, circular padding <= it); checks every size product.
   void validate() const;
 };
 
@@ -109,10 +103,8 @@ int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes);
 //
 // The constructor takes weight (K, C/groups, R, S), never nullptr, and bias (K) or
 // nullptr, and throws value_error (p invalid, null weight) or std::bad_alloc.
-// The weights are packed for the register tile of the ISA in use (runtime.hpp); `run`
-// uses the ISA in use when it runs. Scalar twins share their SIMD kernel's tile, so
-// switching between them is fine; an ISA with another tile makes `run` throw value_error
-// (build the operator after set_isa).
+// The operator keeps the kernels of the ISA in use when it was built (runtime.hpp) and
+// its weights packed for them: set_isa or CONVCORE_ISA later changes nothing for it.
 // Movable, not copyable; a moved-from operator may only be destroyed or assigned to.
 template <class T>
 class Conv2dOp {

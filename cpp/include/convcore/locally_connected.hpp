@@ -31,21 +31,17 @@
 
 #include <cstdint>
 
+#include "convcore/geometry.hpp"
 #include "convcore/types.hpp"
 
 namespace convcore {
 
-struct LocallyConnected2dParams {
-  int64_t N = 1, C = 1, H = 1, W = 1;  // input
-  int64_t K = 1, R = 1, S = 1;         // output channels, kernel rows, kernel columns
-  int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
-  int64_t dilation_h = 1, dilation_w = 1;
+// The shared geometry (geometry.hpp) with groups == 1, and the fused activation.
+struct LocallyConnected2dParams : ConvGeometry {
   Activation activation{};
 
-  int64_t out_h() const;  // formula above (call validate() first)
-  int64_t out_w() const;
-  // Throws value_error describing the first inconsistency; checks every size product.
+  // Throws value_error describing the first inconsistency (ConvGeometry::validate, groups
+  // other than 1); checks every size product, the weight's included.
   void validate() const;
 };
 

@@ -45,8 +45,13 @@ struct Pool2dParams {
 
   int64_t out_h() const;  // formula above (call validate() first)
   int64_t out_w() const;
-  // Throws value_error describing the first inconsistency; checks every size product.
-  void validate() const;
+  // Throws value_error describing the first inconsistency, its message starting with `op`
+  // ("max_pool2d", "avg_pool2d": avg also needs dilation 1; "pool2d": the rules both
+  // share); checks every size product.
+  void validate(const char* op = "pool2d") const;
+  // The rules that do not need the input (a pooling layer's): window, stride, dilation,
+  // padding (>= 0, at most half the window), avg's dilation 1.
+  void validate_parameters(const char* op = "pool2d") const;
 };
 
 void max_pool2d(const Pool2dParams& p, const float* x, float* y);

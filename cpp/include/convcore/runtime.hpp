@@ -3,6 +3,7 @@
 // thread. Change them while no convcore call is running.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,15 @@ struct KernelInfo {
 };
 std::vector<KernelInfo> kernel_list();  // every slot of every compiled table
                                         // (supported by this CPU or not)
+
+// The packed GEMM's cache blocking (conv2d's im2col and linear), whatever the ISA: the
+// reduction is cut into equal blocks of at most kc, the A operand into blocks of mc rows
+// (mc_f32 / mc_f64: 144 KiB of either type), a gathered conv B block holds at most
+// b_block_bytes. Tests draw their edge sizes from it.
+struct GemmBlocking {
+  int64_t kc, mc_f32, mc_f64, b_block_bytes;
+};
+GemmBlocking gemm_blocking();
 
 std::string version();    // the package version, e.g. "0.1.0"
 std::string compiler();   // e.g. "GNU 12.2.0"

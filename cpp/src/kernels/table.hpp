@@ -1,11 +1,20 @@
-// table.hpp — the kernel table: one slot per operation, filled by each ISA.
+// table.hpp — the kernel tables: one slot per operation, typed by dtype, filled per ISA.
 //
-// Drivers (cpp/src/ops) reach kernels only through `kernels()` (dispatch.hpp). Each ISA
-// provides `const KernelTable& <isa>::table()`; a slot an ISA has no kernel of its own
-// for holds the scalar kernel, so no slot is ever null. Adding a kernel: declare its
-// signature here, add the slot, fill it in every ISA's table.cpp and name it in
-// `for_each_slot` (registry.cpp) — the listing, tests and benchmarks read that.
-// The contract of every signature is written in cpp/src/kernels/README.md.
+// Drivers (cpp/src/ops) reach kernels only through a `KernelTable<T>` (float or double):
+// `kernels<T>()` (dispatch.hpp) is the active ISA's, and a plan (ops/algorithm.hpp) keeps
+// the one it was made with, so switching ISA (CONVCORE_ISA, set_isa) never changes the
+// kernels under a live operator. The slots are listed once, in CONVCORE_KERNEL_SLOTS below:
+// the struct members, the listing (`_core.kernels()`), the completeness check and the
+// tests all come from that list.
+//
+// Each ISA's tables are the next narrower ISA's plus its own overrides (BLIS's context
+// = reference + overrides): scalar fills every slot, avx2 = scalar + its kernels, avx512 =
+// avx2 + its kernels (`<isa>/table.hpp`), so a slot is never null and a kernel is named
+// in one place. A kernel's symbol is its listed name (`avx512::gemm_14x32_avx512`), its
+// file `<family>_<isa>.cpp`. Adding a kernel: its signature here (if new), its slot in
+// CONVCORE_KERNEL_SLOTS, the kernel in every ISA that has one (scalar always: the twin),
+// one line in that ISA's table.hpp. The contract of every signature is written in
+// cpp/src/kernels/README.md.
 #pragma once
 
 #include <cstdint>
@@ -120,50 +129,79 @@ using PeakFmaFn = float (*)(int64_t steps, float m, float c);
 
 template <class Fn>
 struct Kernel {
-  const char* name;  // e.g. "gemm_6x16_avx2"
-  const char* isa;   // ISA its code needs
-  Fn fn;
-  int mr = 0, nr = 0;  // register tile (0: untiled)
-  bool in_place = false;  // direct_plane: honours DirectTileArgs' in-place reading
+  const char* name = nullptr;  // symbol and listing, e.g. "gemm_14x32_avx512"
+  const char* isa = nullptr;   // ISA its code needs
+  Fn fn = nullptr;
+  int mr = 0, nr = 0;      // register tile (0: untiled); direct kernels: mr = KB channels
+  bool in_place = false;   // direct_plane: honours DirectTileArgs' in-place reading
 };
 
+// The slots of a dtype's table, listed once: X(slot, function type). T is float or double.
+#define CONVCORE_KERNEL_SLOTS(X, T)                                                     \
+  X(pack_nr, PackFn<T>)               /* B panels for gemm (nr = gemm's NR) */           \
+  X(gemm, GemmFn<T>)                  /* MR x NR GEMM micro-kernel */                    \
+  X(activate, ActivateFn<T>)                                                             \
+  X(direct_tile, DirectTileFn<T>)     /* KB = mr output channels (4; 8 on AVX-512) */    \
+  X(direct_plane, DirectTileFn<T>)    /* KB = 1: depthwise, one-channel filtering */     \
+  X(locally_connected, LocallyConnectedFn<T>)                                            \
+  X(locally_connected_rows, LocallyConnectedRowsFn<T>)                                   \
+  X(max_pool_row, MaxPoolRowFn<T>)                                                       \
+  X(avg_pool_row, AvgPoolRowFn<T>)
+
+// One ISA's kernels for one dtype.
+template <class T>
 struct KernelTable {
-  const char* isa;
-  Kernel<PackFn<float>> pack_nr_f32;  // panels for gemm_f32 (nr = its NR)
-  Kernel<PackFn<double>> pack_nr_f64;
-  Kernel<GemmFn<float>> gemm_f32;
-  Kernel<GemmFn<double>> gemm_f64;
-  Kernel<ActivateFn<float>> activate_f32;
-  Kernel<ActivateFn<double>> activate_f64;
-  Kernel<DirectTileFn<float>> direct_tile_f32;   // KB = mr output channels (4; 8 on AVX-512)
-  Kernel<DirectTileFn<double>> direct_tile_f64;
-  Kernel<DirectTileFn<float>> direct_plane_f32;  // KB = 1: depthwise, one-channel filtering
-  Kernel<DirectTileFn<double>> direct_plane_f64;
-  Kernel<LocallyConnectedFn<float>> locally_connected_f32;
-  Kernel<LocallyConnectedFn<double>> locally_connected_f64;
-  Kernel<LocallyConnectedRowsFn<float>> locally_connected_rows_f32;
-  Kernel<LocallyConnectedRowsFn<double>> locally_connected_rows_f64;
-  Kernel<MaxPoolRowFn<float>> max_pool_row_f32;
-  Kernel<MaxPoolRowFn<double>> max_pool_row_f64;
-  Kernel<AvgPoolRowFn<float>> avg_pool_row_f32;
-  Kernel<AvgPoolRowFn<double>> avg_pool_row_f64;
-  Kernel<PeakFmaFn> peak_fma_f32;
+  const char* isa = nullptr;  // the table's ISA ("avx512", "avx2", "scalar")
+#define CONVCORE_SLOT_MEMBER(slot, Fn) Kernel<Fn> slot;
+  CONVCORE_KERNEL_SLOTS(CONVCORE_SLOT_MEMBER, T)
+#undef CONVCORE_SLOT_MEMBER
+
+  // visit(slot name, const Kernel<Fn>&) for every slot, in the listed order.
+  template <class Visit>
+  void for_each_slot(Visit&& visit) const {
+#define CONVCORE_SLOT_VISIT(slot, Fn) visit(#slot, slot);
+    CONVCORE_KERNEL_SLOTS(CONVCORE_SLOT_VISIT, T)
+#undef CONVCORE_SLOT_VISIT
+  }
 };
 
-// Throws std::logic_error when a slot of `t` is null or missing from the registry's list.
-void check_complete(const KernelTable& t);
+// An ISA's tables: one per dtype, and the float32 FMA-throughput probe.
+struct IsaTables {
+  const char* isa = nullptr;
+  KernelTable<float> f32;
+  KernelTable<double> f64;
+  Kernel<PeakFmaFn> peak_fma;
 
+  template <class T>
+  const KernelTable<T>& of() const {
+    if constexpr (sizeof(T) == sizeof(float))
+      return f32;
+    else
+      return f64;
+  }
+};
+
+// The dtype's name in listings: "f32", "f64".
+template <class T>
+constexpr const char* dtype_suffix() {
+  return sizeof(T) == sizeof(float) ? "f32" : "f64";
+}
+
+// Throws std::logic_error when a slot of `t` is null (a table.hpp that forgot a slot).
+void check_complete(const IsaTables& t);
+
+// Each ISA's tables (its <isa>/table.cpp; built at compile time, see <isa>/table.hpp).
 namespace scalar {
-const KernelTable& table();
+const IsaTables& tables();
 }
 #if defined(CONVCORE_HAVE_AVX2)
 namespace avx2 {
-const KernelTable& table();
+const IsaTables& tables();
 }
 #endif
 #if defined(CONVCORE_HAVE_AVX512)
 namespace avx512 {
-const KernelTable& table();
+const IsaTables& tables();
 }
 #endif
 

@@ -1,20 +1,21 @@
-// conv2d.cpp — conv2d's front: validation, the non-zero padding modes, the choice of
-// algorithm. The algorithms themselves live in direct.cpp and im2col.cpp.
+// conv2d.cpp — conv2d's front: Conv2dParams' own rules, the padding modes other than
+// zeros (a padded copy of the input), and "plan, run" on the algorithm registry
+// (ops/algorithm.hpp): Conv2dOp holds a plan, the one-call conv2d() makes a one-shot one.
 #include "convcore/conv2d.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <string>
 
 #include "checked.hpp"
-#include "ops/conv_drivers.hpp"
+#include "dispatch.hpp"
+#include "ops/algorithm.hpp"
+#include "ops/conv_pieces.hpp"
 #include "threadpool.hpp"
 #include "workspace.hpp"
 
 namespace convcore {
 
 using detail::checked_add;
-using detail::checked_mul;
 using detail::checked_product;
 
 PaddingMode padding_mode_from_name(const char* name) {
@@ -27,95 +28,20 @@ PaddingMode padding_mode_from_name(const char* name) {
                     s + "'");
 }
 
-Algorithm algorithm_from_name(const char* name) {
-  const std::string s = name;
-  if (s == "auto") return Algorithm::automatic;
-  if (s == "direct") return Algorithm::direct;
-  if (s == "im2col") return Algorithm::im2col;
-  throw value_error("algorithm must be one of 'auto', 'direct', 'im2col', got '" + s + "'");
-}
-
-const char* algorithm_name(Algorithm a) {
-  switch (a) {
-    case Algorithm::automatic: return "auto";
-    case Algorithm::direct: return "direct";
-    case Algorithm::im2col: return "im2col";
-  }
-  return "?";
-}
-
-int64_t Conv2dParams::out_h() const {
-  return (H + pad_top + pad_bottom - dilation_h * (R - 1) - 1) / stride_h + 1;
-}
-int64_t Conv2dParams::out_w() const {
-  return (W + pad_left + pad_right - dilation_w * (S - 1) - 1) / stride_w + 1;
-}
-
-namespace {
-std::string pair(int64_t a, int64_t b) {
-  return "(" + std::to_string(a) + ", " + std::to_string(b) + ")";
-}
-}  // namespace
-
 void Conv2dParams::validate() const {
-  if (N < 0) throw value_error("conv2d: batch size must be >= 0, got " + std::to_string(N));
-  if (C < 1 || H < 1 || W < 1)
-    throw value_error("conv2d: input channels, height and width must be >= 1, got (C, H, W) = (" +
-                      std::to_string(C) + ", " + std::to_string(H) + ", " + std::to_string(W) + ")");
-  if (K < 1 || R < 1 || S < 1)
-    throw value_error("conv2d: weight out_channels and kernel size must be >= 1, got (K, R, S) = (" +
-                      std::to_string(K) + ", " + std::to_string(R) + ", " + std::to_string(S) + ")");
-  if (stride_h < 1 || stride_w < 1)
-    throw value_error("conv2d: stride must be >= 1, got stride=" + pair(stride_h, stride_w));
-  if (dilation_h < 1 || dilation_w < 1)
-    throw value_error("conv2d: dilation must be >= 1, got dilation=" + pair(dilation_h, dilation_w));
-  if (pad_top < 0 || pad_bottom < 0 || pad_left < 0 || pad_right < 0)
-    throw value_error("conv2d: padding must be >= 0");
-  if (groups < 1) throw value_error("conv2d: groups must be >= 1, got " + std::to_string(groups));
-  if (C % groups != 0 || K % groups != 0)
-    throw value_error("conv2d: groups=" + std::to_string(groups) +
-                      " must divide in_channels=" + std::to_string(C) +
-                      " and out_channels=" + std::to_string(K));
-  checked_product("conv2d input", N, C, H, W);
-  checked_product("conv2d weight", K, C / groups, R, S);
-  const int64_t hp = checked_add(checked_add(H, pad_top, "padding"), pad_bottom, "padding");
-  const int64_t wp = checked_add(checked_add(W, pad_left, "padding"), pad_right, "padding");
-  const int64_t eh = checked_add(checked_mul(dilation_h, R - 1, "dilation"), 1, "dilation");
-  const int64_t ew = checked_add(checked_mul(dilation_w, S - 1, "dilation"), 1, "dilation");
-  if (eh > hp || ew > wp)
-    throw value_error("conv2d: kernel size " + pair(eh, ew) + " (with dilation) is larger than the padded input " +
-                      pair(hp, wp));
-  if (padding_mode == PaddingMode::reflect &&
-      (std::max(pad_top, pad_bottom) >= H || std::max(pad_left, pad_right) >= W))
-    throw value_error("conv2d: padding_mode='reflect' needs padding < input size, got padding " +
-                      pair(std::max(pad_top, pad_bottom), std::max(pad_left, pad_right)) +
-                      " for input " + pair(H, W));
-  if (padding_mode == PaddingMode::circular &&
-      (std::max(pad_top, pad_bottom) > H || std::max(pad_left, pad_right) > W))
-    throw value_error("conv2d: padding_mode='circular' needs padding <= input size, got padding " +
-                      pair(std::max(pad_top, pad_bottom), std::max(pad_left, pad_right)) +
-                      " for input " + pair(H, W));
-  checked_product("conv2d output", N, K, out_h(), out_w());
-  checked_product("conv2d work", N, K, out_h(), out_w(), C / groups, R, S);
-}
-
-// `auto`: im2col when C/groups > 1 and (R*S == 1 or C/groups > kAutoMaxDirectChannels),
-// else direct. With one input channel per group (depthwise, one-channel filtering) the
-// reduction is only R*S terms and the GEMM cannot amortise anything. A 1x1 convolution is
-// a plain GEMM reading the input in place. Otherwise the GEMM pays for
-// gathering R*S copies of the input and for packing, and earns it back by cache-blocking a
-// long reduction over many input channels (deep layers); with few input channels per group
-// the direct kernels stream the input once per block of output channels and win (stems,
-// LeNet-like layers, depthwise, one-channel filtering). The threshold is the best fit to
-// the measurements of benchmarks/auto_rule.py over convcore.testing.SHAPES (table in
-// README.md, "How auto chooses"); re-run it after changing either algorithm.
-constexpr int64_t kAutoMaxDirectChannels = 64;
-
-Algorithm choose_algorithm(const Conv2dParams& p) {
-  if (p.algorithm != Algorithm::automatic) return p.algorithm;
-  const int64_t cg = p.C / p.groups;
-  const bool gemm = cg > 1 && ((p.R == 1 && p.S == 1) || cg > kAutoMaxDirectChannels);
-  return gemm ? Algorithm::im2col : Algorithm::direct;
+  ConvGeometry::validate("conv2d");
+  const int64_t ph = std::max(pad_top, pad_bottom), pw = std::max(pad_left, pad_right);
+  const auto where = [&] {
+    return "got padding (top, bottom, left, right) = (" + std::to_string(pad_top) + ", " +
+           std::to_string(pad_bottom) + ", " + std::to_string(pad_left) + ", " +
+           std::to_string(pad_right) + ") for input (H, W) = (" + std::to_string(H) + ", " +
+           std::to_string(W) + ")";
+  };
+  if (padding_mode == PaddingMode::reflect && (ph >= H || pw >= W))
+    throw value_error("conv2d: padding_mode='reflect' needs padding < the input size, " + where());
+  if (padding_mode == PaddingMode::circular && (ph > H || pw > W))
+    throw value_error("conv2d: padding_mode='circular' needs padding <= the input size, " +
+                      where());
 }
 
 namespace detail {
@@ -177,6 +103,42 @@ const T* padded_input(const Conv2dParams& p, const Conv2dParams& q, const T* x,
   return padded.get();
 }
 
+// The plan of `q` (the inner problem) for weight/bias on the active kernels.
+template <class T>
+std::unique_ptr<detail::ConvPlan<T>> forward_plan(const Conv2dParams& q, const T* w, const T* bias,
+                                                  bool one_shot,
+                                                  const detail::ConvAlgorithm** chosen = nullptr) {
+  return detail::make_plan<T>(q, detail::Pass::forward, detail::kernels<T>(), w, bias, one_shot,
+                              chosen);
+}
+
+// Checks what a run adds to a validated problem: its batch N and the pointers.
+void check_run(const Conv2dParams& p, int64_t N, const void* x, const void* y) {
+  if (N < 0) throw value_error("conv2d: batch size must be >= 0, got N = " + std::to_string(N));
+  if (N == 0) return;
+  if (x == nullptr || y == nullptr) throw value_error("conv2d: input and output must not be null");
+  checked_product("conv2d input", N, p.C, p.H, p.W);
+  checked_product("conv2d output", N, p.K, p.out_h(), p.out_w());
+}
+
+// y = conv2d(x) with `plan` (made for inner_params(p)): pads the input for the padding
+// modes other than zeros, then runs.
+template <class T>
+void run_plan(const detail::ConvPlan<T>& plan, const Conv2dParams& params, int64_t N,
+              const T* x, T* y) {
+  check_run(params, N, x, y);
+  if (N == 0) return;
+  Conv2dParams p = params;
+  p.N = N;
+  const Conv2dParams q = inner_params(p);
+  detail::Buffer<T> padded;
+  detail::ConvTensors<T> t;
+  t.N = N;
+  t.x = padded_input(p, q, x, padded);
+  t.y = y;
+  plan.run(t);
+}
+
 }  // namespace
 
 int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes) {
@@ -189,21 +151,20 @@ int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes) {
       p.padding_mode == PaddingMode::zeros
           ? 0
           : checked_product("conv2d padded input", p.N, p.C, q.H, q.W, int64_t{dtype_bytes});
-  if (p.N == 0 || choose_algorithm(q) != Algorithm::im2col) return padded;
+  if (p.N == 0) return padded;
+  // A plan without weights, made only to size its scratch.
   const int threads = detail::pool_threads();
-  const int64_t tiles = dtype_bytes == 4 ? detail::im2col_workspace_bytes<float>(q, threads)
-                                         : detail::im2col_workspace_bytes<double>(q, threads);
-  return checked_add(padded, tiles, "conv2d workspace");
+  const int64_t plan = dtype_bytes == 4
+                           ? forward_plan<float>(q, nullptr, nullptr, true)->workspace_bytes(p.N, threads)
+                           : forward_plan<double>(q, nullptr, nullptr, true)->workspace_bytes(p.N, threads);
+  return checked_add(padded, plan, "conv2d workspace");
 }
 
 template <class T>
 struct Conv2dOp<T>::Impl {
   Conv2dParams params;  // as given
-  Conv2dParams inner;   // what the driver runs: zero padding, padded H and W
-  Algorithm algorithm;
-  std::unique_ptr<detail::PackedWeights<T>> weights;
-  detail::Buffer<T> bias;
-  bool has_bias;
+  const detail::ConvAlgorithm* algorithm = nullptr;
+  std::unique_ptr<detail::ConvPlan<T>> plan;  // for inner_params(params), owns the packed weights
 };
 
 template <class T>
@@ -211,17 +172,8 @@ Conv2dOp<T>::Conv2dOp(const Conv2dParams& p, const T* weight, const T* bias)
     : impl_(std::make_unique<Impl>()) {
   p.validate();
   if (weight == nullptr) throw value_error("conv2d: weight must not be null");
-  Impl& m = *impl_;
-  m.params = p;
-  m.inner = inner_params(p);
-  m.algorithm = choose_algorithm(m.inner);
-  m.weights = m.algorithm == Algorithm::direct ? detail::direct_pack(m.inner, weight)
-                                               : detail::im2col_pack(m.inner, weight);
-  m.has_bias = bias != nullptr;
-  if (m.has_bias) {
-    m.bias = detail::Buffer<T>(p.K);
-    std::memcpy(m.bias.get(), bias, static_cast<size_t>(p.K) * sizeof(T));
-  }
+  impl_->params = p;
+  impl_->plan = forward_plan<T>(inner_params(p), weight, bias, false, &impl_->algorithm);
 }
 
 template <class T>
@@ -237,26 +189,12 @@ const Conv2dParams& Conv2dOp<T>::params() const {
 }
 template <class T>
 Algorithm Conv2dOp<T>::algorithm() const {
-  return impl_->algorithm;
+  return impl_->algorithm->id;
 }
 
 template <class T>
 void Conv2dOp<T>::run(int64_t N, const T* x, T* y) const {
-  const Impl& m = *impl_;
-  if (N < 0) throw value_error("conv2d: batch size must be >= 0, got " + std::to_string(N));
-  if (N == 0) return;
-  if (x == nullptr || y == nullptr) throw value_error("conv2d: input and output must not be null");
-  Conv2dParams p = m.params, q = m.inner;
-  p.N = q.N = N;
-  checked_product("conv2d input", N, p.C, p.H, p.W);
-  checked_product("conv2d output", N, p.K, p.out_h(), p.out_w());
-  const T* bias = m.has_bias ? m.bias.get() : nullptr;
-  detail::Buffer<T> padded;
-  x = padded_input(p, q, x, padded);
-  if (m.algorithm == Algorithm::direct)
-    detail::direct_run(q, *m.weights, x, bias, y);
-  else
-    detail::im2col_run(q, *m.weights, x, bias, y);
+  run_plan(*impl_->plan, impl_->params, N, x, y);
 }
 
 template class Conv2dOp<float>;
@@ -264,22 +202,14 @@ template class Conv2dOp<double>;
 
 namespace {
 
-// One call. im2col runs on the caller's weights, packed block by block as the GEMM goes
-// (no up-front pass over them, no buffer per call); direct packs through Conv2dOp.
+// One call: plan (one-shot: the algorithm may read w and bias in place), run.
 template <class T>
 void conv2d_once(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
   p.validate();
-  const Conv2dParams q0 = inner_params(p);
-  if (choose_algorithm(q0) != Algorithm::im2col) {
-    Conv2dOp<T>(p, w, bias).run(p.N, x, y);
-    return;
-  }
   if (w == nullptr) throw value_error("conv2d: weight must not be null");
+  check_run(p, p.N, x, y);
   if (p.N == 0) return;
-  if (x == nullptr || y == nullptr) throw value_error("conv2d: input and output must not be null");
-  detail::Buffer<T> padded;
-  x = padded_input(p, q0, x, padded);
-  detail::im2col_run_once(q0, w, x, bias, y);
+  run_plan(*forward_plan<T>(inner_params(p), w, bias, true), p, p.N, x, y);
 }
 
 }  // namespace

@@ -28,19 +28,16 @@
 
 #include "checked.hpp"
 #include "convcore/backward.hpp"
+#include "dispatch.hpp"
 #include "ops/backward_util.hpp"
-#include "ops/conv_drivers.hpp"
+#include "ops/conv_backward.hpp"
+#include "ops/conv_pieces.hpp"
 #include "ops/gemm.hpp"
 #include "threadpool.hpp"
 #include "workspace.hpp"
 
-namespace convcore {
+namespace convcore::detail {
 namespace {
-
-using detail::Buffer;
-using detail::ceil_div;
-using detail::checked_product;
-using detail::Panels;
 
 constexpr int64_t kMaxChunks = 8;              // weight-gradient reduction chunks, at most
 constexpr int64_t kPartialBytes = 4 << 20;     // their partial sums together, at most
@@ -77,7 +74,7 @@ int64_t weight_item_len(const Conv2dParams& q) {
   const int64_t P = q.out_h() * q.out_w();
   if (per_row_weight_grad(q))
     return std::max<int64_t>(1, kRowItemPixels / q.out_w()) * q.out_w();
-  return detail::gemm_kc(P);
+  return gemm_kc(P);
 }
 
 // Scratch elements of one weight-gradient GEMM task.
@@ -87,16 +84,15 @@ struct WeightTiles {
 };
 
 template <class T>
-WeightTiles weight_tiles(const Conv2dParams& q, int64_t item_len) {
-  const auto gk = detail::gemm_kernel<T>();
+WeightTiles weight_tiles(const GemmKernel<T>& gk, const Conv2dParams& q, int64_t item_len) {
   const int64_t MR = gk.mr, NR = gk.nr;
   const int64_t Kg = q.K / q.groups, kd = q.C / q.groups * q.R * q.S;
   WeightTiles t;
-  const int64_t mc = detail::gemm_mc<T>() / MR * MR;
+  const int64_t mc = gemm_mc<T>() / MR * MR;
   t.mblocks = ceil_div(Kg, mc);
   t.mrows = round_up(ceil_div(Kg, t.mblocks), MR);
   const int64_t nc_max = std::max<int64_t>(
-      NR, detail::kGemmBlockBytes / static_cast<int64_t>(sizeof(T)) / item_len / NR * NR);
+      NR, kGemmBlockBytes / static_cast<int64_t>(sizeof(T)) / item_len / NR * NR);
   t.cblocks = ceil_div(kd, nc_max);
   t.ncols = round_up(ceil_div(kd, t.cblocks), NR);
   t.ld = round_up(item_len, 64 / static_cast<int64_t>(sizeof(T)));
@@ -116,7 +112,7 @@ template <class T>
 void add_partials(T* gw, const T* partial, int64_t wsize, int64_t chunks) {
   if (chunks <= 1) return;
   constexpr int64_t B = 4096;
-  detail::parallel_for(ceil_div(wsize, B), [&](int64_t t) {
+  parallel_for(ceil_div(wsize, B), [&](int64_t t) {
     const int64_t i0 = t * B, i1 = std::min(wsize, i0 + B);
     for (int64_t c = 1; c < chunks; ++c) {
       const T* src = partial + (c - 1) * wsize;
@@ -126,23 +122,22 @@ void add_partials(T* gw, const T* partial, int64_t wsize, int64_t chunks) {
 }
 
 template <class T>
-void weight_grad_gemm(const Conv2dParams& q, const WeightPlan& wp, const T* g, const T* x,
-                      T* gw, T* partial) {
-  const auto gk = detail::gemm_kernel<T>();
+void weight_grad_gemm(const GemmKernel<T>& gk, const Conv2dParams& q, const WeightPlan& wp,
+                      const T* g, const T* x, T* gw, T* partial) {
   const int64_t MR = gk.mr, NR = gk.nr;
   const int64_t P = q.out_h() * q.out_w(), HW = q.H * q.W;
   const int64_t Cg = q.C / q.groups, Kg = q.K / q.groups, kd = Cg * q.R * q.S;
   const int64_t wsize = q.K * kd;
-  const WeightTiles wt = weight_tiles<T>(q, wp.item_len);
+  const WeightTiles wt = weight_tiles(gk, q, wp.item_len);
   const int64_t tasks = q.groups * wt.mblocks * wt.cblocks * wp.chunks;
-  detail::parallel_for(tasks, [&](int64_t t) {
+  parallel_for(tasks, [&](int64_t t) {
     const int64_t c = t % wp.chunks, cb = (t / wp.chunks) % wt.cblocks;
     const int64_t mb = (t / (wp.chunks * wt.cblocks)) % wt.mblocks;
     const int64_t grp = t / (wp.chunks * wt.cblocks * wt.mblocks);
     const int64_t m0 = mb * wt.mrows, rows = std::min(wt.mrows, Kg - m0);
     const int64_t j0 = cb * wt.ncols, cols = std::min(wt.ncols, kd - j0);
     if (rows <= 0 || cols <= 0) return;
-    T* buf = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(wt.scratch) * sizeof(T)));
+    T* buf = static_cast<T*>(thread_scratch(static_cast<size_t>(wt.scratch) * sizeof(T)));
     T* bpan = buf + wt.ncols * wt.ld;
     T* abuf = bpan + wt.ncols * wp.item_len;
     T* out = chunk_target(gw, partial, wsize, c) + (grp * Kg + m0) * kd + j0;
@@ -150,15 +145,15 @@ void weight_grad_gemm(const Conv2dParams& q, const WeightPlan& wp, const T* g, c
     for (int64_t it = first; it < last; ++it) {
       const int64_t n = it / wp.items_per_image;
       const int64_t q0 = it % wp.items_per_image * wp.item_len, kc = std::min(wp.item_len, P - q0);
-      detail::im2col_gather(q, x + (n * q.C + grp * Cg) * HW, j0, cols, q0, kc, wt.ld, buf);
-      detail::pack_b_panels(gk, buf, wt.ld, cols, 0, kc, bpan);
+      im2col_gather(q, x + (n * q.C + grp * Cg) * HW, j0, cols, q0, kc, wt.ld, buf);
+      pack_b_panels(gk, buf, wt.ld, cols, 0, kc, bpan);
       const T* gy = g + (n * q.K + grp * Kg + m0) * P + q0;
       auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kcc) {
-        detail::pack_panels(gy + i0 * P, P, mc, k0, kcc, MR, abuf);
+        pack_panels(gy + i0 * P, P, mc, k0, kcc, MR, abuf);
         return Panels<T>{abuf, MR * kcc, MR};
       };
       auto b_src = [&](int64_t k0, int64_t) { return Panels<T>{bpan + k0 * NR, NR * kc, NR}; };
-      detail::gemm_tile(gk, rows, cols, kc, a_src, b_src, out, kd, static_cast<const T*>(nullptr),
+      gemm_tile(gk, rows, cols, kc, a_src, b_src, out, kd, static_cast<const T*>(nullptr),
                         false, Activation{}, it != first);
     }
   });
@@ -186,7 +181,7 @@ void rows_item_exact(const Conv2dParams& q, const T* gy, const T* xc, int64_t i0
           for (int64_t j = 0; j < hi - lo; ++j) strided[j] = xr[j * sw];
           xr = strided;
         }
-        out[r * q.S + s] += detail::lane_dot(gy + i * Wo + lo, xr, hi - lo);
+        out[r * q.S + s] += lane_dot(gy + i * Wo + lo, xr, hi - lo);
       }
     }
 }
@@ -208,7 +203,7 @@ bool rows_item_flat(const Conv2dParams& q, const T* gp, const T* xc, int64_t i0,
     std::fill(row, row + Wp, T(0));
     if (ih < 0 || ih >= q.H) continue;
     const T* src = xc + ih * q.W;
-    finite = finite && detail::all_finite(src, q.W);
+    finite = finite && all_finite(src, q.W);
     std::copy(src, src + q.W, row + q.pad_left);
   }
   if (!finite) return false;
@@ -216,7 +211,7 @@ bool rows_item_flat(const Conv2dParams& q, const T* gp, const T* xc, int64_t i0,
   for (int64_t r = 0; r < q.R; ++r)
     for (int64_t s = 0; s < q.S; ++s)
       out[r * q.S + s] +=
-          detail::lane_dot(gp, xp + r * q.dilation_h * Wp + s * q.dilation_w, rows * Wp);
+          lane_dot(gp, xp + r * q.dilation_h * Wp + s * q.dilation_w, rows * Wp);
   return true;
 }
 
@@ -233,11 +228,11 @@ void weight_grad_rows(const Conv2dParams& q, const WeightPlan& wp, const T* g, c
   const int64_t scratch = flat ? gp_elems + (rows_max + q.dilation_h * (q.R - 1)) * Wp +
                                      q.dilation_w * (q.S - 1)
                                : Wo;
-  detail::parallel_for(q.groups * wp.chunks, [&](int64_t t) {
+  parallel_for(q.groups * wp.chunks, [&](int64_t t) {
     const int64_t c = t % wp.chunks, grp = t / wp.chunks;
     T* out = chunk_target(gw, partial, wsize, c) + grp * kd;
     std::fill(out, out + kd, T(0));
-    T* buf = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));
+    T* buf = static_cast<T*>(thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));
     const int64_t first = wp.items * c / wp.chunks, last = wp.items * (c + 1) / wp.chunks;
     for (int64_t it = first; it < last; ++it) {
       const int64_t n = it / wp.items_per_image;
@@ -265,28 +260,27 @@ void weight_grad_rows(const Conv2dParams& q, const WeightPlan& wp, const T* g, c
 template <class T>
 void fold_padding(const Conv2dParams& p, const T* gp, T* gi) {
   const int64_t Hp = p.H + p.pad_top + p.pad_bottom, Wp = p.W + p.pad_left + p.pad_right;
-  detail::parallel_for(p.N * p.C, [&](int64_t plane) {
+  parallel_for(p.N * p.C, [&](int64_t plane) {
     const T* src = gp + plane * Hp * Wp;
     T* dst = gi + plane * p.H * p.W;
     std::fill(dst, dst + p.H * p.W, T(0));
     for (int64_t u = 0; u < Hp; ++u) {
-      const int64_t ih = detail::source_index(u - p.pad_top, p.H, p.padding_mode);
+      const int64_t ih = source_index(u - p.pad_top, p.H, p.padding_mode);
       if (ih < 0 || ih >= p.H) continue;
       for (int64_t v = 0; v < Wp; ++v) {
-        const int64_t iw = detail::source_index(v - p.pad_left, p.W, p.padding_mode);
+        const int64_t iw = source_index(v - p.pad_left, p.W, p.padding_mode);
         if (iw >= 0 && iw < p.W) dst[ih * p.W + iw] += src[u * Wp + v];
       }
     }
   });
 }
 
-// Stride 1: the forward convolution of grad_output with the flipped, transposed weights.
-// The forward call's parameters; `direct` when it writes grad_input itself (zero padding
-// no larger than the kernel's span), else it writes the padded input's gradient.
-Conv2dParams transposed_params(const Conv2dParams& p, bool& direct) {
+// Stride 1: the forward convolution of grad_output with the flipped, transposed weights,
+// on the forward plan of entry `id`. The forward problem; `direct` when it writes dx itself
+// (padding no larger than the kernel's span), else the padded input's gradient (cropped).
+Conv2dParams transposed_params(const Conv2dParams& p, Algorithm id, bool& direct) {
   const int64_t eh = p.dilation_h * (p.R - 1), ew = p.dilation_w * (p.S - 1);
-  direct = p.padding_mode == PaddingMode::zeros && p.pad_top <= eh && p.pad_bottom <= eh &&
-           p.pad_left <= ew && p.pad_right <= ew;
+  direct = p.pad_top <= eh && p.pad_bottom <= eh && p.pad_left <= ew && p.pad_right <= ew;
   Conv2dParams f;
   f.N = p.N, f.C = p.K, f.H = p.out_h(), f.W = p.out_w();
   f.K = p.C, f.R = p.R, f.S = p.S;
@@ -296,76 +290,135 @@ Conv2dParams transposed_params(const Conv2dParams& p, bool& direct) {
   f.pad_bottom = direct ? eh - p.pad_bottom : eh;
   f.pad_left = direct ? ew - p.pad_left : ew;
   f.pad_right = direct ? ew - p.pad_right : ew;
-  // Never Winograd (its error bound is not the classic one); today's auto never picks it.
-  f.algorithm = choose_algorithm(f);
+  f.algorithm = id;
   return f;
 }
 
 template <class T>
-void input_grad_transposed(const Conv2dParams& p, const T* g, const T* w, T* gi) {
-  bool direct;
-  const Conv2dParams f = transposed_params(p, direct);
-  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, RS = p.R * p.S;
-  Buffer<T> wt(p.K * Cg * RS);
-  detail::parallel_for(p.K, [&](int64_t kk) {  // wt[g*Cg + c, k, R-1-r, S-1-s] = w[g*Kg + k, c, r, s]
-    const int64_t grp = kk / Kg, k = kk % Kg;
-    for (int64_t c = 0; c < Cg; ++c) {
-      const T* src = w + (kk * Cg + c) * RS;
-      T* dst = wt.get() + ((grp * Cg + c) * Kg + k) * RS;
-      for (int64_t t = 0; t < RS; ++t) dst[RS - 1 - t] = src[t];
+class TransposedDataPlan final : public ConvPlan<T> {
+ public:
+  TransposedDataPlan(const PlanRequest<T>& r, Algorithm id)
+      : p_(r.problem), f_(transposed_params(p_, id, direct_)) {
+    const int64_t Cg = p_.C / p_.groups, Kg = p_.K / p_.groups, RS = p_.R * p_.S;
+    if (r.weight != nullptr) {  // wt[g*Cg + c, k, R-1-r, S-1-s] = w[g*Kg + k, c, r, s]
+      wt_ = Buffer<T>(checked_product("conv2d_backward weights", p_.K, Cg, RS));
+      const T* w = r.weight;
+      T* wt = wt_.get();
+      parallel_for(p_.K, [&](int64_t kk) {
+        const int64_t grp = kk / Kg, k = kk % Kg;
+        for (int64_t c = 0; c < Cg; ++c) {
+          const T* src = w + (kk * Cg + c) * RS;
+          T* dst = wt + ((grp * Cg + c) * Kg + k) * RS;
+          for (int64_t t = 0; t < RS; ++t) dst[RS - 1 - t] = src[t];
+        }
+      });
     }
-  });
-  if (direct) {
-    conv2d(f, g, wt.get(), static_cast<const T*>(nullptr), gi);
-    return;
+    // The plan lives as long as wt_: it may read it in place (one-shot).
+    fwd_ = make_plan<T>(f_, Pass::forward, r.kernels, wt_.get(), nullptr, true);
   }
-  Buffer<T> gp(checked_product("conv2d_backward padded gradient", p.N, p.C, f.out_h(), f.out_w()));
-  conv2d(f, g, wt.get(), static_cast<const T*>(nullptr), gp.get());
-  fold_padding(p, gp.get(), gi);
-}
+  void run(const ConvTensors<T>& t) const override {
+    ConvTensors<T> f;
+    f.N = t.N;
+    f.x = t.dy;
+    if (direct_) {
+      f.y = t.dx;
+      fwd_->run(f);
+      return;
+    }
+    Conv2dParams p = p_;
+    p.N = t.N;
+    Buffer<T> gp(checked_product("conv2d_backward padded gradient", t.N, p.C, f_.out_h(),
+                                 f_.out_w()));
+    f.y = gp.get();
+    fwd_->run(f);
+    fold_padding(p, gp.get(), t.dx);  // zero padding: a crop
+  }
+  int64_t workspace_bytes(int64_t N, int threads) const override {
+    const int64_t wt = checked_product("conv2d weight", p_.K, p_.C / p_.groups, p_.R, p_.S,
+                                       int64_t{sizeof(T)});
+    const int64_t crop = direct_ ? 0 : checked_product("conv2d_backward padded gradient", N, p_.C,
+                                                        f_.out_h(), f_.out_w(), int64_t{sizeof(T)});
+    return wt + crop + fwd_->workspace_bytes(N, threads);
+  }
+
+ private:
+  Conv2dParams p_;
+  bool direct_ = false;
+  Conv2dParams f_;
+  Buffer<T> wt_;
+  std::unique_ptr<ConvPlan<T>> fwd_;
+};
 
 // Any stride: GEMM into column blocks, col2im in bands (header). q: zero padding (the
 // padded sizes for other modes); the target t (Ht x Wt planes) holds padded coordinate
 // (u, v) at (u - off_h, v - off_w), cells outside dropped.
 template <class T>
-void input_grad_col2im(const Conv2dParams& q, const T* g, const T* w, T* tgt, int64_t Ht,
-                       int64_t Wt, int64_t off_h, int64_t off_w) {
-  const auto gk = detail::gemm_kernel<T>();
-  const int64_t MR = gk.mr, NR = gk.nr;
-  const int64_t Ho = q.out_h(), Wo = q.out_w(), P = Ho * Wo;
-  const int64_t Cg = q.C / q.groups, Kg = q.K / q.groups, RS = q.R * q.S, kd = Cg * RS;
-  // A = W_g^T (kd x Kg) in MR-row panels: panel i at i*MR*Kg, element (kk, i) at kk*MR + i.
-  const int64_t per_group = round_up(kd, MR) * Kg;
-  Buffer<T> a(checked_product("conv2d_backward packed weights", per_group, q.groups));
-  detail::parallel_for(q.groups, [&](int64_t grp) {
-    const T* wg = w + grp * Kg * kd;
-    T* out = a.get() + grp * per_group;
-    for (int64_t i0 = 0; i0 < kd; i0 += MR, out += MR * Kg) {
-      const int64_t m = std::min(MR, kd - i0);
-      for (int64_t kk = 0; kk < Kg; ++kk) {
-        std::copy(wg + kk * kd + i0, wg + kk * kd + i0 + m, out + kk * MR);
-        std::fill(out + kk * MR + m, out + (kk + 1) * MR, T(0));
+class Col2imDataPlan final : public ConvPlan<T> {
+ public:
+  explicit Col2imDataPlan(const PlanRequest<T>& r) : q_(r.problem), gk_(gemm_kernel(r.kernels)) {
+    const int64_t MR = gk_.mr, NR = gk_.nr;
+    const int64_t Cg = q_.C / q_.groups, Kg = q_.K / q_.groups;
+    kd_ = Cg * q_.R * q_.S;
+    per_group_ = checked_product("conv2d_backward packed weights", ceil_div(kd_, MR), MR, Kg);
+    np_max_ = std::max<int64_t>(NR, kColBytes / static_cast<int64_t>(sizeof(T)) / kd_ / NR * NR);
+    scratch_ = kd_ * np_max_ + gemm_kc(Kg) * NR;
+    if (r.weight == nullptr) return;
+    // A = W_g^T (kd x Kg) in MR-row panels: panel i at i*MR*Kg, element (kk, i) at kk*MR + i.
+    a_ = Buffer<T>(checked_mul(per_group_, q_.groups, "conv2d_backward packed weights"));
+    const T* w = r.weight;
+    parallel_for(q_.groups, [&](int64_t grp) {
+      const T* wg = w + grp * Kg * kd_;
+      T* out = a_.get() + grp * per_group_;
+      for (int64_t i0 = 0; i0 < kd_; i0 += MR, out += MR * Kg) {
+        const int64_t m = std::min(MR, kd_ - i0);
+        for (int64_t kk = 0; kk < Kg; ++kk) {
+          std::copy(wg + kk * kd_ + i0, wg + kk * kd_ + i0 + m, out + kk * MR);
+          std::fill(out + kk * MR + m, out + (kk + 1) * MR, T(0));
+        }
       }
-    }
-  });
-  const int64_t np_max = std::max<int64_t>(NR, kColBytes / static_cast<int64_t>(sizeof(T)) / kd / NR * NR);
-  const int64_t KC = detail::gemm_kc(Kg);
-  const int64_t scratch = kd * np_max + KC * NR;
+    });
+  }
+  void run(const ConvTensors<T>& t) const override;
+  int64_t workspace_bytes(int64_t, int threads) const override {
+    return checked_product("conv2d_backward workspace", int64_t{threads}, scratch_,
+                           int64_t{sizeof(T)}) +
+           checked_product("conv2d_backward packed weights", per_group_, q_.groups,
+                           int64_t{sizeof(T)});
+  }
+
+ private:
+  Conv2dParams q_;
+  GemmKernel<T> gk_;
+  int64_t kd_, per_group_, np_max_, scratch_;
+  Buffer<T> a_;
+};
+
+template <class T>
+void Col2imDataPlan<T>::run(const ConvTensors<T>& t) const {
+  const Conv2dParams& q = q_;
+  const auto& gk = gk_;
+  const int64_t MR = gk.mr, NR = gk.nr, kd = kd_, np_max = np_max_;
+  const int64_t Ho = q.out_h(), Wo = q.out_w(), P = Ho * Wo, N = t.N;
+  const int64_t Cg = q.C / q.groups, Kg = q.K / q.groups, RS = q.R * q.S;
+  const int64_t Ht = q.H, Wt = q.W, off_h = q.pad_top, off_w = q.pad_left;
+  const T* g = t.dy;
+  T* tgt = t.dx;
   const int64_t band = std::min(
       Ho, std::max({int64_t{1}, q.dilation_h * (q.R - 1) / q.stride_h, ceil_div(kBandPixels, Wo)}));
   const int64_t bands = ceil_div(Ho, band);
-  detail::parallel_for(q.N * q.C, [&](int64_t plane) {
+  parallel_for(N * q.C, [&](int64_t plane) {
     std::fill(tgt + plane * Ht * Wt, tgt + (plane + 1) * Ht * Wt, T(0));
   });
   for (int64_t phase = 0; phase < 2; ++phase) {
     const int64_t nb = (bands - phase + 1) / 2;  // bands phase, phase + 2, ...
     if (nb <= 0) continue;
-    detail::parallel_for(q.N * q.groups * nb, [&](int64_t t) {
-      const int64_t b = (t % nb) * 2 + phase, grp = (t / nb) % q.groups, n = t / (nb * q.groups);
-      T* col = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));
+    parallel_for(N * q.groups * nb, [&](int64_t task) {
+      const int64_t b = (task % nb) * 2 + phase, grp = (task / nb) % q.groups;
+      const int64_t n = task / (nb * q.groups);
+      T* col = static_cast<T*>(thread_scratch(static_cast<size_t>(scratch_) * sizeof(T)));
       T* edge = col + kd * np_max;
       const T* gy = g + (n * q.K + grp * Kg) * P;
-      const T* ag = a.get() + grp * per_group;
+      const T* ag = a_.get() + grp * per_group_;
       T* tg = tgt + (n * q.C + grp * Cg) * Ht * Wt;
       const int64_t pend = std::min(Ho, (b + 1) * band) * Wo;
       for (int64_t p0 = b * band * Wo; p0 < pend; p0 += np_max) {
@@ -383,8 +436,8 @@ void input_grad_col2im(const Conv2dParams& q, const T* g, const T* w, T* tgt, in
             }
           return Panels<T>{gy + k0 * P + p0, NR, P, full, edge, NR};
         };
-        detail::gemm_tile(gk, kd, np, Kg, a_src, b_src, col, np, static_cast<const T*>(nullptr),
-                          false, Activation{});
+        gemm_tile(gk, kd, np, Kg, a_src, b_src, col, np, static_cast<const T*>(nullptr), false,
+                  Activation{});
         // col2im: row (c, r, s) of the block adds to the cells its taps read.
         for (int64_t row = 0; row < kd; ++row) {
           const int64_t c = row / RS, r = row % RS / q.S, s = row % q.S;
@@ -410,36 +463,48 @@ void input_grad_col2im(const Conv2dParams& q, const T* g, const T* w, T* tgt, in
   }
 }
 
+// backward_weights: dw (and db when asked) by the GEMM (im2col) or by rows (direct).
 template <class T>
-void input_grad(const Conv2dParams& p, const T* g, const T* w, T* gi) {
-  if (p.stride_h == 1 && p.stride_w == 1) return input_grad_transposed(p, g, w, gi);
-  const Conv2dParams q = detail::inner_params(p);
-  if (p.padding_mode == PaddingMode::zeros)
-    return input_grad_col2im(q, g, w, gi, p.H, p.W, p.pad_top, p.pad_left);
-  Buffer<T> gp(checked_product("conv2d_backward padded gradient", p.N, p.C, q.H, q.W));
-  input_grad_col2im(q, g, w, gp.get(), q.H, q.W, 0, 0);
-  fold_padding(p, gp.get(), gi);
-}
-
-template <class T>
-void weight_grad(const Conv2dParams& p, const T* g, const T* x, T* gw) {
-  const Conv2dParams q = detail::inner_params(p);
-  Buffer<T> padded;
-  if (p.padding_mode != PaddingMode::zeros) {
-    padded = Buffer<T>(checked_product("conv2d_backward padded input", p.N, p.C, q.H, q.W));
-    detail::pad_planes(p, x, padded.get());
-    x = padded.get();
+class WeightsPlan final : public ConvPlan<T> {
+ public:
+  WeightsPlan(const PlanRequest<T>& r, bool rows)
+      : q_(r.problem), gk_(gemm_kernel(r.kernels)), rows_(rows) {}
+  void run(const ConvTensors<T>& t) const override {
+    Conv2dParams q = q_;
+    q.N = t.N;
+    if (t.db != nullptr) channel_sums(t.dy, t.N, q.K, q.out_h() * q.out_w(), t.db);
+    const int64_t wsize = q.K * (q.C / q.groups) * q.R * q.S;
+    const WeightPlan wp = weight_plan(q, weight_item_len(q), sizeof(T));
+    Buffer<T> partial(std::max<int64_t>(1, (wp.chunks - 1) * wsize));
+    if (rows_)
+      weight_grad_rows(q, wp, t.dy, t.x, t.dw, partial.get());
+    else
+      weight_grad_gemm(gk_, q, wp, t.dy, t.x, t.dw, partial.get());
+    add_partials(t.dw, partial.get(), wsize, wp.chunks);
   }
-  const int64_t wsize = p.K * (p.C / p.groups) * p.R * p.S;
-  const WeightPlan wp = weight_plan(q, weight_item_len(q), sizeof(T));
-  Buffer<T> partial(std::max<int64_t>(1, (wp.chunks - 1) * wsize));
-  if (per_row_weight_grad(q))
-    weight_grad_rows(q, wp, g, x, gw, partial.get());
-  else
-    weight_grad_gemm(q, wp, g, x, gw, partial.get());
-  add_partials(gw, partial.get(), wsize, wp.chunks);
-}
+  int64_t workspace_bytes(int64_t N, int threads) const override {
+    Conv2dParams q = q_;
+    q.N = N;
+    const int64_t e = sizeof(T);
+    const WeightPlan wp = weight_plan(q, weight_item_len(q), e);
+    const int64_t wsize = q.K * (q.C / q.groups) * q.R * q.S;
+    int64_t per_thread;
+    if (rows_)  // padded grad_output and input rows of an item (stride 1)
+      per_thread = (2 * (wp.item_len / q.out_w()) + q.dilation_h * (q.R - 1)) *
+                       (q.W + q.pad_left + q.pad_right) + q.dilation_w * (q.S - 1) + q.out_w();
+    else
+      per_thread = weight_tiles(gk_, q, wp.item_len).scratch;
+    return ((wp.chunks - 1) * wsize + threads * per_thread) * e;
+  }
 
+ private:
+  Conv2dParams q_;
+  GemmKernel<T> gk_;
+  bool rows_;
+};
+
+// The public call: validation, the padding modes (a padded input for the weights, the
+// padded input's gradient folded back), then "plan, run" for each pass asked for.
 template <class T>
 void backward(const Conv2dParams& p, const T* g, const T* x, const T* w, T* gi, T* gw, T* gb) {
   p.validate();
@@ -451,13 +516,69 @@ void backward(const Conv2dParams& p, const T* g, const T* x, const T* w, T* gi, 
   }
   if (g == nullptr) throw value_error("conv2d_backward: grad_output must not be null");
   if (gi != nullptr && w == nullptr) throw value_error("conv2d_backward: weight must not be null");
-  if (gw != nullptr && x == nullptr) throw value_error("conv2d_backward: input must not be null");
-  if (gb != nullptr) detail::channel_sums(g, p.N, p.K, p.out_h() * p.out_w(), gb);
-  if (gw != nullptr) weight_grad(p, g, x, gw);
-  if (gi != nullptr) input_grad(p, g, w, gi);
+  if (gw != nullptr && x == nullptr)
+    throw value_error("conv2d_backward: input must not be null");
+  Conv2dParams q = inner_params(p);
+  q.algorithm = Algorithm::automatic;
+  const bool padded = p.padding_mode != PaddingMode::zeros;
+  if (gw != nullptr || gb != nullptr) {
+    ConvTensors<T> t;
+    t.N = p.N, t.dy = g, t.dw = gw, t.db = gb;
+    Buffer<T> xp;
+    if (gw != nullptr && padded) {
+      xp = Buffer<T>(checked_product("conv2d_backward padded input", p.N, p.C, q.H, q.W));
+      pad_planes(p, x, xp.get());
+    }
+    t.x = padded ? xp.get() : x;
+    if (gw != nullptr)
+      make_plan<T>(q, Pass::backward_weights, kernels<T>(), nullptr, nullptr, true)->run(t);
+    else
+      channel_sums(g, p.N, p.K, p.out_h() * p.out_w(), gb);
+  }
+  if (gi != nullptr) {
+    ConvTensors<T> t;
+    t.N = p.N, t.dy = g;
+    Buffer<T> gp;
+    if (padded)
+      gp = Buffer<T>(checked_product("conv2d_backward padded gradient", p.N, p.C, q.H, q.W));
+    t.dx = padded ? gp.get() : gi;
+    make_plan<T>(q, Pass::backward_data, kernels<T>(), w, nullptr, true)->run(t);
+    if (padded) fold_padding(p, gp.get(), gi);
+  }
 }
 
 }  // namespace
+
+bool backward_supports(Algorithm id, const Conv2dParams& p, Pass pass) {
+  const bool stride1 = p.stride_h == 1 && p.stride_w == 1;
+  if (pass == Pass::backward_data) return id == Algorithm::im2col || stride1;
+  if (pass == Pass::backward_weights) return id == Algorithm::im2col || per_row_weight_grad(p);
+  return false;
+}
+
+int backward_auto_rank(Algorithm id, const Conv2dParams& p, Pass pass, DType dtype) {
+  if (pass == Pass::backward_weights)
+    return id == Algorithm::direct || !per_row_weight_grad(p) ? kAutoPreferred : kAutoDefault + 1;
+  if (p.stride_h != 1 || p.stride_w != 1) return kAutoPreferred;  // im2col only
+  bool direct;
+  const Conv2dParams f = transposed_params(p, id, direct);
+  return conv_algorithm(id).auto_rank(f, Pass::forward, dtype);
+}
+
+template <class T>
+std::unique_ptr<ConvPlan<T>> backward_plan(Algorithm id, const PlanRequest<T>& r) {
+  if (r.pass == Pass::backward_weights)
+    return std::make_unique<WeightsPlan<T>>(r, id == Algorithm::direct);
+  if (r.problem.stride_h == 1 && r.problem.stride_w == 1)
+    return std::make_unique<TransposedDataPlan<T>>(r, id);
+  return std::make_unique<Col2imDataPlan<T>>(r);
+}
+template std::unique_ptr<ConvPlan<float>> backward_plan(Algorithm, const PlanRequest<float>&);
+template std::unique_ptr<ConvPlan<double>> backward_plan(Algorithm, const PlanRequest<double>&);
+
+}  // namespace convcore::detail
+
+namespace convcore {
 
 int64_t conv2d_backward_workspace_bytes(const Conv2dParams& p, int dtype_bytes, bool grad_input,
                                         bool grad_weight) {
@@ -466,49 +587,34 @@ int64_t conv2d_backward_workspace_bytes(const Conv2dParams& p, int dtype_bytes, 
     throw value_error("conv2d_backward_workspace_bytes: dtype_bytes must be 4 or 8, got " +
                       std::to_string(dtype_bytes));
   if (p.N == 0) return 0;
-  const int64_t e = dtype_bytes, threads = detail::pool_threads();
-  const Conv2dParams q = detail::inner_params(p);
-  const int64_t wbytes = checked_product("conv2d weight", p.K, p.C / p.groups, p.R, p.S, e);
+  using namespace detail;
+  Conv2dParams q = inner_params(p);
+  q.algorithm = Algorithm::automatic;
+  const int threads = pool_threads();
   const int64_t padded = p.padding_mode == PaddingMode::zeros
                              ? 0
-                             : checked_product("conv2d padded input", p.N, p.C, q.H, q.W, e);
+                             : checked_product("conv2d padded input", p.N, p.C, q.H, q.W,
+                                               int64_t{dtype_bytes});
+  auto plan_bytes = [&](Pass pass) {
+    return dtype_bytes == 4
+               ? make_plan<float>(q, pass, detail::kernels<float>(), nullptr, nullptr, true)
+                     ->workspace_bytes(p.N, threads)
+               : make_plan<double>(q, pass, detail::kernels<double>(), nullptr, nullptr, true)
+                     ->workspace_bytes(p.N, threads);
+  };
   int64_t total = 0;
-  if (grad_weight) {
-    const WeightPlan wp = weight_plan(q, weight_item_len(q), e);
-    int64_t per_thread = 0;
-    if (per_row_weight_grad(q))  // padded grad_output and input rows of an item (stride 1)
-      per_thread = (2 * (wp.item_len / q.out_w()) + q.dilation_h * (q.R - 1)) *
-                       (q.W + q.pad_left + q.pad_right) * e + q.dilation_w * (q.S - 1) * e;
-    else
-      per_thread = (e == 4 ? weight_tiles<float>(q, wp.item_len).scratch
-                           : weight_tiles<double>(q, wp.item_len).scratch) * e;
-    total += padded + (wp.chunks - 1) * wbytes + threads * per_thread;
-  }
-  if (grad_input) {
-    if (p.stride_h == 1 && p.stride_w == 1) {
-      bool direct;
-      const Conv2dParams f = transposed_params(p, direct);
-      total += wbytes + conv2d_workspace_bytes(f, dtype_bytes) +
-               (direct ? 0 : checked_product("conv2d padded input", p.N, p.C, f.out_h(), f.out_w(), e));
-    } else {
-      const int64_t mr = e == 4 ? detail::gemm_kernel<float>().mr : detail::gemm_kernel<double>().mr;
-      const int64_t nr = e == 4 ? detail::gemm_kernel<float>().nr : detail::gemm_kernel<double>().nr;
-      const int64_t kd = p.C / p.groups * p.R * p.S, Kg = p.K / p.groups;
-      const int64_t np_max = std::max<int64_t>(nr, kColBytes / e / kd / nr * nr);
-      total += round_up(kd, mr) * Kg * p.groups * e + padded +
-               threads * (kd * np_max + detail::gemm_kc(Kg) * nr) * e;
-    }
-  }
+  if (grad_weight) total += padded + plan_bytes(Pass::backward_weights);
+  if (grad_input) total += padded + plan_bytes(Pass::backward_data);
   return total;
 }
 
 void conv2d_backward(const Conv2dParams& p, const float* g, const float* x, const float* w,
                      float* gi, float* gw, float* gb) {
-  backward(p, g, x, w, gi, gw, gb);
+  detail::backward(p, g, x, w, gi, gw, gb);
 }
 void conv2d_backward(const Conv2dParams& p, const double* g, const double* x, const double* w,
                      double* gi, double* gw, double* gb) {
-  backward(p, g, x, w, gi, gw, gb);
+  detail::backward(p, g, x, w, gi, gw, gb);
 }
 
 }  // namespace convcore

@@ -1,4 +1,5 @@
-// direct.cpp — the direct convolution driver (NCHW in and out, zero padding).
+// direct.cpp — the `direct` algorithm (algorithm.hpp): its registry entry, its forward
+// plan and driver (NCHW in and out, zero padding).
 //
 // Weights are packed once into panels of KB output channels ([group][block][c][tap][KB],
 // zero-filled past the group's last channel). A run splits the work into tasks of
@@ -17,24 +18,13 @@
 #include <vector>
 
 #include "checked.hpp"
-#include "dispatch.hpp"
-#include "ops/conv_drivers.hpp"
+#include "ops/algorithm.hpp"
+#include "ops/conv_backward.hpp"
 #include "threadpool.hpp"
 #include "workspace.hpp"
 
 namespace convcore::detail {
 namespace {
-
-template <class T>
-const kernels::Kernel<kernels::DirectTileFn<T>>& direct_kernel(bool plane);
-template <>
-const kernels::Kernel<kernels::DirectTileFn<float>>& direct_kernel<float>(bool plane) {
-  return plane ? kernels().direct_plane_f32 : kernels().direct_tile_f32;
-}
-template <>
-const kernels::Kernel<kernels::DirectTileFn<double>>& direct_kernel<double>(bool plane) {
-  return plane ? kernels().direct_plane_f64 : kernels().direct_tile_f64;
-}
 
 // Packed band geometry: a band row holds stride_w phases of `phase_len` elements; phase
 // q, element u is padded column u*stride_w + q. Output column j, tap column s reads
@@ -47,16 +37,16 @@ struct Band {
         row_len(checked_mul(p.stride_w, phase_len, "direct band")) {}
 };
 
+// The packed weights and tap offsets, for one kernel (its KB = mr).
 template <class T>
-struct DirectWeights : PackedWeights<T> {
-  bool plane;
-  int64_t kb, blocks;         // channels per panel, panels per group
-  Buffer<T> w;                // [group][block][c][tap][kb]
-  std::vector<int64_t> taps;  // tap offsets in a band (Band)
+struct DirectWeights {
+  bool plane = false;
+  int64_t kb = 0, blocks = 0;  // channels per panel, panels per group
+  Buffer<T> w;                 // [group][block][c][tap][kb]
+  std::vector<int64_t> taps;   // tap offsets in a band (Band)
   // For in-place reading (DirectTileArgs): each tap's input row offset r*dilation_h and
   // column offset s*dilation_w - pad_left from an output pixel's row origin and column.
   std::vector<int64_t> tap_row, tap_col;
-  DirectWeights(bool pl, int64_t k, int64_t b, int64_t n) : plane(pl), kb(k), blocks(b), w(n) {}
 };
 
 // Zeroes d[0, n). Padding is a few elements: a conditional store per element up to 8
@@ -140,18 +130,21 @@ void pack_rows(const Conv2dParams& p, const Band& b, const T* src, int64_t ih0, 
   }
 }
 
-}  // namespace
 
+// Packs w (K, C/groups, R, S) into panels of `kernel`'s KB channels (w null: sizing only,
+// no weights) and computes the tap offsets.
 template <class T>
-std::unique_ptr<PackedWeights<T>> direct_pack(const Conv2dParams& p, const T* w) {
+void direct_pack(const Conv2dParams& p, const kernels::Kernel<kernels::DirectTileFn<T>>& kernel,
+                 bool plane, const T* w, DirectWeights<T>* packed) {
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, taps = p.R * p.S;
-  const bool plane = Kg == 1;
-  const int64_t kb = direct_kernel<T>(plane).mr;
-  const int64_t blocks = ceil_div(Kg, kb);
-  auto packed = std::make_unique<DirectWeights<T>>(
-      plane, kb, blocks, checked_product("direct weights", p.groups, blocks, kb, Cg, taps));
+  packed->plane = plane;
+  packed->kb = kernel.mr;
+  packed->blocks = ceil_div(Kg, packed->kb);
+  const int64_t kb = packed->kb, blocks = packed->blocks;
+  const int64_t n = checked_product("direct weights", p.groups, blocks, kb, Cg, taps);
+  if (w != nullptr) packed->w = Buffer<T>(n);
   T* out = packed->w.get();
-  for (int64_t g = 0; g < p.groups; ++g)
+  for (int64_t g = 0; w != nullptr && g < p.groups; ++g)
     for (int64_t blk = 0; blk < blocks; ++blk)
       for (int64_t c = 0; c < Cg; ++c)
         for (int64_t t = 0; t < taps; ++t)
@@ -168,10 +161,8 @@ std::unique_ptr<PackedWeights<T>> direct_pack(const Conv2dParams& p, const T* w)
       packed->tap_row.push_back(r * p.dilation_h);
       packed->tap_col.push_back(col - p.pad_left);
     }
-  return packed;
 }
 
-namespace {
 
 // direct_plane on a kernel that reads the input in place (stride_w == 1): no band is
 // copied, the kernel masks the padding itself. Tasks are (image, group, band of output
@@ -205,14 +196,11 @@ void plane_in_place(const Conv2dParams& p, const DirectWeights<T>& pw,
   });
 }
 
-}  // namespace
 
 template <class T>
-void direct_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* x,
+void direct_run(const Conv2dParams& p, const DirectWeights<T>& pw,
+                const kernels::Kernel<kernels::DirectTileFn<T>>& kernel, const T* x,
                 const T* bias, T* y) {
-  const auto& pw = static_cast<const DirectWeights<T>&>(packed);
-  const auto& kernel = direct_kernel<T>(pw.plane);
-  if (kernel.mr != pw.kb) throw std::logic_error("direct: weights packed for another kernel");
   if (pw.plane && kernel.in_place && p.stride_w == 1) {
     plane_in_place(p, pw, kernel, x, bias, y);
     return;
@@ -264,12 +252,53 @@ void direct_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* 
   });
 }
 
-template std::unique_ptr<PackedWeights<float>> direct_pack(const Conv2dParams&, const float*);
-template std::unique_ptr<PackedWeights<double>> direct_pack(const Conv2dParams&,
-                                                            const double*);
-template void direct_run(const Conv2dParams&, const PackedWeights<float>&, const float*,
-                         const float*, float*);
-template void direct_run(const Conv2dParams&, const PackedWeights<double>&, const double*,
-                         const double*, double*);
+// The forward plan: the kernel (direct_plane for one output channel per group, else
+// direct_tile) of the table it was made with, the weights packed for it, the bias.
+template <class T>
+class DirectPlan final : public ConvPlan<T> {
+ public:
+  explicit DirectPlan(const PlanRequest<T>& r)
+      : p_(r.problem),
+        kernel_(p_.K == p_.groups ? r.kernels.direct_plane : r.kernels.direct_tile),
+        bias_(r.bias, p_.K, r.one_shot) {
+    direct_pack(p_, kernel_, p_.K == p_.groups, r.weight, &weights_);
+  }
+  void run(const ConvTensors<T>& t) const override {
+    Conv2dParams p = p_;
+    p.N = t.N;
+    direct_run(p, weights_, kernel_, t.x, bias_.get(), t.y);
+  }
+  // The band buffers (thread_scratch) are the kernels' working set, not counted (conv2d.hpp).
+  int64_t workspace_bytes(int64_t, int) const override { return 0; }
+
+ private:
+  Conv2dParams p_;
+  kernels::Kernel<kernels::DirectTileFn<T>> kernel_;
+  DirectWeights<T> weights_;
+  PlanBias<T> bias_;
+};
+
+bool direct_supports(const Conv2dParams& p, Pass pass, DType) {
+  return pass == Pass::forward || backward_supports(Algorithm::direct, p, pass);
+}
+
+// The general fallback of the measured rule (README.md "How auto chooses"): wherever the
+// GEMM is not the measured choice (im2col.cpp), direct is.
+int direct_auto_rank(const Conv2dParams& p, Pass pass, DType dtype) {
+  return pass == Pass::forward ? kAutoDefault : backward_auto_rank(Algorithm::direct, p, pass, dtype);
+}
+
+template <class T>
+std::unique_ptr<ConvPlan<T>> direct_plan(const PlanRequest<T>& r) {
+  if (r.pass != Pass::forward) return backward_plan(Algorithm::direct, r);
+  return std::make_unique<DirectPlan<T>>(r);
+}
+
+}  // namespace
+
+extern const ConvAlgorithm direct_algorithm;
+const ConvAlgorithm direct_algorithm = {"direct", Algorithm::direct, &direct_supports,
+                                        &direct_auto_rank, &direct_plan<float>,
+                                        &direct_plan<double>};
 
 }  // namespace convcore::detail

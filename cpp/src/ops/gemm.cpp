@@ -4,14 +4,15 @@
 // y (M x out) = x (M x in) * W^T: A is the input, packed per MC x KC block of MR-row
 // panels; B is W^T in NR-column panels, packed once by LinearOp (panel p at p*NR*in, so
 // any KC block of it is contiguous) or per task by the one-call linear(); the bias is
-// per column of C.
+// per column of C. A LinearOp keeps the kernel table it packed for (switching ISA
+// later does not change its kernels); linear() uses the active one.
 #include "convcore/linear.hpp"
+#include "convcore/runtime.hpp"
 
 #include <algorithm>
 #include <cstring>
 #include <string>
 
-#include "convcore/activation.hpp"
 #include "dispatch.hpp"
 #include "ops/gemm.hpp"
 #include "threadpool.hpp"
@@ -19,17 +20,6 @@
 
 namespace convcore {
 namespace detail {
-
-template <>
-GemmKernel<float> gemm_kernel<float>() {
-  const auto& t = kernels();
-  return {t.gemm_f32.fn, t.gemm_f32.mr, t.gemm_f32.nr, t.pack_nr_f32.fn};
-}
-template <>
-GemmKernel<double> gemm_kernel<double>() {
-  const auto& t = kernels();
-  return {t.gemm_f64.fn, t.gemm_f64.mr, t.gemm_f64.nr, t.pack_nr_f64.fn};
-}
 
 }  // namespace detail
 
@@ -39,7 +29,7 @@ using detail::checked_product;
 template <class T>
 struct LinearOp<T>::Impl {
   int64_t in, out;
-  int64_t nr;             // panel width the weights were packed for
+  const kernels::KernelTable<T>* kernels;  // the table the weights were packed for
   detail::Buffer<T> w;    // ceil(out / NR) panels of in x NR
   detail::Buffer<T> bias;
   bool has_bias;
@@ -59,10 +49,10 @@ LinearOp<T>::LinearOp(int64_t in_features, int64_t out_features, const T* weight
   m.in = in_features;
   m.out = out_features;
   m.act = act;
-  const auto gk = detail::gemm_kernel<T>();
-  m.nr = gk.nr;
-  const int64_t panels = ceil_div(out_features, m.nr);
-  m.w = detail::Buffer<T>(checked_product("linear packed weight", panels, m.nr, in_features));
+  m.kernels = &detail::kernels<T>();
+  const auto gk = detail::gemm_kernel(*m.kernels);
+  const int64_t panels = ceil_div(out_features, gk.nr);
+  m.w = detail::Buffer<T>(checked_product("linear packed weight", panels, gk.nr, in_features));
   if (in_features > 0 && out_features > 0)
     detail::pack_b_panels(gk, weight, in_features, out_features, 0, in_features, m.w.get());
   m.has_bias = bias != nullptr;
@@ -98,9 +88,9 @@ namespace {
 constexpr int64_t kLinearNC = 1024;
 constexpr int64_t kLinearRowBlocks = 8;  // MC row blocks per task at most
 
-// y (M x N) = act(x (M x K) * W^T + bias) for K >= 1. W^T's panels come from `packed`
-// (LinearOp: packed once, panel p at p*NR*K; packed_nr != NR: packed under another ISA,
-// copied per KC x NC block into panels of this one's NR) or, when it is null, are packed
+// y (M x N) = act(x (M x K) * W^T + bias) for K >= 1 on the kernels of `kt`. W^T's
+// panels come from `packed` (LinearOp: packed once for kt, panel p at p*NR*K) or, when it
+// is null, are packed
 // per KC x NC block from w (N x K) into the task's scratch, prefetching the next block's
 // pieces of each row as it goes (KC-long pieces of 1024 rows are too short for the
 // hardware prefetcher: without that, packing W cost twice a plain copy). Tasks are column blocks
@@ -108,9 +98,9 @@ constexpr int64_t kLinearRowBlocks = 8;  // MC row blocks per task at most
 // that many rows), as many as make them divide evenly over the threads; rows are split
 // further when the columns are too few for the threads.
 template <class T>
-void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const T* packed,
-                 int64_t packed_nr, const T* bias, T* y, const Activation& act) {
-  const auto gk = detail::gemm_kernel<T>();
+void linear_gemm(const kernels::KernelTable<T>& kt, int64_t M, int64_t K, int64_t N, const T* x,
+                 const T* w, const T* packed, const T* bias, T* y, const Activation& act) {
+  const auto gk = detail::gemm_kernel(kt);
   const int64_t MR = gk.mr, NR = gk.nr, KC = detail::gemm_kc(K);
   const int64_t threads = detail::pool_threads();
   const int64_t panels = ceil_div(N, NR);
@@ -124,7 +114,7 @@ void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
                                ceil_div(M, kLinearRowBlocks * detail::gemm_mc<T>()));
   const int64_t mrows = ceil_div(ceil_div(M, mb0), MR) * MR, mb = ceil_div(M, mrows);
   const int64_t MC = std::min(detail::gemm_mc<T>() / MR * MR, mrows);
-  const bool in_place = packed != nullptr && packed_nr == NR;
+  const bool in_place = packed != nullptr;
   const int64_t scratch = MC * KC + (in_place ? 0 : ncb * KC);
   detail::parallel_for(mb * nb, [&](int64_t t) {
     const int64_t i0 = (t % mb) * mrows, j0 = (t / mb) * ncb;
@@ -137,10 +127,7 @@ void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
     };
     auto b_src = [&](int64_t k0, int64_t kc) {
       if (in_place) return detail::Panels<T>{packed + j0 * K + k0 * NR, NR * K, NR};
-      if (packed != nullptr)
-        detail::repack_panels(packed, packed_nr, K, j0, cols, k0, kc, NR, bbuf);
-      else
-        detail::pack_b_panels(gk, w + j0 * K, K, cols, k0, kc, bbuf, k0 + kc < K ? kc : 0);
+      detail::pack_b_panels(gk, w + j0 * K, K, cols, k0, kc, bbuf, k0 + kc < K ? kc : 0);
       return detail::Panels<T>{bbuf, NR * kc, NR};
     };
     detail::gemm_tile(gk, rows, cols, K, a_src, b_src, y + i0 * N + j0, N,
@@ -150,8 +137,8 @@ void linear_gemm(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
 
 // Shapes and the empty cases shared by LinearOp::run and linear(); false when done.
 template <class T>
-bool linear_prologue(int64_t M, int64_t K, int64_t N, const T* x, const T* bias, T* y,
-                     const Activation& act) {
+bool linear_prologue(const kernels::KernelTable<T>& kt, int64_t M, int64_t K, int64_t N,
+                     const T* x, const T* bias, T* y, const Activation& act) {
   if (M < 0) throw value_error("linear: batch size must be >= 0, got " + std::to_string(M));
   if (M == 0 || N == 0) return false;
   if (x == nullptr || y == nullptr) throw value_error("linear: input and output must not be null");
@@ -160,7 +147,7 @@ bool linear_prologue(int64_t M, int64_t K, int64_t N, const T* x, const T* bias,
   if (K == 0) {  // an empty sum: y = act(bias)
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) y[i * N + j] = bias != nullptr ? bias[j] : T(0);
-    activate(act, y, y, M * N);
+    kt.activate.fn(y, y, M * N, act);
     return false;
   }
   return true;
@@ -172,9 +159,10 @@ void linear_call(int64_t M, int64_t K, int64_t N, const T* x, const T* w, const 
   if (K < 0 || N < 0)
     throw value_error("linear: in_features and out_features must be >= 0, got (" +
                       std::to_string(K) + ", " + std::to_string(N) + ")");
-  if (!linear_prologue(M, K, N, x, bias, y, act)) return;
+  const auto& kt = detail::kernels<T>();
+  if (!linear_prologue(kt, M, K, N, x, bias, y, act)) return;
   if (w == nullptr) throw value_error("linear: weight must not be null");
-  linear_gemm<T>(M, K, N, x, w, nullptr, 0, bias, y, act);
+  linear_gemm<T>(kt, M, K, N, x, w, nullptr, bias, y, act);
 }
 
 }  // namespace
@@ -183,8 +171,13 @@ template <class T>
 void LinearOp<T>::run(int64_t M, const T* x, T* y) const {
   const Impl& m = *impl_;
   const T* bias = m.has_bias ? m.bias.get() : nullptr;
-  if (!linear_prologue(M, m.in, m.out, x, bias, y, m.act)) return;
-  linear_gemm<T>(M, m.in, m.out, x, nullptr, m.w.get(), m.nr, bias, y, m.act);
+  if (!linear_prologue(*m.kernels, M, m.in, m.out, x, bias, y, m.act)) return;
+  linear_gemm<T>(*m.kernels, M, m.in, m.out, x, nullptr, m.w.get(), bias, y, m.act);
+}
+
+GemmBlocking gemm_blocking() {
+  return {detail::kGemmKC, detail::gemm_mc<float>(), detail::gemm_mc<double>(),
+          detail::kGemmBlockBytes};
 }
 
 template class LinearOp<float>;

@@ -48,8 +48,11 @@ struct GemmKernel {
   int64_t mr, nr;
   kernels::PackFn<T> pack;  // B panels of width nr from rows of B^T
 };
+// The GEMM of a kernel table (the one a plan or operator was made with).
 template <class T>
-GemmKernel<T> gemm_kernel();  // of the active kernel table (dispatch.hpp)
+GemmKernel<T> gemm_kernel(const kernels::KernelTable<T>& t) {
+  return {t.gemm.fn, t.gemm.mr, t.gemm.nr, t.pack_nr.fn};
+}
 
 constexpr int64_t kGemmKC = 256;
 constexpr int64_t kGemmBlockBytes = 256 * 1024;  // a conv B block (KC x NC)
@@ -122,22 +125,6 @@ void pack_panels(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
     for (int64_t kk = 0; kk < kc; ++kk)
       for (int64_t i = 0; i < width; ++i)
         out[kk * width + i] = r0 + i < rows ? src[(r0 + i) * ld + k0 + kk] : T(0);
-}
-
-// The same from operand panels packed for another tile (width wp; panel q at
-// src + q*wp*len, element kk of its row i at kk*wp + i): weights packed under one ISA and
-// run under another, whose kernel has another tile. Rows [r0, r0 + rows), columns
-// [k0, k0 + kc), into width-row panels as above. A plain copy: only ISA switches take it.
-template <class T>
-void repack_panels(const T* src, int64_t wp, int64_t len, int64_t r0, int64_t rows,
-                   int64_t k0, int64_t kc, int64_t width, T* out) {
-  for (int64_t p0 = 0; p0 < rows; p0 += width, out += width * kc)
-    for (int64_t kk = 0; kk < kc; ++kk)
-      for (int64_t i = 0; i < width; ++i) {
-        const int64_t r = r0 + p0 + i;
-        out[kk * width + i] =
-            p0 + i < rows ? src[r / wp * wp * len + (k0 + kk) * wp + r % wp] : T(0);
-      }
 }
 
 // The same for B's panels (width NR) from B^T (linear's weight), through the kernel

@@ -1,11 +1,12 @@
-// im2col.cpp — convolution as GEMM: Y_g (Kg x P) = W_g (Kg x Cg*R*S) * X_g (Cg*R*S x P)
-// per image n and group g (groups are independent GEMMs), P = Ho*Wo output pixels, on the
-// driver of gemm.hpp.
+// im2col.cpp — the `im2col` algorithm (algorithm.hpp): convolution as GEMM, Y_g (Kg x P) =
+// W_g (Kg x Cg*R*S) * X_g (Cg*R*S x P) per image n and group g (groups are independent
+// GEMMs), P = Ho*Wo output pixels, on the driver of gemm.hpp. Its registry entry, its
+// forward plan and driver.
 //
-// A = the weights in MR-row panels: packed once by Conv2dOp (im2col_pack), or packed per
-// MC x KC block into scratch by the one-call conv2d (im2col_run_once); weights packed
-// under an ISA with another MR are copied per block into this one's panels
-// (repack_panels). B = the im2col matrix, never materialised: the gather is fused into
+// A = the weights in MR-row panels of the plan's GEMM kernel: packed once by a lasting plan
+// (Conv2dOp), or, in a one-shot plan (the one-call conv2d), read from the caller's array
+// and packed per MC x KC block into scratch. B = the im2col matrix, never materialised:
+// the gather is fused into
 // B's packing, one KC x NC block at a time (NC output pixels, about kGemmBlockBytes,
 // stored row-major so that the copies are long and the kernel reads its panels in
 // place), so the extra memory is one such block and one A block per thread whatever the
@@ -20,7 +21,9 @@
 #include <vector>
 
 #include "checked.hpp"
-#include "ops/conv_drivers.hpp"
+#include "ops/algorithm.hpp"
+#include "ops/conv_backward.hpp"
+#include "ops/conv_pieces.hpp"
 #include "ops/gemm.hpp"
 #include "threadpool.hpp"
 #include "workspace.hpp"
@@ -32,7 +35,7 @@ namespace {
 constexpr int64_t kIm2colBudget = 16 << 20;
 
 // How a call is cut into tasks; a function of the sizes and the thread count only.
-struct Im2colPlan {
+struct Im2colTiling {
   int64_t kc;               // KC block length
   int64_t nc, tiles;        // pixels per tile, tiles per (image, group)
   int64_t mpanels, mblocks; // MR-row panels of output channels per group, row blocks
@@ -53,8 +56,8 @@ int64_t gather_ld(int64_t np, int64_t NR, size_t elem) {
 }
 
 template <class T>
-Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) {
-  Im2colPlan pl;
+Im2colTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) {
+  Im2colTiling pl;
   const int64_t P = p.out_h() * p.out_w(), Kg = p.K / p.groups;
   const int64_t kd = p.C / p.groups * p.R * p.S;
   pl.kc = gemm_kc(kd);
@@ -84,15 +87,6 @@ Im2colPlan plan(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) 
   return pl;
 }
 
-// A panels of every group, for the GEMM kernel active when packed (its MR).
-template <class T>
-struct Im2colWeights : PackedWeights<T> {
-  Buffer<T> a;
-  int64_t per_group;  // elements of one group's panels
-  int64_t mr;
-  Im2colWeights(int64_t n, int64_t per_group, int64_t mr) : a(n), per_group(per_group), mr(mr) {}
-};
-
 }  // namespace
 
 // B block: rows [k0, k0 + kc) of the im2col matrix (row kk = (c, r, s)) for output pixels
@@ -103,7 +97,7 @@ struct Im2colWeights : PackedWeights<T> {
 // are zero, the others one branch-free strided (for stride 1, contiguous) copy.
 template <class T>
 void im2col_gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, int64_t p0,
-            int64_t np, int64_t ld, T* b) {
+                   int64_t np, int64_t ld, T* b) {
   const int64_t Wo = p.out_w(), RS = p.R * p.S, sw = p.stride_w;
   struct Seg {
     int64_t j, count, ih0, iw0;
@@ -178,28 +172,28 @@ void im2col_gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, i
   }
 }
 
-template <class T>
-int64_t im2col_workspace_bytes(const Conv2dParams& p, int threads) {
-  const auto gk = gemm_kernel<T>();
-  const Im2colPlan pl = plan<T>(p, gk.mr, gk.nr, threads);
-  const int64_t tasks = checked_product("im2col tasks", p.N, p.groups, pl.tiles, pl.mblocks);
-  return checked_product("im2col workspace", std::min<int64_t>(threads, tasks),
-                         pl.scratch_elems, static_cast<int64_t>(sizeof(T)));
-}
-
-template <class T>
-std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams& p, const T* w) {
-  const int64_t MR = gemm_kernel<T>().mr;
-  const int64_t Kg = p.K / p.groups, kd = p.C / p.groups * p.R * p.S;
-  const int64_t per_group = checked_product("im2col packed weights", ceil_div(Kg, MR), MR, kd);
-  auto packed = std::make_unique<Im2colWeights<T>>(
-      checked_mul(per_group, p.groups, "im2col packed weights"), per_group, MR);
-  for (int64_t g = 0; g < p.groups; ++g)
-    pack_panels(w + g * Kg * kd, kd, Kg, 0, kd, MR, packed->a.get() + g * per_group);
-  return packed;
-}
+template void im2col_gather(const Conv2dParams&, const float*, int64_t, int64_t, int64_t,
+                            int64_t, int64_t, float*);
+template void im2col_gather(const Conv2dParams&, const double*, int64_t, int64_t, int64_t,
+                            int64_t, int64_t, double*);
 
 namespace {
+
+// A panels of every group, for the plan's GEMM kernel (its MR).
+template <class T>
+struct Im2colWeights {
+  Buffer<T> a;
+  int64_t per_group = 0;  // elements of one group's panels
+};
+
+template <class T>
+void im2col_pack(const Conv2dParams& p, int64_t MR, const T* w, Im2colWeights<T>* packed) {
+  const int64_t Kg = p.K / p.groups, kd = p.C / p.groups * p.R * p.S;
+  packed->per_group = checked_product("im2col packed weights", ceil_div(Kg, MR), MR, kd);
+  packed->a = Buffer<T>(checked_mul(packed->per_group, p.groups, "im2col packed weights"));
+  for (int64_t g = 0; g < p.groups; ++g)
+    pack_panels(w + g * Kg * kd, kd, Kg, 0, kd, MR, packed->a.get() + g * packed->per_group);
+}
 
 // Which weight block this thread's scratch holds (one_block in run_tasks): the call (a
 // counter, so a later call never takes it for its own), group, row block, where. Between
@@ -221,13 +215,12 @@ std::atomic<uint64_t> a_block_calls{0};
 // scratch (the one-call conv2d: packing all weights up front would be a pass over them
 // and a fresh buffer per call, which costs up to a fifth of a deep layer's time).
 template <class T>
-void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w, const T* x,
-               const T* bias, T* y) {
-  const auto gk = gemm_kernel<T>();
+void run_tasks(const Conv2dParams& p, const GemmKernel<T>& gk, const Im2colWeights<T>* packed,
+               const T* w, const T* x, const T* bias, T* y) {
   const int64_t MR = gk.mr, NR = gk.nr;
   const int64_t P = p.out_h() * p.out_w();
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, kd = Cg * p.R * p.S;
-  const Im2colPlan pl = plan<T>(p, MR, NR, pool_threads());
+  const Im2colTiling pl = tiling<T>(p, MR, NR, pool_threads());
   const int64_t per_image = pl.tiles * pl.mblocks;
   // One-call conv2d whose weights per row block are a single MC x KC block (a 1x1 layer,
   // few channels): that block is the same for every pixel tile, so a thread packs it
@@ -253,12 +246,8 @@ void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w
     const T* ag = packed != nullptr ? packed->a.get() + g * packed->per_group + m0 * kd
                                     : w + (g * Kg + m0) * kd;
     auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kc) {
-      if (packed != nullptr && packed->mr == MR)
-        return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
-      if (packed != nullptr)  // packed under another ISA, for another MR
-        repack_panels(packed->a.get() + g * packed->per_group, packed->mr, kd, m0 + i0, mc, k0,
-                      kc, MR, abuf);
-      else if (!one_block || !a_block_cached.is(call, g, mblk, abuf))
+      if (packed != nullptr) return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
+      if (!one_block || !a_block_cached.is(call, g, mblk, abuf))
         pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf, k0 + kc < kd ? kc : 0);
       if (one_block) a_block_cached = {call, g, mblk, abuf};
       return Panels<T>{abuf, MR * kc, MR};
@@ -282,29 +271,77 @@ void run_tasks(const Conv2dParams& p, const Im2colWeights<T>* packed, const T* w
   });
 }
 
+// The forward plan: the GEMM kernel of the table it was made with, the bias, and the
+// weights packed into its A panels, or, one-shot, the caller's weights read in place and
+// packed block by block inside the GEMM (packing all of them up front would be a pass over
+// them and a fresh buffer per call: up to a fifth of a deep layer's time).
+template <class T>
+class Im2colPlan final : public ConvPlan<T> {
+ public:
+  explicit Im2colPlan(const PlanRequest<T>& r)
+      : p_(r.problem), gk_(gemm_kernel(r.kernels)), bias_(r.bias, p_.K, r.one_shot) {
+    if (r.one_shot || r.weight == nullptr)
+      raw_ = r.weight;
+    else
+      im2col_pack(p_, gk_.mr, r.weight, &packed_);
+  }
+  void run(const ConvTensors<T>& t) const override {
+    Conv2dParams p = p_;
+    p.N = t.N;
+    run_tasks<T>(p, gk_, raw_ != nullptr ? nullptr : &packed_, raw_, t.x, bias_.get(), t.y);
+  }
+  int64_t workspace_bytes(int64_t N, int threads) const override {
+    Conv2dParams p = p_;
+    p.N = N;
+    const Im2colTiling pl = tiling<T>(p, gk_.mr, gk_.nr, threads);
+    const int64_t tasks = checked_product("im2col tasks", N, p.groups, pl.tiles, pl.mblocks);
+    return checked_product("im2col workspace", std::min<int64_t>(threads, tasks),
+                           pl.scratch_elems, static_cast<int64_t>(sizeof(T)));
+  }
+
+ private:
+  Conv2dParams p_;
+  GemmKernel<T> gk_;
+  Im2colWeights<T> packed_;
+  const T* raw_ = nullptr;  // one-shot: the caller's weights
+  PlanBias<T> bias_;
+};
+
+bool im2col_supports(const Conv2dParams& p, Pass pass, DType) {
+  return pass == Pass::forward || backward_supports(Algorithm::im2col, p, pass);
+}
+
+// `auto` (README.md "How auto chooses"): the GEMM when C/groups > 1 and (R*S == 1 or
+// C/groups > kAutoMaxDirectChannels), else direct (direct.cpp: the fallback). With one
+// input channel per group (depthwise, one-channel filtering) the reduction is only R*S
+// terms and the GEMM cannot amortise anything. A 1x1 convolution is a plain GEMM reading
+// the input in place. Otherwise the GEMM pays for gathering R*S copies of the input and
+// for packing, and earns it back by cache-blocking a long reduction over many input
+// channels (deep layers); with few input channels per group the direct kernels stream the
+// input once per block of output channels and win (stems, LeNet-like layers, depthwise,
+// one-channel filtering). The threshold is the best fit to the measurements of
+// benchmarks/auto_rule.py over convcore.testing.SHAPES; re-run it after changing either
+// algorithm.
+constexpr int64_t kAutoMaxDirectChannels = 64;
+
+int im2col_auto_rank(const Conv2dParams& p, Pass pass, DType dtype) {
+  if (pass != Pass::forward) return backward_auto_rank(Algorithm::im2col, p, pass, dtype);
+  const int64_t cg = p.C / p.groups;
+  const bool gemm = cg > 1 && ((p.R == 1 && p.S == 1) || cg > kAutoMaxDirectChannels);
+  return gemm ? kAutoPreferred : kAutoDefault + 1;
+}
+
+template <class T>
+std::unique_ptr<ConvPlan<T>> im2col_plan(const PlanRequest<T>& r) {
+  if (r.pass != Pass::forward) return backward_plan(Algorithm::im2col, r);
+  return std::make_unique<Im2colPlan<T>>(r);
+}
+
 }  // namespace
 
-template <class T>
-void im2col_run(const Conv2dParams& p, const PackedWeights<T>& packed, const T* x,
-                const T* bias, T* y) {
-  run_tasks<T>(p, &static_cast<const Im2colWeights<T>&>(packed), nullptr, x, bias, y);
-}
-
-template <class T>
-void im2col_run_once(const Conv2dParams& p, const T* w, const T* x, const T* bias, T* y) {
-  run_tasks<T>(p, nullptr, w, x, bias, y);
-}
-
-#define CONVCORE_IM2COL(T)                                                                 \
-  template int64_t im2col_workspace_bytes<T>(const Conv2dParams&, int);                    \
-  template std::unique_ptr<PackedWeights<T>> im2col_pack(const Conv2dParams&, const T*);   \
-  template void im2col_run(const Conv2dParams&, const PackedWeights<T>&, const T*, const T*, \
-                           T*);                                                            \
-  template void im2col_run_once(const Conv2dParams&, const T*, const T*, const T*, T*);     \
-  template void im2col_gather(const Conv2dParams&, const T*, int64_t, int64_t, int64_t,      \
-                              int64_t, int64_t, T*);
-CONVCORE_IM2COL(float)
-CONVCORE_IM2COL(double)
-#undef CONVCORE_IM2COL
+extern const ConvAlgorithm im2col_algorithm;
+const ConvAlgorithm im2col_algorithm = {"im2col", Algorithm::im2col, &im2col_supports,
+                                        &im2col_auto_rank, &im2col_plan<float>,
+                                        &im2col_plan<double>};
 
 }  // namespace convcore::detail

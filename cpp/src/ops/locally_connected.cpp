@@ -24,36 +24,10 @@ using detail::checked_add;
 using detail::checked_mul;
 using detail::checked_product;
 
-int64_t LocallyConnected2dParams::out_h() const {
-  return (H + pad_top + pad_bottom - dilation_h * (R - 1) - 1) / stride_h + 1;
-}
-int64_t LocallyConnected2dParams::out_w() const {
-  return (W + pad_left + pad_right - dilation_w * (S - 1) - 1) / stride_w + 1;
-}
-
 namespace {
-
-std::string pair(int64_t a, int64_t b) {
-  return "(" + std::to_string(a) + ", " + std::to_string(b) + ")";
-}
 
 constexpr int64_t kRowsBytes = 1 << 20;   // bound on a task's padded rows (dot path)
 constexpr int64_t kRows8Bytes = 1 << 24;  // the rows path needs 8 images' rows at once
-
-template <class T>
-kernels::LocallyConnectedFn<T> lc_kernel(const kernels::KernelTable& t) {
-  if constexpr (sizeof(T) == sizeof(float))
-    return t.locally_connected_f32.fn;
-  else
-    return t.locally_connected_f64.fn;
-}
-template <class T>
-kernels::LocallyConnectedRowsFn<T> lc_rows_kernel(const kernels::KernelTable& t) {
-  if constexpr (sizeof(T) == sizeof(float))
-    return t.locally_connected_rows_f32.fn;
-  else
-    return t.locally_connected_rows_f64.fn;
-}
 
 // rows[((n*C + c)*R + r)*Wp + pad_left + w] = x[n0 + n, c, ih(r), w], zero where the padding
 // or a row outside the input is: the R input rows output row i reads, padded once so that
@@ -119,9 +93,9 @@ void run(const LocallyConnected2dParams& p, const T* x, const T* w, const T* bia
                                        "locally_connected2d rows");
   const size_t scratch = static_cast<size_t>(checked_add(rows_len, checked_mul(nb_max, kd, "patches"),
                                                          "patches")) * sizeof(T);
-  const auto& table = detail::kernels();
-  const auto dot = lc_kernel<T>(table);
-  const auto rows8 = lc_rows_kernel<T>(table);
+  const auto& table = detail::kernels<T>();
+  const auto dot = table.locally_connected.fn;
+  const auto rows8 = table.locally_connected_rows.fn;
   // One task per output row: its positions share the padded input rows.
   detail::parallel_for(Ho, [&](int64_t i) {
     T* rows = static_cast<T*>(detail::thread_scratch(scratch));
@@ -154,31 +128,10 @@ void run(const LocallyConnected2dParams& p, const T* x, const T* w, const T* bia
 }  // namespace
 
 void LocallyConnected2dParams::validate() const {
-  const char* f = "locally_connected2d: ";
-  if (N < 0) throw value_error(std::string(f) + "batch size must be >= 0, got " + std::to_string(N));
-  if (C < 1 || H < 1 || W < 1)
-    throw value_error(std::string(f) + "input channels, height and width must be >= 1, got (C, H, W) = (" +
-                      std::to_string(C) + ", " + std::to_string(H) + ", " + std::to_string(W) + ")");
-  if (K < 1 || R < 1 || S < 1)
-    throw value_error(std::string(f) + "out_channels and kernel size must be >= 1, got (K, R, S) = (" +
-                      std::to_string(K) + ", " + std::to_string(R) + ", " + std::to_string(S) + ")");
-  if (stride_h < 1 || stride_w < 1)
-    throw value_error(std::string(f) + "stride must be >= 1, got stride=" + pair(stride_h, stride_w));
-  if (dilation_h < 1 || dilation_w < 1)
-    throw value_error(std::string(f) + "dilation must be >= 1, got dilation=" + pair(dilation_h, dilation_w));
-  if (pad_top < 0 || pad_bottom < 0 || pad_left < 0 || pad_right < 0)
-    throw value_error(std::string(f) + "padding must be >= 0");
-  checked_product("locally_connected2d input", N, C, H, W);
-  const int64_t hp = checked_add(checked_add(H, pad_top, "padding"), pad_bottom, "padding");
-  const int64_t wp = checked_add(checked_add(W, pad_left, "padding"), pad_right, "padding");
-  const int64_t eh = checked_add(checked_mul(dilation_h, R - 1, "dilation"), 1, "dilation");
-  const int64_t ew = checked_add(checked_mul(dilation_w, S - 1, "dilation"), 1, "dilation");
-  if (eh > hp || ew > wp)
-    throw value_error(std::string(f) + "kernel size " + pair(eh, ew) +
-                      " (with dilation) is larger than the padded input " + pair(hp, wp));
+  ConvGeometry::validate("locally_connected2d");
+  if (groups != 1)
+    throw value_error("locally_connected2d: groups must be 1, got " + std::to_string(groups));
   checked_product("locally_connected2d weight", out_h(), out_w(), K, C, R, S);
-  checked_product("locally_connected2d output", N, K, out_h(), out_w());
-  checked_product("locally_connected2d work", N, K, out_h(), out_w(), C, R, S);
 }
 
 void locally_connected2d(const LocallyConnected2dParams& p, const float* x, const float* w,

@@ -21,7 +21,7 @@ double measure_peak_gflops(int threads, double seconds) {
                       std::to_string(get_num_threads()) + ", got " + std::to_string(threads));
   if (!(seconds > 0 && seconds <= 60))
     throw value_error("measure_peak_gflops: seconds must be in (0, 60]");
-  const auto& k = detail::kernels().peak_fma_f32;
+  const auto& k = detail::active_tables().peak_fma;
   const double flops_per_step = 2.0 * k.mr * k.nr;
   using clock = std::chrono::steady_clock;
   // m = 1, c = 0 keep the accumulators exact; the kernel cannot know them in advance.

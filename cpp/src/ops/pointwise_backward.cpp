@@ -17,19 +17,11 @@ namespace {
 constexpr int64_t kChunk = 1 << 15;  // elements per task
 
 template <class T>
-kernels::ActivateFn<T> activate_kernel() {
-  if constexpr (sizeof(T) == 4)
-    return detail::kernels().activate_f32.fn;
-  else
-    return detail::kernels().activate_f64.fn;
-}
-
-template <class T>
 void activation_grad(const Activation& act, const T* g, const T* x, T* gi, int64_t n) {
   if (n < 0) throw value_error("activation_backward: n must be >= 0, got " + std::to_string(n));
   if (n > 0 && (g == nullptr || x == nullptr || gi == nullptr))
     throw value_error("activation_backward: arrays must not be null");
-  const auto fwd = activate_kernel<T>();
+  const auto fwd = detail::kernels<T>().activate.fn;
   const T alpha = static_cast<T>(act.alpha);
   detail::parallel_for(detail::ceil_div(n, kChunk), [&](int64_t t) {
     const int64_t i0 = t * kChunk, m = std::min(kChunk, n - i0);

@@ -43,10 +43,8 @@ constexpr int64_t kTaskWork = 1 << 15;  // input elements read per task, about
 
 template <class T>
 void run(const Pool2dParams& p, const T* x, T* y, bool avg) {
-  p.validate();
   const char* f = avg ? "avg_pool2d: " : "max_pool2d: ";
-  if (avg && (p.dilation_h != 1 || p.dilation_w != 1))
-    throw value_error(std::string(f) + "dilation must be 1, got " + pair(p.dilation_h, p.dilation_w));
+  p.validate(avg ? "avg_pool2d" : "max_pool2d");
   if (p.N == 0 || p.C == 0) return;
   if (x == nullptr || y == nullptr) throw value_error(std::string(f) + "input and output must not be null");
   const int64_t Ho = p.out_h(), Wo = p.out_w();
@@ -59,13 +57,9 @@ void run(const Pool2dParams& p, const T* x, T* y, bool avg) {
   }
   const int64_t rows = std::max<int64_t>(1, kTaskWork / std::max<int64_t>(1, p.R * tw));
   const int64_t blocks = detail::ceil_div(Ho, rows);
-  const auto& table = detail::kernels();
-  auto max_row = [&] {
-    if constexpr (sizeof(T) == 4) return table.max_pool_row_f32.fn; else return table.max_pool_row_f64.fn;
-  }();
-  auto avg_row = [&] {
-    if constexpr (sizeof(T) == 4) return table.avg_pool_row_f32.fn; else return table.avg_pool_row_f64.fn;
-  }();
+  const auto& table = detail::kernels<T>();
+  const auto max_row = table.max_pool_row.fn;
+  const auto avg_row = table.avg_pool_row.fn;
   detail::parallel_for(p.N * p.C * blocks, [&](int64_t t) {
     const int64_t plane = t / blocks, b = t % blocks;
     T* tmp = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(tw) * sizeof(T)));
@@ -94,8 +88,8 @@ int64_t Pool2dParams::out_w() const {
   return pooled_size(W, S, pad_w, stride_w, dilation_w, ceil_mode);
 }
 
-void Pool2dParams::validate() const {
-  const char* f = "pool2d: ";
+void Pool2dParams::validate_parameters(const char* op) const {
+  const std::string f = std::string(op) + ": ";
   if (R < 1 || S < 1)
     throw value_error(std::string(f) + "kernel_size must be >= 1, got " + pair(R, S));
   if (stride_h < 1 || stride_w < 1)
@@ -107,6 +101,13 @@ void Pool2dParams::validate() const {
   if (pad_h > R / 2 || pad_w > S / 2)
     throw value_error(std::string(f) + "padding should be at most half of the kernel size, got padding " +
                       pair(pad_h, pad_w) + " for kernel_size " + pair(R, S));
+  if (std::string(op) == "avg_pool2d" && (dilation_h != 1 || dilation_w != 1))
+    throw value_error(f + "dilation must be 1, got " + pair(dilation_h, dilation_w));
+}
+
+void Pool2dParams::validate(const char* op) const {
+  validate_parameters(op);
+  const std::string f = std::string(op) + ": ";
   if (N < 0 || C < 0 || H < 1 || W < 1)
     throw value_error(std::string(f) + "input (N, C, H, W) = (" + std::to_string(N) + ", " +
                       std::to_string(C) + ", " + std::to_string(H) + ", " + std::to_string(W) +

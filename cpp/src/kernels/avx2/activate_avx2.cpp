@@ -7,7 +7,7 @@
 
 namespace convcore::kernels::avx2 {
 
-void activate_f32(const float* x, float* y, int64_t n, const Activation& act) {
+void activate_f32_avx2(const float* x, float* y, int64_t n, const Activation& act) {
   const ActF32 av(act);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, activate_ps(_mm256_loadu_ps(x + i), av));
@@ -17,7 +17,7 @@ void activate_f32(const float* x, float* y, int64_t n, const Activation& act) {
   }
 }
 
-void activate_f64(const double* x, double* y, int64_t n, const Activation& act) {
+void activate_f64_avx2(const double* x, double* y, int64_t n, const Activation& act) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) _mm256_storeu_pd(y + i, activate_pd(_mm256_loadu_pd(x + i), act));
   if (i < n) {

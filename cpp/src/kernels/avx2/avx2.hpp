@@ -5,41 +5,41 @@
 
 namespace convcore::kernels::avx2 {
 
-void pack_16(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+void pack_16_avx2(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
              float* out);
-void pack_8(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+void pack_8_avx2(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
             double* out);
-void gemm_6x16(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+void gemm_6x16_avx2(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                int64_t m, int64_t n, const GemmEpilogue<float>& ep);
-void gemm_6x8(int64_t k, const double* a, const double* b, int64_t ldb, double* c,
+void gemm_6x8_avx2(int64_t k, const double* a, const double* b, int64_t ldb, double* c,
               int64_t ldc, int64_t m, int64_t n, const GemmEpilogue<double>& ep);
-void activate_f32(const float* x, float* y, int64_t n, const Activation& act);
-void activate_f64(const double* x, double* y, int64_t n, const Activation& act);
+void activate_f32_avx2(const float* x, float* y, int64_t n, const Activation& act);
+void activate_f64_avx2(const double* x, double* y, int64_t n, const Activation& act);
 
-void direct_tile_f32(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
+void direct_tile_f32_avx2(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
                      float* y, const Activation& act);
-void direct_tile_f64(const DirectTileArgs& a, const double* x, const double* w, const double* bias,
+void direct_tile_f64_avx2(const DirectTileArgs& a, const double* x, const double* w, const double* bias,
                      double* y, const Activation& act);
-void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
+void direct_plane_f32_avx2(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
                       float* y, const Activation& act);
-void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w, const double* bias,
+void direct_plane_f64_avx2(const DirectTileArgs& a, const double* x, const double* w, const double* bias,
                       double* y, const Activation& act);
-void locally_connected_f32(const LocallyConnectedArgs& a, const float* w, const float* x,
+void locally_connected_f32_avx2(const LocallyConnectedArgs& a, const float* w, const float* x,
                            const float* bias, float* y, const Activation& act);
-void locally_connected_f64(const LocallyConnectedArgs& a, const double* w, const double* x,
+void locally_connected_f64_avx2(const LocallyConnectedArgs& a, const double* w, const double* x,
                            const double* bias, double* y, const Activation& act);
-void locally_connected_rows_f32(const LocallyConnectedRowsArgs& a, const float* w,
+void locally_connected_rows_12x8_f32_avx2(const LocallyConnectedRowsArgs& a, const float* w,
                                 const float* x, const float* bias, float* y,
                                 const Activation& act);
-void locally_connected_rows_f64(const LocallyConnectedRowsArgs& a, const double* w,
+void locally_connected_rows_6x8_f64_avx2(const LocallyConnectedRowsArgs& a, const double* w,
                                 const double* x, const double* bias, double* y,
                                 const Activation& act);
-void max_pool_row_f32(const PoolRowArgs& p, const float* x, float* y, float* tmp);
-void max_pool_row_f64(const PoolRowArgs& p, const double* x, double* y, double* tmp);
-void avg_pool_row_f32(const PoolRowArgs& p, const float* x, float* y, float* tmp,
+void max_pool_row_f32_avx2(const PoolRowArgs& p, const float* x, float* y, float* tmp);
+void max_pool_row_f64_avx2(const PoolRowArgs& p, const double* x, double* y, double* tmp);
+void avg_pool_row_f32_avx2(const PoolRowArgs& p, const float* x, float* y, float* tmp,
                       float row_count, const float* col_count);
-void avg_pool_row_f64(const PoolRowArgs& p, const double* x, double* y, double* tmp,
+void avg_pool_row_f64_avx2(const PoolRowArgs& p, const double* x, double* y, double* tmp,
                       double row_count, const double* col_count);
-float peak_fma_12x8(int64_t steps, float m, float c);
+float peak_fma_12x8_avx2(int64_t steps, float m, float c);
 
 }  // namespace convcore::kernels::avx2

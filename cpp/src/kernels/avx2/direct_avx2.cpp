@@ -304,19 +304,19 @@ void direct_flat(const DirectTileArgs& a, const typename Tr::T* x, const typenam
 
 }  // namespace
 
-void direct_tile_f32(const DirectTileArgs& a, const float* x, const float* w,
+void direct_tile_f32_avx2(const DirectTileArgs& a, const float* x, const float* w,
                      const float* bias, float* y, const Activation& act) {
   direct_flat<F32, 4, 3>(a, x, w, bias, y, act);
 }
-void direct_tile_f64(const DirectTileArgs& a, const double* x, const double* w,
+void direct_tile_f64_avx2(const DirectTileArgs& a, const double* x, const double* w,
                      const double* bias, double* y, const Activation& act) {
   direct_flat<F64, 4, 3>(a, x, w, bias, y, act);
 }
-void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w,
+void direct_plane_f32_avx2(const DirectTileArgs& a, const float* x, const float* w,
                       const float* bias, float* y, const Activation& act) {
   plane<F32>(a, x, w, bias, y, act);
 }
-void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w,
+void direct_plane_f64_avx2(const DirectTileArgs& a, const double* x, const double* w,
                       const double* bias, double* y, const Activation& act) {
   plane<F64>(a, x, w, bias, y, act);
 }

@@ -16,7 +16,7 @@
 
 namespace convcore::kernels::avx2 {
 
-void gemm_6x16(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+void gemm_6x16_avx2(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                int64_t m, int64_t n, const GemmEpilogue<float>& ep) {
   // Twelve named accumulators (an array indexed by the epilogue's runtime row count would
   // live on the stack); spilled once to `acc` for the epilogue.
@@ -92,7 +92,7 @@ void gemm_6x16(int64_t k, const float* a, const float* b, int64_t ldb, float* c,
   }
 }
 
-void gemm_6x8(int64_t k, const double* a, const double* b, int64_t ldb, double* c,
+void gemm_6x8_avx2(int64_t k, const double* a, const double* b, int64_t ldb, double* c,
               int64_t ldc, int64_t m, int64_t n, const GemmEpilogue<double>& ep) {
   __m256d c00 = _mm256_setzero_pd(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256d c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;

@@ -168,7 +168,7 @@ void sweep(const LocallyConnectedArgs& a, const T* w, const T* x, const T* bias,
 
 }  // namespace
 
-void locally_connected_f32(const LocallyConnectedArgs& a, const float* w, const float* x,
+void locally_connected_f32_avx2(const LocallyConnectedArgs& a, const float* w, const float* x,
                            const float* bias, float* y, const Activation& act) {
   const ActF32 av(act);
   if (a.N >= 4)
@@ -179,7 +179,7 @@ void locally_connected_f32(const LocallyConnectedArgs& a, const float* w, const 
     sweep<8, 1>(a, w, x, bias, y, av, tile_f32<8, 1>);
 }
 
-void locally_connected_f64(const LocallyConnectedArgs& a, const double* w, const double* x,
+void locally_connected_f64_avx2(const LocallyConnectedArgs& a, const double* w, const double* x,
                            const double* bias, double* y, const Activation& act) {
   if (a.N >= 4)
     sweep<2, 4>(a, w, x, bias, y, act, tile_f64<2, 4>);

@@ -112,7 +112,7 @@ void tile_f64(const LocallyConnectedRowsArgs& a, const double* w, const double* 
 
 }  // namespace
 
-void locally_connected_rows_f32(const LocallyConnectedRowsArgs& a, const float* w,
+void locally_connected_rows_12x8_f32_avx2(const LocallyConnectedRowsArgs& a, const float* w,
                                 const float* x, const float* bias, float* y,
                                 const Activation& act) {
   const int64_t kd = a.Q * a.S;
@@ -135,7 +135,7 @@ void locally_connected_rows_f32(const LocallyConnectedRowsArgs& a, const float* 
   }
 }
 
-void locally_connected_rows_f64(const LocallyConnectedRowsArgs& a, const double* w,
+void locally_connected_rows_6x8_f64_avx2(const LocallyConnectedRowsArgs& a, const double* w,
                                 const double* x, const double* bias, double* y,
                                 const Activation& act) {
   int64_t k0 = 0;

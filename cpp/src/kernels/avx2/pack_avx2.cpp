@@ -1,5 +1,5 @@
 // pack_avx2.cpp — B-panel packing kernels, AVX2: pack_16_avx2 (float, the 16 columns of
-// gemm_6x16), pack_8_avx2 (double, gemm_6x8). Contract: table.hpp, PackFn. A full panel
+// gemm_6x16_avx2), pack_8_avx2 (double, gemm_6x8_avx2). Contract: table.hpp, PackFn. A full panel
 // goes through 8x8 (float) / 4x4 (double) register transposes: 8 row loads, 8 shuffles
 // deep, 8 contiguous stores; partial panels and the kc tail through the scalar loop.
 #include <immintrin.h>
@@ -55,7 +55,7 @@ void pack_tail(const T* src, int64_t ld, int64_t rows, int64_t kb, int64_t kc, T
 
 }  // namespace
 
-void pack_16(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+void pack_16_avx2(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
              float* out) {
   int64_t kb = 0;
   if (rows == 16) {
@@ -70,7 +70,7 @@ void pack_16(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t pre
   pack_tail<float, 16>(src, ld, rows, kb, kc, out);
 }
 
-void pack_8(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+void pack_8_avx2(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
             double* out) {
   int64_t kb = 0;
   if (rows == 8) {

@@ -8,7 +8,7 @@
 
 namespace convcore::kernels::avx2 {
 
-float peak_fma_12x8(int64_t steps, float m, float c) {
+float peak_fma_12x8_avx2(int64_t steps, float m, float c) {
   __m256 acc[12];
   const __m256 lane = _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
 #pragma GCC unroll 12

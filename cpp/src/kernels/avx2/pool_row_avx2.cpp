@@ -158,17 +158,17 @@ void avg_pool_row(const PoolRowArgs& p, const typename O::T* x, typename O::T* y
 
 }  // namespace
 
-void max_pool_row_f32(const PoolRowArgs& p, const float* x, float* y, float* tmp) {
+void max_pool_row_f32_avx2(const PoolRowArgs& p, const float* x, float* y, float* tmp) {
   max_pool_row<F32>(p, x, y, tmp);
 }
-void max_pool_row_f64(const PoolRowArgs& p, const double* x, double* y, double* tmp) {
+void max_pool_row_f64_avx2(const PoolRowArgs& p, const double* x, double* y, double* tmp) {
   max_pool_row<F64>(p, x, y, tmp);
 }
-void avg_pool_row_f32(const PoolRowArgs& p, const float* x, float* y, float* tmp,
+void avg_pool_row_f32_avx2(const PoolRowArgs& p, const float* x, float* y, float* tmp,
                       float row_count, const float* col_count) {
   avg_pool_row<F32>(p, x, y, tmp, row_count, col_count);
 }
-void avg_pool_row_f64(const PoolRowArgs& p, const double* x, double* y, double* tmp,
+void avg_pool_row_f64_avx2(const PoolRowArgs& p, const double* x, double* y, double* tmp,
                       double row_count, const double* col_count) {
   avg_pool_row<F64>(p, x, y, tmp, row_count, col_count);
 }

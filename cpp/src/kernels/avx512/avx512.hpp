@@ -13,27 +13,27 @@ namespace convcore::kernels::avx512 {
 // anchors (Zen 4) against 12x32, 8x48, 6x64 and 24x16: all within a few per cent, 14x32
 // the best on the 1x1 and 3x3 layers together.
 constexpr int kGemmMrF32 = 14, kGemmNrF32 = 32, kGemmMrF64 = 14, kGemmNrF64 = 16;
-void pack_f32(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+void pack_32_avx512(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
               float* out);
-void pack_f64(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+void pack_16_avx512(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
               double* out);
-void gemm_f32(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+void gemm_14x32_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
               int64_t m, int64_t n, const GemmEpilogue<float>& ep);
-void gemm_f64(int64_t k, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
+void gemm_14x16_avx512(int64_t k, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
               int64_t m, int64_t n, const GemmEpilogue<double>& ep);
 
-float peak_fma_12x16(int64_t steps, float m, float c);
+float peak_fma_12x16_avx512(int64_t steps, float m, float c);
 
 // direct_tile (KB = 8): 8 output channels x 3 vectors (zmm or ymm by the row width).
-void direct_tile_f32(const DirectTileArgs& a, const float* x, const float* w,
+void direct_tile_f32_avx512(const DirectTileArgs& a, const float* x, const float* w,
                      const float* bias, float* y, const Activation& act);
-void direct_tile_f64(const DirectTileArgs& a, const double* x, const double* w,
+void direct_tile_f64_avx512(const DirectTileArgs& a, const double* x, const double* w,
                      const double* bias, double* y, const Activation& act);
 
 // direct_plane_avx512.cpp (band or in-place input)
-void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
+void direct_plane_f32_avx512(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
                       float* y, const Activation& act);
-void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w,
+void direct_plane_f64_avx512(const DirectTileArgs& a, const double* x, const double* w,
                       const double* bias, double* y, const Activation& act);
 
 }  // namespace convcore::kernels::avx512

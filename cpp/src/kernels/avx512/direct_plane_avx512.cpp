@@ -483,9 +483,9 @@ void plane(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::
   // (3x3 stride 2 depthwise).
   if (a.in_w == 0) {
     if constexpr (Tr::L == 16)
-      avx2::direct_plane_f32(a, x, w, bias, y, act);
+      avx2::direct_plane_f32_avx2(a, x, w, bias, y, act);
     else
-      avx2::direct_plane_f64(a, x, w, bias, y, act);
+      avx2::direct_plane_f64_avx2(a, x, w, bias, y, act);
     return;
   }
   const int64_t reuse = row_reuse(a);
@@ -514,11 +514,11 @@ void plane(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::
 
 }  // namespace
 
-void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w,
+void direct_plane_f32_avx512(const DirectTileArgs& a, const float* x, const float* w,
                       const float* bias, float* y, const Activation& act) {
   plane<F32>(a, x, w, bias, y, act);
 }
-void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w,
+void direct_plane_f64_avx512(const DirectTileArgs& a, const double* x, const double* w,
                       const double* bias, double* y, const Activation& act) {
   plane<F64>(a, x, w, bias, y, act);
 }

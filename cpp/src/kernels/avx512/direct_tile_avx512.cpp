@@ -283,11 +283,11 @@ void dispatch(const DirectTileArgs& a, const typename Z::T* x, const typename Z:
 
 }  // namespace
 
-void direct_tile_f32(const DirectTileArgs& a, const float* x, const float* w,
+void direct_tile_f32_avx512(const DirectTileArgs& a, const float* x, const float* w,
                      const float* bias, float* y, const Activation& act) {
   dispatch<Z32, Y32>(a, x, w, bias, y, act);
 }
-void direct_tile_f64(const DirectTileArgs& a, const double* x, const double* w,
+void direct_tile_f64_avx512(const DirectTileArgs& a, const double* x, const double* w,
                      const double* bias, double* y, const Activation& act) {
   dispatch<Z64, Y64>(a, x, w, bias, y, act);
 }

@@ -248,12 +248,12 @@ void gemm(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int
 
 }  // namespace
 
-void gemm_f32(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+void gemm_14x32_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
               int64_t m, int64_t n, const GemmEpilogue<float>& ep) {
   gemm<float, kGemmMrF32, kGemmNrF32 / 16>(k, a, b, ldb, c, ldc, m, n, ep);
 }
 
-void gemm_f64(int64_t k, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
+void gemm_14x16_avx512(int64_t k, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,
               int64_t m, int64_t n, const GemmEpilogue<double>& ep) {
   gemm<double, kGemmMrF64, kGemmNrF64 / 8>(k, a, b, ldb, c, ldc, m, n, ep);
 }

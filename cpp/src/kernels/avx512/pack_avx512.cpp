@@ -90,12 +90,12 @@ void pack(const T* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch, 
 
 }  // namespace
 
-void pack_f32(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+void pack_32_avx512(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
               float* out) {
   pack<float, kGemmNrF32, 8, transpose_8x8<kGemmNrF32>>(src, ld, rows, kc, prefetch, out);
 }
 
-void pack_f64(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+void pack_16_avx512(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
               double* out) {
   pack<double, kGemmNrF64, 4, transpose_4x4<kGemmNrF64>>(src, ld, rows, kc, prefetch, out);
 }

@@ -9,7 +9,7 @@
 
 namespace convcore::kernels::avx512 {
 
-float peak_fma_12x16(int64_t steps, float m, float c) {
+float peak_fma_12x16_avx512(int64_t steps, float m, float c) {
   __m512 acc[12];
   const __m512 lane = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 #pragma GCC unroll 12

@@ -4,11 +4,11 @@
 
 namespace convcore::kernels::scalar {
 
-void activate_f32(const float* x, float* y, int64_t n, const Activation& act) {
+void activate_f32_scalar(const float* x, float* y, int64_t n, const Activation& act) {
   for (int64_t i = 0; i < n; ++i) y[i] = act_one<float>(x[i], act);
 }
 
-void activate_f64(const double* x, double* y, int64_t n, const Activation& act) {
+void activate_f64_scalar(const double* x, double* y, int64_t n, const Activation& act) {
   for (int64_t i = 0; i < n; ++i) y[i] = act_one<double>(x[i], act);
 }
 

@@ -32,19 +32,19 @@ void direct(const DirectTileArgs& a, const T* x, const T* w, const T* bias, T* y
 
 }  // namespace
 
-void direct_tile_f32(const DirectTileArgs& a, const float* x, const float* w,
+void direct_tile_f32_scalar(const DirectTileArgs& a, const float* x, const float* w,
                      const float* bias, float* y, const Activation& act) {
   direct<float, 4>(a, x, w, bias, y, act);
 }
-void direct_tile_f64(const DirectTileArgs& a, const double* x, const double* w,
+void direct_tile_f64_scalar(const DirectTileArgs& a, const double* x, const double* w,
                      const double* bias, double* y, const Activation& act) {
   direct<double, 4>(a, x, w, bias, y, act);
 }
-void direct_plane_f32(const DirectTileArgs& a, const float* x, const float* w,
+void direct_plane_f32_scalar(const DirectTileArgs& a, const float* x, const float* w,
                       const float* bias, float* y, const Activation& act) {
   direct<float, 1>(a, x, w, bias, y, act);
 }
-void direct_plane_f64(const DirectTileArgs& a, const double* x, const double* w,
+void direct_plane_f64_scalar(const DirectTileArgs& a, const double* x, const double* w,
                       const double* bias, double* y, const Activation& act) {
   direct<double, 1>(a, x, w, bias, y, act);
 }

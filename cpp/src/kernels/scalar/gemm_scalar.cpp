@@ -34,12 +34,12 @@ void gemm(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int
 
 }  // namespace
 
-void gemm_6x16(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
+void gemm_6x16_scalar(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                int64_t m, int64_t n, const GemmEpilogue<float>& ep) {
   gemm<float, 6, 16>(k, a, b, ldb, c, ldc, m, n, ep);
 }
 
-void gemm_6x8(int64_t k, const double* a, const double* b, int64_t ldb, double* c,
+void gemm_6x8_scalar(int64_t k, const double* a, const double* b, int64_t ldb, double* c,
               int64_t ldc, int64_t m, int64_t n, const GemmEpilogue<double>& ep) {
   gemm<double, 6, 8>(k, a, b, ldb, c, ldc, m, n, ep);
 }

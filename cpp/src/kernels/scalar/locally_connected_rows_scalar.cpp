@@ -36,12 +36,12 @@ void locally_connected_rows(const LocallyConnectedRowsArgs& a, const T* w, const
 
 }  // namespace
 
-void locally_connected_rows_f32(const LocallyConnectedRowsArgs& a, const float* w,
+void locally_connected_rows_12x8_f32_scalar(const LocallyConnectedRowsArgs& a, const float* w,
                                 const float* x, const float* bias, float* y,
                                 const Activation& act) {
   locally_connected_rows<float, 12>(a, w, x, bias, y, act);
 }
-void locally_connected_rows_f64(const LocallyConnectedRowsArgs& a, const double* w,
+void locally_connected_rows_6x8_f64_scalar(const LocallyConnectedRowsArgs& a, const double* w,
                                 const double* x, const double* bias, double* y,
                                 const Activation& act) {
   locally_connected_rows<double, 6>(a, w, x, bias, y, act);

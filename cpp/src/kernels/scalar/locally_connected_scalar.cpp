@@ -24,11 +24,11 @@ void locally_connected(const LocallyConnectedArgs& a, const T* w, const T* x, co
 
 }  // namespace
 
-void locally_connected_f32(const LocallyConnectedArgs& a, const float* w, const float* x,
+void locally_connected_f32_scalar(const LocallyConnectedArgs& a, const float* w, const float* x,
                            const float* bias, float* y, const Activation& act) {
   locally_connected<float>(a, w, x, bias, y, act);
 }
-void locally_connected_f64(const LocallyConnectedArgs& a, const double* w, const double* x,
+void locally_connected_f64_scalar(const LocallyConnectedArgs& a, const double* w, const double* x,
                            const double* bias, double* y, const Activation& act) {
   locally_connected<double>(a, w, x, bias, y, act);
 }

@@ -1,5 +1,5 @@
 // pack_scalar.cpp — scalar twins of the B-panel packing kernels: pack_16_scalar (float,
-// the 16 columns of gemm_6x16), pack_8_scalar (double, gemm_6x8). Contract: table.hpp,
+// the 16 columns of gemm_6x16_scalar), pack_8_scalar (double, gemm_6x8_scalar). Contract: table.hpp,
 // PackFn. A plain transposing copy, an 8-column tile at a time when the panel is full.
 #include "kernels/scalar/scalar.hpp"
 
@@ -28,12 +28,12 @@ void pack(const T* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch, 
 
 }  // namespace
 
-void pack_16(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+void pack_16_scalar(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
              float* out) {
   pack<float, 16>(src, ld, rows, kc, prefetch, out);
 }
 
-void pack_8(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+void pack_8_scalar(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
             double* out) {
   pack<double, 8>(src, ld, rows, kc, prefetch, out);
 }

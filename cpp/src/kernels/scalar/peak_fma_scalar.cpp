@@ -5,7 +5,7 @@
 
 namespace convcore::kernels::scalar {
 
-float peak_fma_12x8(int64_t steps, float m, float c) {
+float peak_fma_12x8_scalar(int64_t steps, float m, float c) {
   float acc[12][8];
   for (int i = 0; i < 12; ++i)
     for (int j = 0; j < 8; ++j) acc[i][j] = static_cast<float>(8 * i + j);

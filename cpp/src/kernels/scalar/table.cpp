@@ -1,44 +1,11 @@
-// table.cpp — the scalar kernel table: the reference twins, runnable on any CPU.
-#include "kernels/scalar/scalar.hpp"
+// table.cpp — the scalar kernel tables (the reference twins), built at compile time from table.hpp
+// (constexpr: no code compiled with this ISA's flags runs before dispatch has checked the CPU).
+#include "kernels/scalar/table.hpp"
 
 namespace convcore::kernels::scalar {
 
-namespace {
-
-// Slots are assigned by name, so their order here is free; a slot left out stays null,
-// which dispatch.cpp refuses (check_complete). constexpr: the table is built at compile
-// time, so no code compiled with this ISA's flags runs before dispatch has checked the CPU.
-constexpr KernelTable make() {
-  KernelTable t{};
-  t.isa = "scalar";
-  t.pack_nr_f32 = {"pack_16_scalar", "scalar", &pack_16, 0, 16};
-  t.pack_nr_f64 = {"pack_8_scalar", "scalar", &pack_8, 0, 8};
-  t.gemm_f32 = {"gemm_6x16_scalar", "scalar", &gemm_6x16, 6, 16};
-  t.gemm_f64 = {"gemm_6x8_scalar", "scalar", &gemm_6x8, 6, 8};
-  t.activate_f32 = {"activate_f32_scalar", "scalar", &activate_f32};
-  t.activate_f64 = {"activate_f64_scalar", "scalar", &activate_f64};
-  t.direct_tile_f32 = {"direct_tile_f32_scalar", "scalar", &direct_tile_f32, 4, 24};
-  t.direct_tile_f64 = {"direct_tile_f64_scalar", "scalar", &direct_tile_f64, 4, 12};
-  t.direct_plane_f32 = {"direct_plane_f32_scalar", "scalar", &direct_plane_f32, 1, 64};
-  t.direct_plane_f64 = {"direct_plane_f64_scalar", "scalar", &direct_plane_f64, 1, 32};
-  t.locally_connected_f32 = {"locally_connected_f32_scalar", "scalar", &locally_connected_f32};
-  t.locally_connected_f64 = {"locally_connected_f64_scalar", "scalar", &locally_connected_f64};
-  t.locally_connected_rows_f32 = {"locally_connected_rows_12x8_f32_scalar", "scalar",
-                                  &locally_connected_rows_f32, 12, 8};
-  t.locally_connected_rows_f64 = {"locally_connected_rows_6x8_f64_scalar", "scalar",
-                                  &locally_connected_rows_f64, 6, 8};
-  t.max_pool_row_f32 = {"max_pool_row_f32_scalar", "scalar", &max_pool_row_f32};
-  t.max_pool_row_f64 = {"max_pool_row_f64_scalar", "scalar", &max_pool_row_f64};
-  t.avg_pool_row_f32 = {"avg_pool_row_f32_scalar", "scalar", &avg_pool_row_f32};
-  t.avg_pool_row_f64 = {"avg_pool_row_f64_scalar", "scalar", &avg_pool_row_f64};
-  t.peak_fma_f32 = {"peak_fma_12x8_scalar", "scalar", &peak_fma_12x8, 12, 8};
-  return t;
-}
-
-}  // namespace
-
-const KernelTable& table() {
-  static constexpr KernelTable t = make();
+const IsaTables& tables() {
+  static constexpr IsaTables t = make_tables();
   return t;
 }
 

@@ -1,0 +1,31 @@
+// table.hpp — the AVX-512 tables: the AVX2 tables plus the AVX-512 kernels. The slots left
+// to AVX2 (activate, locally connected, pooling) are those where 32 registers and lane
+// masks do not pay; every CPU with the AVX-512 subsets we require has AVX2 and FMA.
+#pragma once
+
+#include "kernels/avx2/table.hpp"
+#include "kernels/avx512/avx512.hpp"
+
+namespace convcore::kernels::avx512 {
+namespace {  // compile-time only, as scalar/table.hpp explains
+
+constexpr IsaTables make_tables() {
+  IsaTables t = avx2::make_tables();
+  t.isa = "avx512";
+  t.f32.isa = t.f64.isa = "avx512";
+  t.f32.pack_nr = {"pack_32_avx512", "avx512", &pack_32_avx512, 0, kGemmNrF32};
+  t.f64.pack_nr = {"pack_16_avx512", "avx512", &pack_16_avx512, 0, kGemmNrF64};
+  t.f32.gemm = {"gemm_14x32_avx512", "avx512", &gemm_14x32_avx512, kGemmMrF32, kGemmNrF32};
+  t.f64.gemm = {"gemm_14x16_avx512", "avx512", &gemm_14x16_avx512, kGemmMrF64, kGemmNrF64};
+  t.f32.direct_tile = {"direct_tile_f32_avx512", "avx512", &direct_tile_f32_avx512, 8, 48};
+  t.f64.direct_tile = {"direct_tile_f64_avx512", "avx512", &direct_tile_f64_avx512, 8, 24};
+  t.f32.direct_plane = {"direct_plane_f32_avx512", "avx512", &direct_plane_f32_avx512, 1, 128,
+                        true};
+  t.f64.direct_plane = {"direct_plane_f64_avx512", "avx512", &direct_plane_f64_avx512, 1, 64,
+                        true};
+  t.peak_fma = {"peak_fma_12x16_avx512", "avx512", &peak_fma_12x16_avx512, 12, 16};
+  return t;
+}
+
+}  // namespace
+}  // namespace convcore::kernels::avx512
