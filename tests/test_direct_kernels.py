@@ -21,7 +21,26 @@ import convcore
 from convcore import _core
 from convcore.testing import check_conv2d
 
-EDGES = [1, 7, 8, 9, 15, 16, 17, 31, 33]
+
+
+def _edges(t):
+    return {e for e in (1, t - 1, t, t + 1, 2 * t + 1) if e >= 1}
+
+
+def _tile_edges():
+    """Sizes around the tiles of the registered direct_tile kernels (every compiled table,
+    float32): their KB output channels (mr) and their vectors (nr = 3 vectors a row,
+    kernels/README.md: 8 floats on AVX2, 16 on AVX-512), plus 2 vectors less one. A tile
+    change in the registry moves these edges with it."""
+    out = set()
+    for k in _core.kernels():
+        if k["op"] == "direct_tile_f32":
+            lanes = k["nr"] // 3
+            out |= _edges(k["mr"]) | _edges(lanes) | {2 * lanes - 1}
+    return sorted(out)
+
+
+EDGES = _tile_edges()
 DTYPES = [np.float32, np.float64]
 EXACT = (None, "relu", "abs", "square", "leaky_relu")
 

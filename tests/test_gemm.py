@@ -15,8 +15,9 @@ from convcore import _core, testing
 from convcore.testing import bitwise_over_threads
 
 DTYPES = [np.float32, np.float64]
-KC = 256                                   # gemm.hpp kGemmKC
-MC = {np.float32: 144, np.float64: 72}     # gemm.hpp gemm_mc<T>()
+_BLOCKING = _core.gemm_blocking()         # gemm.hpp's blocking, exported by C++
+KC = _BLOCKING["kc"]
+MC = {np.float32: _BLOCKING["mc_f32"], np.float64: _BLOCKING["mc_f64"]}
 
 
 def randn(rng, shape, dtype):
@@ -40,10 +41,11 @@ def check_linear(y, x, w, b=None, activation=None):
 @pytest.mark.parametrize("m,n,k", [
     (1, 1, 1), (6, 16, 1), (5, 15, 1), (7, 17, 1), (12, 32, 3), (11, 31, 5), (13, 33, 7),
     (2, 3, 5), (3, 5, 7), (7, 11, 13), (13, 17, 19), (29, 37, 41),          # primes
-    (6, 8, 255), (6, 8, 256), (6, 8, 257), (7, 9, 512), (5, 7, 513),         # KC edges
-    (143, 17, 9), (144, 16, 10), (145, 15, 11), (289, 9, 3),                 # MC (float)
-    (71, 17, 9), (72, 16, 10), (73, 15, 11),                                 # MC (double)
-    (1201, 20, 3),                                   # row blocks of 8 MC per linear task
+    (6, 8, KC - 1), (6, 8, KC), (6, 8, KC + 1), (7, 9, 2 * KC), (5, 7, 2 * KC + 1),  # KC
+    (MC[np.float32] - 1, 17, 9), (MC[np.float32], 16, 10), (MC[np.float32] + 1, 15, 11),
+    (2 * MC[np.float32] + 1, 9, 3),                                          # MC (float)
+    (MC[np.float64] - 1, 17, 9), (MC[np.float64], 16, 10), (MC[np.float64] + 1, 15, 11),
+    (8 * MC[np.float32] + 49, 20, 3),                # row blocks of 8 MC per linear task
 ])
 def test_linear_edges(rng, isa, dtype, m, n, k):
     x, w, b = randn(rng, (m, k), dtype), randn(rng, (n, k), dtype), randn(rng, (n,), dtype)

@@ -227,10 +227,9 @@ class _PoolOp(_Op):
     def run(self, x: np.ndarray, pads: Quad) -> np.ndarray:
         n, c, h, w = x.shape
         pad2 = (pads[0], pads[2])  # symmetric: (top == bottom, left == right)
-        ho = F.pool_output_size(h, self.kernel[0], self.stride[0], pad2[0], self.dilation[0],
-                                self.ceil_mode)
-        wo = F.pool_output_size(w, self.kernel[1], self.stride[1], pad2[1], self.dilation[1],
-                                self.ceil_mode)
+        _, _, ho, wo = _core.pool2d_output_shape((n, c, h, w), self.kernel, self.stride, pad2,
+                                                 self.dilation, self.ceil_mode,
+                                                 self.kind != "max")
         y = _core.empty((n, c, ho, wo), self.dtype)
         if y.size == 0:
             return y

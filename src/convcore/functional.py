@@ -182,12 +182,6 @@ def _size_check(shape: Tuple[int, ...], name: str) -> None:
 # ----------------------------------------------------------------------------- conv2d
 
 
-def conv2d_output_size(size: int, kernel: int, stride: int, pad_lo: int, pad_hi: int,
-                       dilation: int) -> int:
-    """Output length along one axis: (size + pads - dilation*(kernel-1) - 1)//stride + 1."""
-    return (size + pad_lo + pad_hi - dilation * (kernel - 1) - 1) // stride + 1
-
-
 def conv_padding(padding: Any, kernel: Tuple[int, int], stride: Tuple[int, int],
                  dilation: Tuple[int, int]) -> Tuple[int, int, int, int]:
     """(top, bottom, left, right) from an int, a pair, "same" or "valid".
@@ -511,7 +505,7 @@ def leaky_relu(x: Any, negative_slope: float = 0.01) -> np.ndarray:
 
 
 __all__ = [
-    "abs", "activation_spec", "conv2d", "conv2d_output_size", "conv_padding", "leaky_relu",
+    "abs", "activation_spec", "conv2d", "conv_padding", "leaky_relu",
     "linear", "relu", "sigmoid", "square", "tanh",
 ]
 del builtins
@@ -621,18 +615,6 @@ def locally_connected2d(
 
 
 # ----------------------------------------------------------------------------- pooling
-
-
-def pool_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
-                     ceil_mode: bool) -> int:
-    """PyTorch's pooling output length: floor (or ceil) of
-    ``(size + 2*padding - dilation*(kernel-1) - 1) / stride`` plus 1; in ceil_mode the last
-    window must start inside the input or the left padding."""
-    num = size + 2 * padding - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
-    out = num // stride + 1
-    if ceil_mode and (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
 
 
 def _pool_params(kernel_size, stride, padding, dilation, ceil_mode):
@@ -815,8 +797,7 @@ def conv2d_dense_matrix(
     return m
 
 
-__all__ += ["avg_pool2d", "conv2d_dense_matrix", "locally_connected2d", "max_pool2d",
-            "pool_output_size"]
+__all__ += ["avg_pool2d", "conv2d_dense_matrix", "locally_connected2d", "max_pool2d"]
 
 
 # ----------------------------------------------------------------------------- gradients

@@ -121,6 +121,20 @@ def _join_batch(batch: Optional[int], shape: Shape) -> Shape:
     return shape if batch is None else (batch,) + shape
 
 
+def _conv_geometry(layer: "Module", in_channels: Any, out_channels: Any, kernel_size: Any,
+                   stride: Any, padding: Any, dilation: Any) -> None:
+    """Sets a convolution-shaped layer's channels, kernel_size, stride, dilation, padding
+    (as given: an int pair or a name) and _pads (top, bottom, left, right), converted; the
+    core checks their values."""
+    layer.in_channels = F._int_param(in_channels, "in_channels")
+    layer.out_channels = F._int_param(out_channels, "out_channels")
+    layer.kernel_size = F._pair(kernel_size, "kernel_size")
+    layer.stride = F._pair(stride, "stride")
+    layer.dilation = F._pair(dilation, "dilation")
+    layer.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
+    layer._pads = F.conv_padding(padding, layer.kernel_size, layer.stride, layer.dilation)
+
+
 def _act_repr(activation: Any) -> str:
     if activation is None:
         return ""
@@ -834,14 +848,8 @@ class Conv2d(_Weighted):
                  stride: IntPair = 1, padding: Union[IntPair, str] = 0, dilation: IntPair = 1,
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
                  activation: Any = None, *, dtype: Any = np.float32, seed: Optional[int] = None):
-        self.in_channels = F._int_param(in_channels, "in_channels")
-        self.out_channels = F._int_param(out_channels, "out_channels")
-        self.kernel_size = F._pair(kernel_size, "kernel_size")
-        self.stride = F._pair(stride, "stride")
-        self.dilation = F._pair(dilation, "dilation")
+        _conv_geometry(self, in_channels, out_channels, kernel_size, stride, padding, dilation)
         self.groups = F._int_param(groups, "groups")
-        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
-        self._pads = F.conv_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.padding_mode = F._name(padding_mode, "padding_mode", F.PADDING_MODES)
         _core.conv2d_check_parameters(self.in_channels, self.out_channels, self.kernel_size,
                                       self.stride, self._pads, self.dilation, self.groups,
@@ -1024,14 +1032,8 @@ class LocallyConnected2d(_Weighted):
                  kernel_size: IntPair, stride: IntPair = 1, padding: Union[IntPair, str] = 0,
                  dilation: IntPair = 1, bias: bool = True, activation: Any = None, *,
                  dtype: Any = np.float32, seed: Optional[int] = None):
-        self.in_channels = F._int_param(in_channels, "in_channels")
-        self.out_channels = F._int_param(out_channels, "out_channels")
+        _conv_geometry(self, in_channels, out_channels, kernel_size, stride, padding, dilation)
         self.input_size = F._pair(input_size, "input_size")
-        self.kernel_size = F._pair(kernel_size, "kernel_size")
-        self.stride = F._pair(stride, "stride")
-        self.dilation = F._pair(dilation, "dilation")
-        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
-        self._pads = F.conv_padding(padding, self.kernel_size, self.stride, self.dilation)
         self.activation = activation
         self._spec = F.activation_spec(activation)
         self.dtype = _dtype(dtype)

@@ -55,6 +55,7 @@ namespace convcore {
 //   circular   wrapped around: x[-1] = x[size - 1]                  (padding <= size)
 enum class PaddingMode : int { zeros = 0, reflect, replicate, circular };
 // How the output is computed; every algorithm gives the same results up to rounding.
+// The algorithms are a registry inside the library (one entry each); these are their names.
 //   automatic  chosen per call by choose_algorithm() below
 //   direct     sliding window over the input, no packing of the input
 //   im2col     the input gathered into panels, multiplied with packed weights (GEMM)

@@ -33,11 +33,12 @@ int get_thread_limit();
 using InterruptHandler = bool (*)();
 void set_interrupt_handler(InterruptHandler handler);
 
-// Instruction sets, by name: "avx2" (AVX2 + FMA, x86-64 builds), "scalar" (plain C++,
-// always). `isa()` is the one in use: the widest the CPU supports, or the one forced by
-// CONVCORE_ISA (an unknown or unsupported name is a value_error at first use).
-// set_isa switches every later call to that ISA's kernels, e.g. to compare them with
-// their scalar twins; a rejected name changes nothing.
+// Instruction sets, by name: "avx512" (AVX-512 F/VL/BW/DQ, x86-64 builds), "avx2" (AVX2 +
+// FMA, x86-64 builds), "scalar" (plain C++, always). `isa()` is the one in use: the widest
+// the CPU supports, or the one forced by CONVCORE_ISA (an unknown or unsupported name is a
+// value_error at first use). set_isa switches every later call to that ISA's kernels, e.g.
+// to compare them with their scalar twins; a rejected name changes nothing. Operators
+// (Conv2dOp, LinearOp) keep the kernels of the ISA in use when they were built.
 std::string isa();
 void set_isa(const std::string& name);       // value_error if not compiled or not supported
 std::vector<std::string> isas_compiled();    // widest first, "scalar" last
@@ -45,8 +46,8 @@ std::vector<std::string> isas_supported();   // compiled and runnable on this CP
 
 // One slot of one ISA's kernel table (the micro-kernels convcore dispatches to).
 struct KernelInfo {
-  std::string table;   // ISA table holding the kernel ("avx2", "scalar")
-  std::string op;      // slot, e.g. "gemm_f32"
+  std::string table;   // ISA table holding the kernel ("avx512", "avx2", "scalar")
+  std::string op;      // slot and dtype, e.g. "gemm_f32" (the float table's gemm)
   std::string name;    // kernel, e.g. "gemm_6x16_avx2"
   std::string isa;     // ISA the kernel's code needs
   int mr = 0, nr = 0;  // register tile, 0 when not tiled

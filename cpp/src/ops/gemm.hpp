@@ -1,7 +1,8 @@
 // gemm.hpp — the BLIS-style GEMM driver behind conv2d's im2col algorithm and linear.
 //
-// C (m x n) = epilogue(A (m x k) * B (k x n)), computed by the micro-kernel of the active
-// kernel table (MR x NR tile) over micro-panels of A and B. The driver is a template over
+// C (m x n) = epilogue(A (m x k) * B (k x n)), computed by the micro-kernel of a kernel
+// table (GemmKernel: the one the plan or operator keeps; MR x NR tile) over micro-panels of
+// A and B. The driver is a template over
 // two panel sources, so each caller decides where panels come from:
 //   A: packed once (conv weights) or packed per block into a buffer (linear's input);
 //   B: packed once (linear's weights), gathered per block (im2col fused into packing),

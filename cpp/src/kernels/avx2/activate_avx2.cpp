@@ -3,7 +3,7 @@
 #include <immintrin.h>
 
 #include "kernels/avx2/avx2.hpp"
-#include "kernels/avx2/vmath_avx2.hpp"
+#include "kernels/avx2/vec_avx2.hpp"
 
 namespace convcore::kernels::avx2 {
 

@@ -12,57 +12,10 @@
 #include <immintrin.h>
 
 #include "kernels/avx2/avx2.hpp"
-#include "kernels/avx2/vmath_avx2.hpp"
+#include "kernels/avx2/vec_avx2.hpp"
 
 namespace convcore::kernels::avx2 {
 namespace {
-
-struct F32 {
-  using T = float;
-  using V = __m256;
-  static constexpr int L = 8;
-  static V zero() { return _mm256_setzero_ps(); }
-  static V load(const T* p) { return _mm256_loadu_ps(p); }
-  static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
-  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V set1(T v) { return _mm256_set1_ps(v); }
-  // Stores the first `lanes` lanes of act(v).
-  struct Epilogue {
-    ActF32 av;
-    explicit Epilogue(const Activation& act) : av(act) {}
-    void store(T* y, V v, int64_t lanes) const {
-      v = activate_ps(v, av);
-      if (lanes == L)
-        _mm256_storeu_ps(y, v);
-      else
-        _mm256_maskstore_ps(y, mask_ps(lanes), v);
-    }
-  };
-};
-
-struct F64 {
-  using T = double;
-  using V = __m256d;
-  static constexpr int L = 4;
-  static V zero() { return _mm256_setzero_pd(); }
-  static V load(const T* p) { return _mm256_loadu_pd(p); }
-  static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
-  static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_pd(a, b); }
-  static V set1(T v) { return _mm256_set1_pd(v); }
-  struct Epilogue {
-    const Activation& act;
-    explicit Epilogue(const Activation& a) : act(a) {}
-    void store(T* y, V v, int64_t lanes) const {
-      v = activate_pd(v, act);
-      if (lanes == L)
-        _mm256_storeu_pd(y, v);
-      else
-        _mm256_maskstore_pd(y, mask_pd(lanes), v);
-    }
-  };
-};
 
 // KB output channels x RB rows x NV vectors starting at x / y; the last vector of each
 // row holds `last` valid lanes.
@@ -306,19 +259,19 @@ void direct_flat(const DirectTileArgs& a, const typename Tr::T* x, const typenam
 
 void direct_tile_f32_avx2(const DirectTileArgs& a, const float* x, const float* w,
                      const float* bias, float* y, const Activation& act) {
-  direct_flat<F32, 4, 3>(a, x, w, bias, y, act);
+  direct_flat<Vec<float>, 4, 3>(a, x, w, bias, y, act);
 }
 void direct_tile_f64_avx2(const DirectTileArgs& a, const double* x, const double* w,
                      const double* bias, double* y, const Activation& act) {
-  direct_flat<F64, 4, 3>(a, x, w, bias, y, act);
+  direct_flat<Vec<double>, 4, 3>(a, x, w, bias, y, act);
 }
 void direct_plane_f32_avx2(const DirectTileArgs& a, const float* x, const float* w,
                       const float* bias, float* y, const Activation& act) {
-  plane<F32>(a, x, w, bias, y, act);
+  plane<Vec<float>>(a, x, w, bias, y, act);
 }
 void direct_plane_f64_avx2(const DirectTileArgs& a, const double* x, const double* w,
                       const double* bias, double* y, const Activation& act) {
-  plane<F64>(a, x, w, bias, y, act);
+  plane<Vec<double>>(a, x, w, bias, y, act);
 }
 
 }  // namespace convcore::kernels::avx2

@@ -15,7 +15,7 @@
 #include <cstdint>
 
 #include "kernels/avx2/avx2.hpp"
-#include "kernels/avx2/vmath_avx2.hpp"
+#include "kernels/avx2/vec_avx2.hpp"
 
 namespace convcore::kernels::avx2 {
 namespace {

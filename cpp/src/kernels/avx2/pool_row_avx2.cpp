@@ -11,83 +11,37 @@
 #include <limits>
 
 #include "kernels/avx2/avx2.hpp"
-#include "kernels/avx2/vmath_avx2.hpp"
+#include "kernels/avx2/vec_avx2.hpp"
 
 namespace convcore::kernels::avx2 {
 namespace {
 
 constexpr int64_t kMaxGatherStride = 1 << 24;  // 7 * stride fits an int32 index
 
-// The vector operations pass 1 and pass 2 need, for float (8 lanes) and double (4 lanes).
-struct F32 {
-  using T = float;
-  using V = __m256;
-  static constexpr int L = 8;
-  static V set1(T v) { return _mm256_set1_ps(v); }
-  static __m256i mask(int64_t n) { return mask_ps(n); }
-  static V load(const T* p, __m256i m, bool full) {
-    return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+// Lanes i*stride of p for i < n (the other lanes read nothing): a gather while the lane
+// offsets fit its 32-bit indices, else element by element.
+inline __m256 strided(const float* p, int64_t stride, int64_t n) {
+  if (stride <= kMaxGatherStride) {
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32(static_cast<int>(stride)));
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, idx,
+                                    _mm256_castsi256_ps(mask_ps(n)), 4);
   }
-  static void store(T* p, V v, __m256i m, bool full) {
-    if (full)
-      _mm256_storeu_ps(p, v);
-    else
-      _mm256_maskstore_ps(p, m, v);
+  alignas(32) float v[8] = {};
+  for (int64_t i = 0; i < n; ++i) v[i] = p[i * stride];
+  return _mm256_load_ps(v);
+}
+inline __m256d strided(const double* p, int64_t stride, int64_t n) {
+  if (stride <= kMaxGatherStride) {
+    const __m128i idx = _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3),
+                                        _mm_set1_epi32(static_cast<int>(stride)));
+    return _mm256_mask_i32gather_pd(_mm256_setzero_pd(), p, idx,
+                                    _mm256_castsi256_pd(mask_pd(n)), 8);
   }
-  // Lanes i*stride of p for i < n (the other lanes read nothing): a gather while the
-  // lane offsets fit its 32-bit indices, else element by element.
-  static V strided(const T* p, int64_t stride, int64_t n) {
-    if (stride <= kMaxGatherStride) {
-      const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                             _mm256_set1_epi32(static_cast<int>(stride)));
-      return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, idx,
-                                      _mm256_castsi256_ps(mask_ps(n)), 4);
-    }
-    alignas(32) T v[L] = {};
-    for (int64_t i = 0; i < n; ++i) v[i] = p[i * stride];
-    return _mm256_load_ps(v);
-  }
-  static V max_nan(V m, V v) {
-    return _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-  }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V div(V a, V b) { return _mm256_div_ps(a, b); }
-  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
-};
-
-struct F64 {
-  using T = double;
-  using V = __m256d;
-  static constexpr int L = 4;
-  static V set1(T v) { return _mm256_set1_pd(v); }
-  static __m256i mask(int64_t n) { return mask_pd(n); }
-  static V load(const T* p, __m256i m, bool full) {
-    return full ? _mm256_loadu_pd(p) : _mm256_maskload_pd(p, m);
-  }
-  static void store(T* p, V v, __m256i m, bool full) {
-    if (full)
-      _mm256_storeu_pd(p, v);
-    else
-      _mm256_maskstore_pd(p, m, v);
-  }
-  static V strided(const T* p, int64_t stride, int64_t n) {
-    if (stride <= kMaxGatherStride) {
-      const __m128i idx = _mm_mullo_epi32(_mm_setr_epi32(0, 1, 2, 3),
-                                          _mm_set1_epi32(static_cast<int>(stride)));
-      return _mm256_mask_i32gather_pd(_mm256_setzero_pd(), p, idx,
-                                      _mm256_castsi256_pd(mask_pd(n)), 8);
-    }
-    alignas(32) T v[L] = {};
-    for (int64_t i = 0; i < n; ++i) v[i] = p[i * stride];
-    return _mm256_load_pd(v);
-  }
-  static V max_nan(V m, V v) {
-    return _mm256_blendv_pd(_mm256_max_pd(v, m), v, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));
-  }
-  static V add(V a, V b) { return _mm256_add_pd(a, b); }
-  static V div(V a, V b) { return _mm256_div_pd(a, b); }
-  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
-};
+  alignas(32) double v[4] = {};
+  for (int64_t i = 0; i < n; ++i) v[i] = p[i * stride];
+  return _mm256_load_pd(v);
+}
 
 template <class O, bool Max>
 typename O::V combine(typename O::V acc, typename O::V v) {
@@ -131,7 +85,7 @@ void reduce_cols(const PoolRowArgs& p, const typename O::T* tmp, typename O::T* 
     for (int64_t s = 0; s < p.S; ++s) {
       const T* src = tmp + j * p.stride_w + s * p.dilation_w;
       acc = combine<O, Max>(acc, p.stride_w == 1 ? O::load(src, m, full)
-                                                 : O::strided(src, p.stride_w, full ? O::L : p.wo - j));
+                                                 : strided(src, p.stride_w, full ? O::L : p.wo - j));
     }
     O::store(y + j, finish(acc, j, m, full), m, full);
   }
@@ -159,18 +113,18 @@ void avg_pool_row(const PoolRowArgs& p, const typename O::T* x, typename O::T* y
 }  // namespace
 
 void max_pool_row_f32_avx2(const PoolRowArgs& p, const float* x, float* y, float* tmp) {
-  max_pool_row<F32>(p, x, y, tmp);
+  max_pool_row<Vec<float>>(p, x, y, tmp);
 }
 void max_pool_row_f64_avx2(const PoolRowArgs& p, const double* x, double* y, double* tmp) {
-  max_pool_row<F64>(p, x, y, tmp);
+  max_pool_row<Vec<double>>(p, x, y, tmp);
 }
 void avg_pool_row_f32_avx2(const PoolRowArgs& p, const float* x, float* y, float* tmp,
                       float row_count, const float* col_count) {
-  avg_pool_row<F32>(p, x, y, tmp, row_count, col_count);
+  avg_pool_row<Vec<float>>(p, x, y, tmp, row_count, col_count);
 }
 void avg_pool_row_f64_avx2(const PoolRowArgs& p, const double* x, double* y, double* tmp,
                       double row_count, const double* col_count) {
-  avg_pool_row<F64>(p, x, y, tmp, row_count, col_count);
+  avg_pool_row<Vec<double>>(p, x, y, tmp, row_count, col_count);
 }
 
 }  // namespace convcore::kernels::avx2

@@ -19,7 +19,7 @@
 // sigmoid/tanh (0 * inf stays NaN at the border). The last vector of a row is stored
 // through a lane mask. A packed band (stride_w > 1) goes to the AVX2 kernel.
 // Epilogue: bias, then relu/abs/square/leaky_relu in zmm; sigmoid/tanh apply the AVX2
-// ymm functions (avx2/vmath_avx2.hpp, internal linkage) to each half, so their accuracy
+// ymm functions (avx2/vec_avx2.hpp, internal linkage) to each half, so their accuracy
 // is AVX2's.
 #include <immintrin.h>
 
@@ -32,8 +32,8 @@
 #include <cstdint>
 
 #include "kernels/avx2/avx2.hpp"
-#include "kernels/avx2/vmath_avx2.hpp"
 #include "kernels/avx512/avx512.hpp"
+#include "kernels/avx512/vec_avx512.hpp"
 
 namespace convcore::kernels::avx512 {
 namespace {
@@ -46,95 +46,9 @@ inline uint32_t lane_range(int64_t lo, int64_t hi) {
   return hi > lo ? ((uint32_t(1) << hi) - 1) ^ ((uint32_t(1) << lo) - 1) : 0;
 }
 
-struct F32 {
-  using T = float;
-  using V = __m512;
-  using M = __mmask16;
-  static constexpr int L = 16;
-  alignas(64) static constexpr T zeros[5 * L] = {};  // a padding row of a 4-vector tile
-  static V zero() { return _mm512_setzero_ps(); }
-  static V load(const T* p) { return _mm512_loadu_ps(p); }
-  static V load(M m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
-  static V set1(T v) { return _mm512_set1_ps(v); }
-  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V relu(V v) { return _mm512_max_ps(_mm512_setzero_ps(), v); }  // NaN: 2nd operand
-  static V abs(V v) { return _mm512_abs_ps(v); }
-  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
-  static V leaky(V v, V alpha) {
-    return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), alpha, v);
-  }
-  // Masked stores are slow on Zen 4: only partial vectors take one.
-  static void store(T* y, V v, M m) {
-    if (m == M(0xFFFF))
-      _mm512_storeu_ps(y, v);
-    else
-      _mm512_mask_storeu_ps(y, m, v);
-  }
-  // Lanes k.. of lo followed by the first k lanes of hi.
-  template <int K>
-  static V shift(V hi, V lo) {
-    return _mm512_castsi512_ps(
-        _mm512_alignr_epi32(_mm512_castps_si512(hi), _mm512_castps_si512(lo), K));
-  }
-  // Activation parameters, broadcast once per call.
-  struct Epilogue {
-    Activation::Kind kind;
-    avx2::ActF32 av;  // sigmoid/tanh, per ymm half
-    V alpha;
-    explicit Epilogue(const Activation& act)
-        : kind(act.kind), av(act), alpha(_mm512_set1_ps(static_cast<float>(act.alpha))) {}
-    // sigmoid or tanh: the AVX2 functions on each half (accuracy as AVX2's).
-    [[gnu::noinline]] V transcendental(V v) const {
-      const __m256 lo = avx2::activate_ps(_mm512_castps512_ps256(v), av);
-      const __m256 hi = avx2::activate_ps(_mm512_extractf32x8_ps(v, 1), av);
-      return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
-    }
-  };
-};
-
-struct F64 {
-  using T = double;
-  using V = __m512d;
-  using M = __mmask8;
-  static constexpr int L = 8;
-  alignas(64) static constexpr T zeros[5 * L] = {};
-  static V zero() { return _mm512_setzero_pd(); }
-  static V load(const T* p) { return _mm512_loadu_pd(p); }
-  static V load(M m, const T* p) { return _mm512_maskz_loadu_pd(m, p); }
-  static V set1(T v) { return _mm512_set1_pd(v); }
-  static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_pd(a, b); }
-  static V relu(V v) { return _mm512_max_pd(_mm512_setzero_pd(), v); }
-  static V abs(V v) { return _mm512_abs_pd(v); }
-  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
-  static V leaky(V v, V alpha) {
-    return _mm512_mask_mul_pd(v, _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_LT_OQ), alpha, v);
-  }
-  static void store(T* y, V v, M m) {
-    if (m == M(0xFF))
-      _mm512_storeu_pd(y, v);
-    else
-      _mm512_mask_storeu_pd(y, m, v);
-  }
-  template <int K>
-  static V shift(V hi, V lo) {
-    return _mm512_castsi512_pd(
-        _mm512_alignr_epi64(_mm512_castpd_si512(hi), _mm512_castpd_si512(lo), K));
-  }
-  struct Epilogue {
-    Activation::Kind kind;
-    const Activation& act;
-    V alpha;
-    explicit Epilogue(const Activation& a)
-        : kind(a.kind), act(a), alpha(_mm512_set1_pd(a.alpha)) {}
-    [[gnu::noinline]] V transcendental(V v) const {
-      const __m256d lo = avx2::activate_pd(_mm512_castpd512_pd256(v), act);
-      const __m256d hi = avx2::activate_pd(_mm512_extractf64x4_pd(v, 1), act);
-      return _mm512_insertf64x4(_mm512_castpd256_pd512(lo), hi, 1);
-    }
-  };
-};
+// A row of zeros, read in place of padding rows by a tile of up to 4 vectors (+1).
+template <class T>
+alignas(64) constexpr T kZeroRow[5 * 64 / sizeof(T)] = {};
 
 // The plane read in place: rows and columns checked against the image, lane masks for
 // the padding columns (DirectTileArgs, in-place reading).
@@ -257,7 +171,7 @@ void tile3x3(const Source& src, const typename Tr::T* x, const typename Tr::T* w
     for (int t = 0; t < 9; ++t) wv[t] = Tr::set1(w[c * 9 + t]);
 #pragma GCC unroll 8
     for (int u = 0; u < RB + 2; ++u) {
-      const auto* p = inside[u] ? xc + row[u] : Tr::zeros;
+      const auto* p = inside[u] ? xc + row[u] : kZeroRow<typename Tr::T>;
       V cur = masked(0) ? Tr::load(cmask[0], p) : Tr::load(p);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) {
@@ -328,7 +242,7 @@ template <class Tr, int S, int RB, int NV, bool PLAIN>
     const auto* wc = w + c * S * S;
 #pragma GCC unroll 16
     for (int u = 0; u < RB + S - 1; ++u) {
-      const auto* p = inside[u] ? xc + row[u] : Tr::zeros;
+      const auto* p = inside[u] ? xc + row[u] : kZeroRow<typename Tr::T>;
       V cur = PLAIN ? Tr::load(p) : Tr::load(cmask[0], p);
 #pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) {
@@ -516,11 +430,11 @@ void plane(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::
 
 void direct_plane_f32_avx512(const DirectTileArgs& a, const float* x, const float* w,
                       const float* bias, float* y, const Activation& act) {
-  plane<F32>(a, x, w, bias, y, act);
+  plane<Vec<float, 512>>(a, x, w, bias, y, act);
 }
 void direct_plane_f64_avx512(const DirectTileArgs& a, const double* x, const double* w,
                       const double* bias, double* y, const Activation& act) {
-  plane<F64>(a, x, w, bias, y, act);
+  plane<Vec<double, 512>>(a, x, w, bias, y, act);
 }
 
 }  // namespace convcore::kernels::avx512

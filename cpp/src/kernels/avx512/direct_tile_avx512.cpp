@@ -17,123 +17,14 @@
 // of a row is stored through a lane mask, so any width works. Accumulation order per
 // output: c, then tap, one FMA each — as the scalar twin (scalar/direct_scalar.cpp), so
 // results are bitwise equal across tables. Epilogue: the AVX2 vector activations
-// (avx2/vmath_avx2.hpp, internal linkage), on each ymm half of a zmm.
+// (avx2/vec_avx2.hpp, internal linkage), on each ymm half of a zmm.
 #include <immintrin.h>
 
-#include "kernels/avx2/vmath_avx2.hpp"
 #include "kernels/avx512/avx512.hpp"
+#include "kernels/avx512/vec_avx512.hpp"
 
 namespace convcore::kernels::avx512 {
 namespace {
-
-using avx2::activate_pd;
-using avx2::activate_ps;
-using avx2::ActF32;
-
-// First n lanes (0 < n <= 16) of a mask.
-inline __mmask16 lanes16(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
-
-struct Y32 {
-  using T = float;
-  using V = __m256;
-  static constexpr int L = 8;
-  static V zero() { return _mm256_setzero_ps(); }
-  static V load(const T* p) { return _mm256_loadu_ps(p); }
-  static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
-  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V set1(T v) { return _mm256_set1_ps(v); }
-  // Stores the first `lanes` lanes of act(v).
-  struct Epilogue {
-    ActF32 av;
-    explicit Epilogue(const Activation& act) : av(act) {}
-    void store(T* y, V v, int64_t lanes) const {
-      v = activate_ps(v, av);
-      if (lanes == L)
-        _mm256_storeu_ps(y, v);
-      else
-        _mm256_mask_storeu_ps(y, static_cast<__mmask8>(lanes16(lanes)), v);
-    }
-  };
-};
-
-struct Z32 {
-  using T = float;
-  using V = __m512;
-  static constexpr int L = 16;
-  static V zero() { return _mm512_setzero_ps(); }
-  static V load(const T* p) { return _mm512_loadu_ps(p); }
-  static V bcast(const T* p) { return _mm512_set1_ps(*p); }
-  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V set1(T v) { return _mm512_set1_ps(v); }
-  struct Epilogue {
-    ActF32 av;
-    explicit Epilogue(const Activation& act) : av(act) {}
-    void store(T* y, V v, int64_t lanes) const {
-      const __mmask16 m = lanes16(lanes);
-      if (av.kind == Activation::none) {
-        _mm512_mask_storeu_ps(y, m, v);
-        return;
-      }
-      // Activated per ymm half; maskz extracts, stores per half: GCC 12 warns on the
-      // casts, plain extracts and inserts (their undefined parts).
-      _mm256_mask_storeu_ps(y, static_cast<__mmask8>(m),
-                            activate_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), av));
-      _mm256_mask_storeu_ps(y + 8, static_cast<__mmask8>(m >> 8),
-                            activate_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 1), av));
-    }
-  };
-};
-
-struct Y64 {
-  using T = double;
-  using V = __m256d;
-  static constexpr int L = 4;
-  static V zero() { return _mm256_setzero_pd(); }
-  static V load(const T* p) { return _mm256_loadu_pd(p); }
-  static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
-  static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_pd(a, b); }
-  static V set1(T v) { return _mm256_set1_pd(v); }
-  struct Epilogue {
-    const Activation& act;
-    explicit Epilogue(const Activation& a) : act(a) {}
-    void store(T* y, V v, int64_t lanes) const {
-      v = activate_pd(v, act);
-      if (lanes == L)
-        _mm256_storeu_pd(y, v);
-      else
-        _mm256_mask_storeu_pd(y, static_cast<__mmask8>(lanes16(lanes)), v);
-    }
-  };
-};
-
-struct Z64 {
-  using T = double;
-  using V = __m512d;
-  static constexpr int L = 8;
-  static V zero() { return _mm512_setzero_pd(); }
-  static V load(const T* p) { return _mm512_loadu_pd(p); }
-  static V bcast(const T* p) { return _mm512_set1_pd(*p); }
-  static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_pd(a, b); }
-  static V set1(T v) { return _mm512_set1_pd(v); }
-  struct Epilogue {
-    const Activation& act;
-    explicit Epilogue(const Activation& a) : act(a) {}
-    void store(T* y, V v, int64_t lanes) const {
-      const auto m = static_cast<__mmask8>(lanes16(lanes));
-      if (act.kind == Activation::none) {
-        _mm512_mask_storeu_pd(y, m, v);
-        return;
-      }
-      _mm256_mask_storeu_pd(y, m & 0xf, activate_pd(_mm512_maskz_extractf64x4_pd(0xf, v, 0), act));
-      _mm256_mask_storeu_pd(y + 4, m >> 4,
-                            activate_pd(_mm512_maskz_extractf64x4_pd(0xf, v, 1), act));
-    }
-  };
-};
 
 // KB output channels x NV vectors; vector v of the tile is at x + xo[v], y + yo[v] and
 // stores lanes[v] lanes. With ROW the offsets are v * L (one row, known at compile time).
@@ -285,11 +176,11 @@ void dispatch(const DirectTileArgs& a, const typename Z::T* x, const typename Z:
 
 void direct_tile_f32_avx512(const DirectTileArgs& a, const float* x, const float* w,
                      const float* bias, float* y, const Activation& act) {
-  dispatch<Z32, Y32>(a, x, w, bias, y, act);
+  dispatch<Vec<float, 512>, Vec<float, 256>>(a, x, w, bias, y, act);
 }
 void direct_tile_f64_avx512(const DirectTileArgs& a, const double* x, const double* w,
                      const double* bias, double* y, const Activation& act) {
-  dispatch<Z64, Y64>(a, x, w, bias, y, act);
+  dispatch<Vec<double, 512>, Vec<double, 256>>(a, x, w, bias, y, act);
 }
 
 }  // namespace convcore::kernels::avx512

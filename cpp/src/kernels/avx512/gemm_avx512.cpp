@@ -13,7 +13,7 @@
 // the C tile a few steps before the end of the k loop. Every output is one FMA chain over
 // k in order, so the results are bitwise those of the AVX2 kernels whatever the tile.
 // The epilogue applies activations on the two 256-bit halves through the AVX2 vector
-// math (vmath_avx2.hpp: internal linkage, so including it here is ODR-safe), hence the
+// math (vec_avx2.hpp: internal linkage, so including it here is ODR-safe), hence the
 // same values as the AVX2 kernels, sigmoid and tanh included.
 #include <immintrin.h>
 
@@ -21,82 +21,11 @@
 #include <array>
 #include <utility>
 
-#include "kernels/avx2/vmath_avx2.hpp"
 #include "kernels/avx512/avx512.hpp"
+#include "kernels/avx512/vec_avx512.hpp"
 
 namespace convcore::kernels::avx512 {
 namespace {
-
-// Vector operations by element type and width: W = 512 (zmm) or 256 (ymm).
-template <class T, int W>
-struct Vec;
-
-template <>
-struct Vec<float, 512> {
-  using V = __m512;
-  static constexpr int L = 16;
-  static V zero() { return _mm512_setzero_ps(); }
-  static V load(const float* p) { return _mm512_loadu_ps(p); }
-  static V bcast(const float* p) { return _mm512_set1_ps(*p); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V maskz_load(__mmask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
-  static void mask_store(float* p, __mmask16 m, V v) { _mm512_mask_storeu_ps(p, m, v); }
-  static __m512 widen(V v) { return v; }
-};
-template <>
-struct Vec<float, 256> {
-  using V = __m256;
-  static constexpr int L = 8;
-  static V zero() { return _mm256_setzero_ps(); }
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
-  static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V maskz_load(__mmask16 m, const float* p) {
-    return _mm256_maskz_loadu_ps(static_cast<__mmask8>(m), p);
-  }
-  static void mask_store(float* p, __mmask16 m, V v) {
-    _mm256_mask_storeu_ps(p, static_cast<__mmask8>(m), v);
-  }
-  static __m512 widen(V v) { return _mm512_insertf32x8(_mm512_setzero_ps(), v, 0); }
-};
-template <>
-struct Vec<double, 512> {
-  using V = __m512d;
-  static constexpr int L = 8;
-  static V zero() { return _mm512_setzero_pd(); }
-  static V load(const double* p) { return _mm512_loadu_pd(p); }
-  static V bcast(const double* p) { return _mm512_set1_pd(*p); }
-  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_pd(a, b); }
-  static V maskz_load(__mmask16 m, const double* p) {
-    return _mm512_maskz_loadu_pd(static_cast<__mmask8>(m), p);
-  }
-  static void mask_store(double* p, __mmask16 m, V v) {
-    _mm512_mask_storeu_pd(p, static_cast<__mmask8>(m), v);
-  }
-  static __m512d widen(V v) { return v; }
-};
-template <>
-struct Vec<double, 256> {
-  using V = __m256d;
-  static constexpr int L = 4;
-  static V zero() { return _mm256_setzero_pd(); }
-  static V load(const double* p) { return _mm256_loadu_pd(p); }
-  static V bcast(const double* p) { return _mm256_broadcast_sd(p); }
-  static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_pd(a, b); }
-  static V maskz_load(__mmask16 m, const double* p) {
-    return _mm256_maskz_loadu_pd(static_cast<__mmask8>(m), p);
-  }
-  static void mask_store(double* p, __mmask16 m, V v) {
-    _mm256_mask_storeu_pd(p, static_cast<__mmask8>(m), v);
-  }
-  static __m512d widen(V v) {
-    return _mm512_castps_pd(_mm512_insertf32x8(_mm512_setzero_ps(), _mm256_castpd_ps(v), 0));
-  }
-};
 
 template <class T>
 using Z = typename Vec<T, 512>::V;
@@ -143,7 +72,7 @@ void kloop(int64_t k, const T* a, int64_t mr, const T* b, int64_t ldb, T* c, int
       for (int i = 0; i < R; ++i) {
         const V ai = O::bcast(a + i);
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[i][v] = O::fma(ai, bv[v], acc[i][v]);
+        for (int v = 0; v < NV; ++v) acc[i][v] = O::fmadd(ai, bv[v], acc[i][v]);
       }
       a += mr;
       b += ldb;

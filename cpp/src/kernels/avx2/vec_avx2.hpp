@@ -1,4 +1,4 @@
-// vmath_avx2.hpp — AVX2+FMA vector exp/tanh/activations (8 x float, 4 x double).
+// vec_avx2.hpp — AVX2+FMA vector exp/tanh/activations (8 x float, 4 x double).
 // Included only by files compiled with -mavx2 -mfma; internal linkage (ODR-safe).
 //
 // exp: Cephes expf — n = round(x*log2 e), r = x - n*ln2 (two-part ln2, exact product),
@@ -188,6 +188,90 @@ inline __m256i mask_pd(int64_t n) {
   const __m256i idx = _mm256_setr_epi64x(0, 1, 2, 3);
   return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), idx);
 }
+
+// Vector operations by element type (8 floats or 4 doubles a ymm), for the kernels'
+// templates. Epilogue: act(v) then the store of a row's first `lanes` lanes.
+template <class T>
+struct Vec;
+
+template <>
+struct Vec<float> {
+  using T = float;
+  using V = __m256;
+  static constexpr int L = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const T* p) { return _mm256_loadu_ps(p); }
+  static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm256_div_ps(a, b); }
+  static V set1(T v) { return _mm256_set1_ps(v); }
+  // max(m, v), NaN in v kept (a NaN in m is kept by max itself).
+  static V max_nan(V m, V v) {
+    return _mm256_blendv_ps(_mm256_max_ps(v, m), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  static __m256i mask(int64_t n) { return mask_ps(n); }
+  static V load(const T* p, __m256i m, bool full) {
+    return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, m);
+  }
+  static void store(T* p, V v, __m256i m, bool full) {
+    if (full)
+      _mm256_storeu_ps(p, v);
+    else
+      _mm256_maskstore_ps(p, m, v);
+  }
+  struct Epilogue {
+    ActF32 av;
+    explicit Epilogue(const Activation& act) : av(act) {}
+    void store(T* y, V v, int64_t lanes) const {
+      v = activate_ps(v, av);
+      if (lanes == L)
+        _mm256_storeu_ps(y, v);
+      else
+        _mm256_maskstore_ps(y, mask_ps(lanes), v);
+    }
+  };
+};
+
+template <>
+struct Vec<double> {
+  using T = double;
+  using V = __m256d;
+  static constexpr int L = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V load(const T* p) { return _mm256_loadu_pd(p); }
+  static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+  static V div(V a, V b) { return _mm256_div_pd(a, b); }
+  static V set1(T v) { return _mm256_set1_pd(v); }
+  static V max_nan(V m, V v) {
+    return _mm256_blendv_pd(_mm256_max_pd(v, m), v, _mm256_cmp_pd(v, v, _CMP_UNORD_Q));
+  }
+  static __m256i mask(int64_t n) { return mask_pd(n); }
+  static V load(const T* p, __m256i m, bool full) {
+    return full ? _mm256_loadu_pd(p) : _mm256_maskload_pd(p, m);
+  }
+  static void store(T* p, V v, __m256i m, bool full) {
+    if (full)
+      _mm256_storeu_pd(p, v);
+    else
+      _mm256_maskstore_pd(p, m, v);
+  }
+  struct Epilogue {
+    const Activation& act;
+    explicit Epilogue(const Activation& a) : act(a) {}
+    void store(T* y, V v, int64_t lanes) const {
+      v = activate_pd(v, act);
+      if (lanes == L)
+        _mm256_storeu_pd(y, v);
+      else
+        _mm256_maskstore_pd(y, mask_pd(lanes), v);
+    }
+  };
+};
 
 }  // namespace
 }  // namespace convcore::kernels::avx2

@@ -1,0 +1,216 @@
+// vec_avx512.hpp — the AVX-512 kernels' vector helpers, one header for every AVX-512 kernel
+// file: Vec<T, W>, the operations on zmm (W = 512) and on ymm with AVX-512VL lane masks
+// (W = 256) the kernels share, and their epilogues (activations on the two 256-bit halves
+// through the AVX2 functions, hence bitwise the AVX2 values, sigmoid and tanh included).
+// Included only by files compiled with the AVX-512 flags; internal linkage (ODR-safe, as
+// avx2/vec_avx2.hpp).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/avx2/vec_avx2.hpp"
+
+namespace convcore::kernels::avx512 {
+namespace {
+
+// First n lanes (0 <= n <= 16) of a mask.
+inline __mmask16 lanes16(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
+
+template <class T, int W>
+struct Vec;
+
+template <>
+struct Vec<float, 512> {
+  using T = float;
+  using V = __m512;
+  using M = __mmask16;
+  static constexpr int L = 16;
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const T* p) { return _mm512_loadu_ps(p); }
+  static V load(M m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static V maskz_load(__mmask16 m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static V bcast(const T* p) { return _mm512_set1_ps(*p); }
+  static V set1(T v) { return _mm512_set1_ps(v); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V relu(V v) { return _mm512_max_ps(_mm512_setzero_ps(), v); }  // NaN: 2nd operand
+  static V abs(V v) { return _mm512_abs_ps(v); }
+  static V leaky(V v, V alpha) {
+    return _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), alpha, v);
+  }
+  // Masked stores are slow on Zen 4: only partial vectors take one.
+  static void store(T* y, V v, M m) {
+    if (m == M(0xFFFF))
+      _mm512_storeu_ps(y, v);
+    else
+      _mm512_mask_storeu_ps(y, m, v);
+  }
+  static void mask_store(T* p, __mmask16 m, V v) { _mm512_mask_storeu_ps(p, m, v); }
+  // Lanes K.. of lo followed by the first K lanes of hi.
+  template <int K>
+  static V shift(V hi, V lo) {
+    return _mm512_castsi512_ps(
+        _mm512_alignr_epi32(_mm512_castps_si512(hi), _mm512_castps_si512(lo), K));
+  }
+  static __m512 widen(V v) { return v; }
+  // The activation, its parameters broadcast once per kernel call.
+  struct Epilogue {
+    Activation::Kind kind;
+    avx2::ActF32 av;  // sigmoid/tanh, per ymm half
+    V alpha;
+    explicit Epilogue(const Activation& act)
+        : kind(act.kind), av(act), alpha(_mm512_set1_ps(static_cast<float>(act.alpha))) {}
+    // sigmoid or tanh: the AVX2 functions on each half (accuracy as AVX2's).
+    [[gnu::noinline]] V transcendental(V v) const {
+      const __m256 lo = avx2::activate_ps(_mm512_castps512_ps256(v), av);
+      const __m256 hi = avx2::activate_ps(_mm512_extractf32x8_ps(v, 1), av);
+      return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+    }
+    // Stores the first `lanes` lanes of act(v), activated per ymm half.
+    void store(T* y, V v, int64_t lanes) const {
+      const __mmask16 m = lanes16(lanes);
+      if (kind == Activation::none) {
+        _mm512_mask_storeu_ps(y, m, v);
+        return;
+      }
+      // maskz extracts and stores per half: GCC 12 warns on the casts, plain extracts and
+      // inserts (their undefined parts).
+      _mm256_mask_storeu_ps(y, static_cast<__mmask8>(m),
+                            avx2::activate_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 0), av));
+      _mm256_mask_storeu_ps(y + 8, static_cast<__mmask8>(m >> 8),
+                            avx2::activate_ps(_mm512_maskz_extractf32x8_ps(0xff, v, 1), av));
+    }
+  };
+};
+
+template <>
+struct Vec<float, 256> {
+  using T = float;
+  using V = __m256;
+  static constexpr int L = 8;
+  static V zero() { return _mm256_setzero_ps(); }
+  static V load(const T* p) { return _mm256_loadu_ps(p); }
+  static V maskz_load(__mmask16 m, const T* p) {
+    return _mm256_maskz_loadu_ps(static_cast<__mmask8>(m), p);
+  }
+  static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
+  static V set1(T v) { return _mm256_set1_ps(v); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static void mask_store(T* p, __mmask16 m, V v) {
+    _mm256_mask_storeu_ps(p, static_cast<__mmask8>(m), v);
+  }
+  static __m512 widen(V v) { return _mm512_insertf32x8(_mm512_setzero_ps(), v, 0); }
+  struct Epilogue {
+    avx2::ActF32 av;
+    explicit Epilogue(const Activation& act) : av(act) {}
+    void store(T* y, V v, int64_t lanes) const {
+      v = avx2::activate_ps(v, av);
+      if (lanes == L)
+        _mm256_storeu_ps(y, v);
+      else
+        _mm256_mask_storeu_ps(y, static_cast<__mmask8>(lanes16(lanes)), v);
+    }
+  };
+};
+
+template <>
+struct Vec<double, 512> {
+  using T = double;
+  using V = __m512d;
+  using M = __mmask8;
+  static constexpr int L = 8;
+  static V zero() { return _mm512_setzero_pd(); }
+  static V load(const T* p) { return _mm512_loadu_pd(p); }
+  static V load(M m, const T* p) { return _mm512_maskz_loadu_pd(m, p); }
+  static V maskz_load(__mmask16 m, const T* p) {
+    return _mm512_maskz_loadu_pd(static_cast<__mmask8>(m), p);
+  }
+  static V bcast(const T* p) { return _mm512_set1_pd(*p); }
+  static V set1(T v) { return _mm512_set1_pd(v); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+  static V relu(V v) { return _mm512_max_pd(_mm512_setzero_pd(), v); }
+  static V abs(V v) { return _mm512_abs_pd(v); }
+  static V leaky(V v, V alpha) {
+    return _mm512_mask_mul_pd(v, _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_LT_OQ), alpha, v);
+  }
+  static void store(T* y, V v, M m) {
+    if (m == M(0xFF))
+      _mm512_storeu_pd(y, v);
+    else
+      _mm512_mask_storeu_pd(y, m, v);
+  }
+  static void mask_store(T* p, __mmask16 m, V v) {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>(m), v);
+  }
+  template <int K>
+  static V shift(V hi, V lo) {
+    return _mm512_castsi512_pd(
+        _mm512_alignr_epi64(_mm512_castpd_si512(hi), _mm512_castpd_si512(lo), K));
+  }
+  static __m512d widen(V v) { return v; }
+  struct Epilogue {
+    Activation::Kind kind;
+    const Activation& act;
+    V alpha;
+    explicit Epilogue(const Activation& a)
+        : kind(a.kind), act(a), alpha(_mm512_set1_pd(a.alpha)) {}
+    [[gnu::noinline]] V transcendental(V v) const {
+      const __m256d lo = avx2::activate_pd(_mm512_castpd512_pd256(v), act);
+      const __m256d hi = avx2::activate_pd(_mm512_extractf64x4_pd(v, 1), act);
+      return _mm512_insertf64x4(_mm512_castpd256_pd512(lo), hi, 1);
+    }
+    void store(T* y, V v, int64_t lanes) const {
+      const auto m = static_cast<__mmask8>(lanes16(lanes));
+      if (kind == Activation::none) {
+        _mm512_mask_storeu_pd(y, m, v);
+        return;
+      }
+      _mm256_mask_storeu_pd(y, m & 0xf,
+                            avx2::activate_pd(_mm512_maskz_extractf64x4_pd(0xf, v, 0), act));
+      _mm256_mask_storeu_pd(y + 4, m >> 4,
+                            avx2::activate_pd(_mm512_maskz_extractf64x4_pd(0xf, v, 1), act));
+    }
+  };
+};
+
+template <>
+struct Vec<double, 256> {
+  using T = double;
+  using V = __m256d;
+  static constexpr int L = 4;
+  static V zero() { return _mm256_setzero_pd(); }
+  static V load(const T* p) { return _mm256_loadu_pd(p); }
+  static V maskz_load(__mmask16 m, const T* p) {
+    return _mm256_maskz_loadu_pd(static_cast<__mmask8>(m), p);
+  }
+  static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
+  static V set1(T v) { return _mm256_set1_pd(v); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static void mask_store(T* p, __mmask16 m, V v) {
+    _mm256_mask_storeu_pd(p, static_cast<__mmask8>(m), v);
+  }
+  static __m512d widen(V v) {
+    return _mm512_castps_pd(_mm512_insertf32x8(_mm512_setzero_ps(), _mm256_castpd_ps(v), 0));
+  }
+  struct Epilogue {
+    const Activation& act;
+    explicit Epilogue(const Activation& a) : act(a) {}
+    void store(T* y, V v, int64_t lanes) const {
+      v = avx2::activate_pd(v, act);
+      if (lanes == L)
+        _mm256_storeu_pd(y, v);
+      else
+        _mm256_mask_storeu_pd(y, static_cast<__mmask8>(lanes16(lanes)), v);
+    }
+  };
+};
+
+}  // namespace
+}  // namespace convcore::kernels::avx512
