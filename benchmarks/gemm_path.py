@@ -7,8 +7,10 @@ block and an L1-resident B panel, the loop the driver runs inside one KC x MC bl
 
     PYTHONPATH=src python benchmarks/gemm_path.py [--rounds 9] [--threads 1 2] [--shapes abdei]
 
-Every implementation of one shape runs interleaved, round-robin (``bench.measure``); the
-ratio column is the median of the per-round ratios best peer / convcore im2col (> 1:
+Every implementation of one shape runs interleaved, round-robin, every sample a run of
+calls; on 1 thread a sample is timed in CPU time of the process (a machine shared with
+other jobs disturbs it far less than the wall clock; every implementation then runs on
+the calling thread), on more threads by the wall clock. The ratio column is the median of the per-round ratios best peer / convcore im2col (> 1:
 convcore faster). Fractions divide by the measured FMA peak of the vector width in use
 (``convcore.machine.peak_gflops``). Print the load (``uptime``) beside the figures: the
 development machine is shared.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 import numpy as np
 
@@ -45,10 +48,35 @@ IMPLS = {
 }
 
 
+def measure(fns, rounds: int, threads: int, sample_s: float = 0.05):
+    """Median seconds per call of each function and the median per-round ratio of its
+    time to im2col's, interleaved (the order rotating every round)."""
+    clock = time.process_time if threads == 1 else time.perf_counter
+    names = list(fns)
+    number = {}
+    for name in names:
+        t0 = time.perf_counter()
+        fns[name]()
+        number[name] = max(1, int(sample_s / max(time.perf_counter() - t0, 1e-6)))
+    samples = {n: [] for n in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            if threads > 1:
+                time.sleep(0.05)  # peers' spinning workers settle
+            t0 = clock()
+            for _ in range(number[name]):
+                fns[name]()
+            samples[name].append((clock() - t0) / number[name])
+    base = np.array(samples["im2col"])
+    return {n: (float(np.median(v)), float(np.median(np.array(v) / base)))
+            for n, v in samples.items()}
+
+
 def run_shapes(anchors: str, threads: int, rounds: int) -> None:
     peak = bench.peak_gflops(threads)
     print(f"\n### {threads} thread{'s' * (threads > 1)} (peak {peak:.1f} GFLOP/s, "
-          f"{_core.get_isa()}; load {os.getloadavg()[0]:.1f})\n")
+          f"{_core.get_isa()}; load {os.getloadavg()[0]:.1f}; "
+          f"{'CPU' if threads == 1 else 'wall-clock'} time)\n")
     names = list(IMPLS)
     print("| shape | " + " | ".join(f"{n} GFLOP/s" for n in names)
           + " | best peer / im2col (time) |")
@@ -64,7 +92,7 @@ def run_shapes(anchors: str, threads: int, rounds: int) -> None:
                     fns[name] = make(s, x, w)
                 except bench.Unavailable:
                     pass
-            res = bench.measure(fns, rounds=rounds, sample_s=0.05, baseline="im2col")
+            res = measure(fns, rounds, threads)
         cells = []
         for name in names:
             if name in res:

@@ -5,7 +5,9 @@
 //
 // A = the weights in MR-row panels of the plan's GEMM kernel: packed once by a lasting plan
 // (Conv2dOp), or, in a one-shot plan (the one-call conv2d), read from the caller's array
-// and packed per MC x KC block into scratch. B = the im2col matrix, never materialised:
+// and packed into scratch: a row block's panels whole, once per call and thread, when
+// they are small (kIm2colWholeABytes: the layers of few channels, whose many pixel tiles
+// would each re-pack them), else per MC x KC block. B = the im2col matrix, never materialised:
 // the gather is fused into
 // B's packing, one KC x NC block at a time (NC output pixels, about kGemmBlockBytes,
 // stored row-major so that the copies are long and the kernel reads its panels in
@@ -33,6 +35,11 @@ namespace {
 
 // All threads' im2col scratch together, whatever the image size.
 constexpr int64_t kIm2colBudget = 16 << 20;
+// One-call conv2d: a row block of weights whose panels take at most this is packed whole
+// once per call and thread, then read by every pixel tile the thread runs (a's 64 x 576
+// float weights, 158 KiB of panels, were re-packed for each of its 14 tiles: 4% of the
+// call). Beside a 256 KiB B block it stays in the 1 MiB L2 of Zen 4 and Zen 5.
+constexpr int64_t kIm2colWholeABytes = 192 << 10;
 
 // How a call is cut into tasks; a function of the sizes and the thread count only.
 struct Im2colTiling {
@@ -41,7 +48,8 @@ struct Im2colTiling {
   int64_t mpanels, mblocks; // MR-row panels of output channels per group, row blocks
   int64_t mrows;            // output channels of the largest row block
   bool in_place;            // 1x1 stride 1, no padding: B is the input
-  int64_t a_block_elems;    // an MC x KC block of weights (one-call conv2d packs per block)
+  bool whole_a;             // one-call conv2d packs a row block's weights whole (else per block)
+  int64_t a_block_elems;    // the row block's panels (whole_a) or one MC x KC block of them
   int64_t scratch_elems;    // per task: the B block (or partial panel), then the A block
 };
 
@@ -66,7 +74,8 @@ Im2colTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threa
   // B block: kGemmBlockBytes, less when many threads would take more than the budget
   // (each also holds an A block and the odd-line panel of gather_ld), never under a panel.
   const int64_t elem = static_cast<int64_t>(sizeof(T));
-  const int64_t share = kIm2colBudget / threads - (gemm_mc<T>() / MR * MR + NR) * pl.kc * elem;
+  const int64_t a_most = std::max(gemm_mc<T>() / MR * MR * pl.kc * elem, kIm2colWholeABytes);
+  const int64_t share = kIm2colBudget / threads - a_most - NR * pl.kc * elem;
   const int64_t block = std::clamp(share, pl.kc * NR * elem, kGemmBlockBytes);
   const int64_t nc_cache = std::max<int64_t>(1, block / elem / pl.kc / NR) * NR;
   const int64_t base = p.N * p.groups;
@@ -81,7 +90,8 @@ Im2colTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threa
   pl.mpanels = ceil_div(Kg, MR);
   pl.mblocks = std::min(want, pl.mpanels);
   pl.mrows = ceil_div(pl.mpanels, pl.mblocks) * MR;
-  pl.a_block_elems = std::min(gemm_mc<T>() / MR * MR, pl.mrows) * pl.kc;
+  pl.whole_a = pl.mrows * kd * elem <= kIm2colWholeABytes;
+  pl.a_block_elems = pl.whole_a ? pl.mrows * kd : std::min(gemm_mc<T>() / MR * MR, pl.mrows) * pl.kc;
   pl.scratch_elems =
       pl.kc * (pl.in_place ? NR : gather_ld(pl.nc, NR, sizeof(T))) + pl.a_block_elems;
   return pl;
@@ -195,7 +205,7 @@ void im2col_pack(const Conv2dParams& p, int64_t MR, const T* w, Im2colWeights<T>
     pack_panels(w + g * Kg * kd, kd, Kg, 0, kd, MR, packed->a.get() + g * packed->per_group);
 }
 
-// Which weight block this thread's scratch holds (one_block in run_tasks): the call (a
+// Which weights this thread's scratch holds (whole_a in run_tasks): the call (a
 // counter, so a later call never takes it for its own), group, row block, where. Between
 // two tasks of one call a thread runs nothing else (the pool serves one parallel_for at a
 // time; im2col tasks call no op), so the block cannot have been overwritten.
@@ -222,12 +232,10 @@ void run_tasks(const Conv2dParams& p, const GemmKernel<T>& gk, const Im2colWeigh
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, kd = Cg * p.R * p.S;
   const Im2colTiling pl = tiling<T>(p, MR, NR, pool_threads());
   const int64_t per_image = pl.tiles * pl.mblocks;
-  // One-call conv2d whose weights per row block are a single MC x KC block (a 1x1 layer,
-  // few channels): that block is the same for every pixel tile, so a thread packs it
-  // once per call and row block instead of once per task (e's 64 x 256 weights were
-  // packed 13 times, 5% of the layer's time).
-  const bool one_block = packed == nullptr && kd <= pl.kc &&
-                         pl.mrows <= gemm_mc<T>() / MR * MR;
+  // One-call conv2d with small weights (pl.whole_a): a row block's panels are the same
+  // for every pixel tile, so a thread packs them once per call and row block instead of
+  // once per task (e's 64 x 256 weights were packed 13 times, 5% of the layer's time).
+  const bool whole = packed == nullptr && pl.whole_a;
   const uint64_t call = ++a_block_calls;
 
   parallel_for(p.N * p.groups * per_image, [&](int64_t t) {
@@ -247,9 +255,14 @@ void run_tasks(const Conv2dParams& p, const GemmKernel<T>& gk, const Im2colWeigh
                                     : w + (g * Kg + m0) * kd;
     auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kc) {
       if (packed != nullptr) return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
-      if (!one_block || !a_block_cached.is(call, g, mblk, abuf))
-        pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf, k0 + kc < kd ? kc : 0);
-      if (one_block) a_block_cached = {call, g, mblk, abuf};
+      if (whole) {  // the layout of Im2colWeights: panels of MR rows x kd
+        if (!a_block_cached.is(call, g, mblk, abuf)) {
+          pack_panels(ag, kd, rows, 0, kd, MR, abuf);
+          a_block_cached = {call, g, mblk, abuf};
+        }
+        return Panels<T>{abuf + i0 * kd + k0 * MR, MR * kd, MR};
+      }
+      pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf, k0 + kc < kd ? kc : 0);
       return Panels<T>{abuf, MR * kc, MR};
     };
     const int64_t ld = gather_ld(np, NR, sizeof(T));
