@@ -197,12 +197,14 @@ struct Im2colWeights {
 };
 
 template <class T>
-void im2col_pack(const Conv2dParams& p, int64_t MR, const T* w, Im2colWeights<T>* packed) {
+void im2col_pack(const Conv2dParams& p, const GemmKernel<T>& gk, const T* w,
+                 Im2colWeights<T>* packed) {
+  const int64_t MR = gk.mr;
   const int64_t Kg = p.K / p.groups, kd = p.C / p.groups * p.R * p.S;
   packed->per_group = checked_product("im2col packed weights", ceil_div(Kg, MR), MR, kd);
   packed->a = Buffer<T>(checked_mul(packed->per_group, p.groups, "im2col packed weights"));
   for (int64_t g = 0; g < p.groups; ++g)
-    pack_panels(w + g * Kg * kd, kd, Kg, 0, kd, MR, packed->a.get() + g * packed->per_group);
+    pack_panels(gk, w + g * Kg * kd, kd, Kg, 0, kd, packed->a.get() + g * packed->per_group);
 }
 
 // Which weights this thread's scratch holds (whole_a in run_tasks): the call (a
@@ -257,12 +259,12 @@ void run_tasks(const Conv2dParams& p, const GemmKernel<T>& gk, const Im2colWeigh
       if (packed != nullptr) return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
       if (whole) {  // the layout of Im2colWeights: panels of MR rows x kd
         if (!a_block_cached.is(call, g, mblk, abuf)) {
-          pack_panels(ag, kd, rows, 0, kd, MR, abuf);
+          pack_panels(gk, ag, kd, rows, 0, kd, abuf);
           a_block_cached = {call, g, mblk, abuf};
         }
         return Panels<T>{abuf + i0 * kd + k0 * MR, MR * kd, MR};
       }
-      pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf, k0 + kc < kd ? kc : 0);
+      pack_panels(gk, ag + i0 * kd, kd, mc, k0, kc, abuf, k0 + kc < kd ? kc : 0);
       return Panels<T>{abuf, MR * kc, MR};
     };
     const int64_t ld = gather_ld(np, NR, sizeof(T));
@@ -296,7 +298,7 @@ class Im2colPlan final : public ConvPlan<T> {
     if (r.one_shot || r.weight == nullptr)
       raw_ = r.weight;
     else
-      im2col_pack(p_, gk_.mr, r.weight, &packed_);
+      im2col_pack(p_, gk_, r.weight, &packed_);
   }
   void run(const ConvTensors<T>& t) const override {
     Conv2dParams p = p_;
