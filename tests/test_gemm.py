@@ -351,3 +351,18 @@ def test_one_call_weights_whole_or_per_block(isa, rng, dtype, k):
     y = bitwise_over_threads(lambda: convcore.conv2d(x, w, padding=1, algorithm="im2col"))
     np.testing.assert_array_equal(y, packed)
     testing.check_conv2d(y, x, w, padding=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride, padding", [((2, 2), (2, 1)), ((3, 2), (0, 0)),
+                                             ((1, 3), (1, 2)), ((4, 4), (0, 0))])
+def test_gather_copies_tap_rows_from_above(isa, rng, dtype, stride, padding):
+    """The gather copies tap row r from tap row r - stride_h one output row later (all but
+    a block's last Wo pixels) and gathers the rest; pixel tiles start mid output row,
+    the 500-long reduction is 2 KC blocks (the row above must be in the same block), rows
+    in the top and bottom padding: against the reference, bitwise on 1 and 2 threads."""
+    x = randn(rng, (1, 20, 61, 66), dtype)
+    w = randn(rng, (9, 20, 5, 5), dtype)
+    params = dict(stride=stride, padding=padding)
+    y = bitwise_over_threads(lambda: convcore.conv2d(x, w, algorithm="im2col", **params))
+    testing.check_conv2d(y, x, w, **params)

@@ -122,6 +122,12 @@ void im2col_gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, i
   // Strided, undilated: tap s sees what tap s - sw saw one pixel later, so when that row
   // is in this block, all but a segment's last value are a contiguous copy of it.
   const bool shift = sw > 1 && p.dilation_w == 1;
+  // Undilated rows, likewise: tap row r sees what tap row r - stride_h saw one output row
+  // (Wo pixels) later, so all but the block's last Wo pixels are one contiguous copy of
+  // that B row (S*stride_h rows up) when it is in this block; the rest is gathered. For
+  // AlexNet's 11x11 stride-4 layer this leaves 4 of 11 tap rows to gather whole.
+  const bool above = p.dilation_h == 1 && np > Wo;
+  const int64_t up = p.stride_h * p.S;  // B rows between tap rows r and r - stride_h
   // Stride 1 with output rows as long as the input's ("same" padding): pixel pix of tap
   // (r, s) reads the plane at pix + (r*dh - pad_top)*W + s*dw - pad_left, so a row of B
   // is one copy of a span of the plane, then zeros where the tap falls in the padding
@@ -134,6 +140,13 @@ void im2col_gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, i
     T* row = b + kk * ld;
     const T* xc = xg + c * plane;
     const bool from_prev = shift && s >= sw && kk >= sw;
+    // The pixels [0, first) copied from the row `up` rows above; segments start there.
+    int64_t first_px = 0;
+    if (!flat && above && r >= p.stride_h && kk >= up) {
+      first_px = np - Wo;
+      const T* src = row - up * ld + Wo;
+      std::copy(src, src + first_px, row);
+    }
     if (flat) {
       const int64_t first =
           p0 + (r * p.dilation_h - p.pad_top) * p.W + s * p.dilation_w - p.pad_left;
@@ -144,11 +157,14 @@ void im2col_gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, i
       std::fill(row + hi, row + np, T(0));
     }
     for (const Seg& sg : segs) {
+      if (sg.j + sg.count <= first_px) continue;
+      // This segment's pixels t in [t0, count) are still to fill.
+      const int64_t t0 = std::max<int64_t>(0, first_px - sg.j);
       T* out = row + sg.j;
       const int64_t ih = sg.ih0 + r * p.dilation_h;
       const int64_t iw0 = sg.iw0 + s * p.dilation_w;
       if (ih < 0 || ih >= p.H) {
-        std::fill(out, out + sg.count, T(0));
+        std::fill(out + t0, out + sg.count, T(0));
         continue;
       }
       const T* src = xc + ih * p.W + iw0;
@@ -162,17 +178,18 @@ void im2col_gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, i
       }
       if (from_prev) {
         const T* prev = out - sw * ld;
-        std::copy(prev + 1, prev + sg.count, out);
+        std::copy(prev + t0 + 1, prev + sg.count, out + t0);
         const int64_t t = sg.count - 1;
         out[t] = t >= lo && t < hi ? src[t * sw] : T(0);
         continue;
       }
-      std::fill(out, out + lo, T(0));
+      const int64_t in0 = std::max(lo, t0), in1 = std::max(hi, t0);
+      std::fill(out + t0, out + in0, T(0));
       if (sw == 1)
-        std::copy(src + lo, src + hi, out + lo);
+        std::copy(src + in0, src + in1, out + in0);
       else
-        for (int64_t t = lo; t < hi; ++t) out[t] = src[t * sw];
-      std::fill(out + hi, out + sg.count, T(0));
+        for (int64_t t = in0; t < in1; ++t) out[t] = src[t * sw];
+      std::fill(out + in1, out + sg.count, T(0));
     }
     std::fill(row + np, row + ld, T(0));
     if (++s == p.S) {
