@@ -331,3 +331,38 @@ def test_gemm_bitwise_across_every_isa(rng, dtype, act):
     for isa, y, z in results[1:]:
         np.testing.assert_array_equal(y, results[0][1], err_msg=isa)
         np.testing.assert_array_equal(z, results[0][2], err_msg=isa)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("k", [30, 100])
+def test_one_call_weights_whole_or_per_block(isa, rng, dtype, k):
+    """The one-call conv2d packs a row block's weights whole once per call and thread
+    (k = 30: 32 x 540 panels, 69 KiB of floats) or per MC x KC block (k = 100: 112 x 540,
+    236 KiB of floats, over the 192 KiB limit), through the table's pack_mr kernel (14-row
+    panels on AVX-512: 8 rows and a masked 6; 540 = 2 KC blocks of 270, an 8-column tail);
+    either gives bitwise the result of the operator that packed them once, on 1 and 2
+    threads (many pixel tiles: each thread re-uses its whole block)."""
+    x = randn(rng, (2, 60, 10, 37), dtype)
+    w = randn(rng, (k, 60, 3, 3), dtype)
+    op = _core.Conv2dOp(w, None, (60, 10, 37), (1, 1), (1, 1, 1, 1), (1, 1), 1, "zeros",
+                        "none", 0.0, 0.0, "im2col")
+    packed = np.empty((2, k, 10, 37), dtype)
+    op.run(x, packed)
+    y = bitwise_over_threads(lambda: convcore.conv2d(x, w, padding=1, algorithm="im2col"))
+    np.testing.assert_array_equal(y, packed)
+    testing.check_conv2d(y, x, w, padding=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride, padding", [((2, 2), (2, 1)), ((3, 2), (0, 0)),
+                                             ((1, 3), (1, 2)), ((4, 4), (0, 0))])
+def test_gather_copies_tap_rows_from_above(isa, rng, dtype, stride, padding):
+    """The gather copies tap row r from tap row r - stride_h one output row later (all but
+    a block's last Wo pixels) and gathers the rest; pixel tiles start mid output row,
+    the 500-long reduction is 2 KC blocks (the row above must be in the same block), rows
+    in the top and bottom padding: against the reference, bitwise on 1 and 2 threads."""
+    x = randn(rng, (1, 20, 61, 66), dtype)
+    w = randn(rng, (9, 20, 5, 5), dtype)
+    params = dict(stride=stride, padding=padding)
+    y = bitwise_over_threads(lambda: convcore.conv2d(x, w, algorithm="im2col", **params))
+    testing.check_conv2d(y, x, w, **params)

@@ -577,10 +577,17 @@ PYBIND11_MODULE(_core, m) {
         py::arg("padding"), py::arg("ceil_mode"), py::arg("count_include_pad"),
         "Raw 2D average pooling (PyTorch semantics), NCHW.");
   bindings::bind_backward(m);
-  m.def("measure_peak_gflops", [](int threads, double seconds) {
+  m.def("measure_peak_gflops", [](int threads, double seconds, const std::string& isa) {
     py::gil_scoped_release release;
-    return measure_peak_gflops(threads, seconds);
-  }, py::arg("threads") = 1, py::arg("seconds") = 0.2,
-        "The float32 FMA peak (GFLOP/s) of `threads` threads running the active ISA's "
-        "peak_fma_f32 probe at once; best of runs over about `seconds`.");
+    return measure_peak_gflops(threads, seconds, isa);
+  }, py::arg("threads") = 1, py::arg("seconds") = 0.2, py::arg("isa") = "",
+        "The float32 FMA peak (GFLOP/s) of `threads` threads running an ISA's "
+        "peak_fma_f32 probe at once (`isa`: 'avx512', 'avx2', 'scalar'; empty: the ISA in "
+        "use); best of runs over about `seconds`.");
+  m.def("measure_gemm_kernel_gflops", [](double seconds, const std::string& isa) {
+    py::gil_scoped_release release;
+    return measure_gemm_kernel_gflops(seconds, isa);
+  }, py::arg("seconds") = 0.2, py::arg("isa") = "",
+        "GFLOP/s of an ISA's float32 GEMM micro-kernel alone (empty: the ISA in use) on "
+        "one thread: one MC x KC block of A panels against one KC x NR B panel.");
 }

@@ -98,6 +98,8 @@ const IsaEntry& active() {
 
 const kernels::IsaTables& active_tables() { return active().tables(); }
 
+const kernels::IsaTables& tables_of(const std::string& name) { return find(name).tables(); }
+
 }  // namespace convcore::detail
 
 namespace convcore {

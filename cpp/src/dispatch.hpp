@@ -1,6 +1,8 @@
 // dispatch.hpp — the kernel tables in use, chosen once from the CPU and CONVCORE_ISA.
 #pragma once
 
+#include <string>
+
 #include "kernels/table.hpp"
 
 namespace convcore::detail {
@@ -9,6 +11,10 @@ namespace convcore::detail {
 // chose. A plan or operator keeps the table it was made with (ops/algorithm.hpp); only
 // one-call operations read the active one at each call.
 const kernels::IsaTables& active_tables();
+
+// The tables of a named ISA, compiled and supported (value_error otherwise), whatever
+// is active: for probes that compare ISAs on this CPU.
+const kernels::IsaTables& tables_of(const std::string& name);
 
 template <class T>
 const kernels::KernelTable<T>& kernels() {

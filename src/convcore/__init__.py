@@ -8,13 +8,14 @@ thread pool) and shows the argument in numbers.
 
 The functions below take and return NumPy arrays; ``convcore.layers`` holds the layers,
 ``convcore.signal``'s ``correlate2d`` / ``convolve2d`` are SciPy drop-ins, and
-``convcore.testing`` the float64 reference. ``threadpoolctl.threadpool_limits`` limits
+``convcore.testing`` the float64 reference, ``convcore.machine`` the CPU and its
+measured FMA peaks. ``threadpoolctl.threadpool_limits`` limits
 convcore's threads too (when threadpoolctl is installed).
 """
 
 from __future__ import annotations
 
-from . import _core, _threadpoolctl, layers, optim, train
+from . import _core, _threadpoolctl, layers, machine, optim, train
 from .functional import (
     abs,
     activation_backward,
@@ -98,6 +99,7 @@ __all__ = [
     "linear_backward",
     "locally_connected2d",
     "locally_connected2d_backward",
+    "machine",
     "max_pool2d",
     "max_pool2d_backward",
     "optim",

@@ -11,8 +11,10 @@ What it measures, and how:
 * **Every thread count pinned**: ``pinned_threads(n)`` sets convcore, BLAS and OpenMP
   (threadpoolctl), PyTorch and OpenCV to ``n`` threads; ONNX Runtime sessions are
   built with ``n`` intra-op threads.
-* **Fractions of a measured peak**: ``peak_gflops(n)`` runs the C++ FMA probe
-  (``_core.measure_peak_gflops``: 12 independent FMA chains) once per process.
+* **Fractions of a measured peak**: ``peak_gflops(n)`` is the FMA peak of ``n`` threads
+  for the vector width in use (``convcore.machine.peak_gflops`` of the active ISA: the
+  C++ probe, 12 independent FMA chains, once per process); the report also prints the
+  ymm and zmm peaks and the machine's kind (half- or full-width AVX-512).
 * **The cost of full connectivity**: a conv layer (3 -> 16 channels, 3x3, padding 1),
   the equivalent locally connected layer and the equivalent fully connected layer as
   the image grows: parameters, weight bytes, MACs and time. The dense layer is timed
@@ -31,7 +33,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import functools
 import importlib
 import math
 import os
@@ -44,6 +45,7 @@ import numpy as np
 
 import convcore
 from convcore import _core, experiments
+from convcore import machine as machine_info
 from convcore.experiments import Layer
 from convcore.testing import SHAPES, ConvShape
 
@@ -72,11 +74,10 @@ def require(module: str):
 # ----------------------------------------------------------------------------- machine
 
 
-@functools.lru_cache(maxsize=None)
 def peak_gflops(threads: int = 1) -> float:
-    """The float32 FMA peak of ``threads`` threads in GFLOP/s, measured once per process."""
-    with _convcore_threads(max(threads, convcore.get_num_threads())):
-        return _core.measure_peak_gflops(threads, 0.3)
+    """The float32 FMA peak of ``threads`` threads in GFLOP/s for the vector width of
+    the ISA in use (zmm with AVX-512, ymm with AVX2), measured once per process."""
+    return machine_info.peak_gflops(None, threads)
 
 
 @contextlib.contextmanager
@@ -132,18 +133,18 @@ def current_threads() -> int:
 
 
 def machine() -> Dict[str, str]:
-    """CPU model, cores, OS, Python and the versions of convcore and every peer."""
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+    """CPU model (generation, family and model), cores, OS, Python and the versions of
+    convcore and every peer."""
+    cpu = machine_info.cpu()
+    name = cpu.model_name
+    if cpu.microarchitecture is not None:
+        name += f" ({cpu.microarchitecture})"
+    if cpu.family is not None and cpu.model is not None:
+        name += f", family {cpu.family} model {cpu.model}"
     info = convcore.info()
     out = {
-        "cpu": cpu,
-        "cpus": str(os.cpu_count()),
+        "cpu": name,
+        "cpus": str(cpu.cpus),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "convcore": f"{info['version']} ({info['isa']}, {info['compiler']})",
@@ -156,10 +157,25 @@ def machine() -> Dict[str, str]:
     return out
 
 
-def machine_slug(info: Dict[str, str]) -> str:
-    """A folder name for a run: the CPU model and the core count, e.g. ``amd-epyc-2cpu``."""
-    words = "".join(c if c.isalnum() else " " for c in info["cpu"].lower()).split()
-    return "-".join(words[:4] + [f"{info['cpus']}cpu"])
+def peaks_text(threads: int) -> str:
+    """The report's sentence on the measured peaks: ymm and zmm per core (and on
+    ``threads`` threads), the machine's kind, and which one the fractions divide by."""
+    one = machine_info.peaks(1)
+    many = machine_info.peaks(threads) if threads > 1 else one
+    kind = machine_info.kind(one["ymm"], one["zmm"])
+
+    def show(width: str) -> str:
+        if one[width] is None:
+            return f"{width} none"
+        text = f"{width} {one[width]:.1f} GFLOP/s a core"
+        return text + (f" ({many[width]:.1f} on {threads} threads)" if threads > 1 else "")
+
+    isa = _core.get_isa()
+    width = {"avx512": "zmm", "avx2": "ymm"}.get(isa, "scalar")
+    return (f"Measured FMA peaks (12 independent FMA chains per thread): {show('ymm')}, "
+            f"{show('zmm')}: {kind}. Fractions of peak divide by the {width} peak "
+            f"({isa}, the ISA in use) on {threads} thread{'s' * (threads > 1)}: "
+            f"{peak_gflops(threads):.1f} GFLOP/s.")
 
 
 # ----------------------------------------------------------------------------- conv2d implementations
@@ -863,7 +879,7 @@ def main(args: argparse.Namespace) -> int:
     rounds = 3 if args.quick else 7
     info = machine()
     with pinned_threads(args.threads):
-        peak, peak1 = peak_gflops(args.threads), peak_gflops(1)
+        peak = peak_gflops(args.threads)
         step, close = _progress(len(shapes) + len(sizes), "bench")
         try:
             conv = run_conv2d(shapes, rounds, progress=step)
@@ -872,13 +888,11 @@ def main(args: argparse.Namespace) -> int:
             close()
         perm = permutation_text(permutation_experiment())
 
-    lines = [f"# convcore benchmark report: {machine_slug(info)}", "",
+    lines = [f"# convcore benchmark report: {machine_info.slug()}", "",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()) + ".", "",
-             f"Threads: {args.threads} for convcore and every peer. Measured FMA peak "
-             f"(12 independent FMA chains per thread): {peak1:.1f} GFLOP/s on 1 thread"
-             + (f", {peak:.1f} on {args.threads}" if args.threads > 1 else "")
-             + f". float32, NCHW, output allocated per call; medians of {rounds} "
-             f"interleaved rounds.", "",
+             peaks_text(args.threads), "",
+             f"Threads: {args.threads} for convcore and every peer. float32, NCHW, output "
+             f"allocated per call; medians of {rounds} interleaved rounds.", "",
              "## conv2d", "", conv2d_tables(conv, peak),
              "## The cost of full connectivity", "",
              f"A conv layer ({SWEEP_C} -> {SWEEP_K} channels, {SWEEP_R}x{SWEEP_R}, padding "

@@ -69,8 +69,17 @@ std::string compiler();   // e.g. "GNU 12.2.0"
 std::string cxx_flags();  // flags of the baseline and per-ISA files
 
 // The float32 FMA peak in GFLOP/s of `threads` threads (1 to get_num_threads()) running
-// the active ISA's peak_fma_f32 probe at once: the best of repeated runs over about
-// `seconds` (0 < seconds <= 60). value_error otherwise.
-double measure_peak_gflops(int threads, double seconds);
+// an ISA's peak_fma_f32 probe at once: the best of repeated runs over about `seconds`
+// (0 < seconds <= 60). `isa` names the probe's table ("avx512": zmm FMAs, "avx2": ymm,
+// "scalar"); empty: the ISA in use. value_error otherwise, or for an ISA this build or
+// CPU lacks. The "avx512" and "avx2" figures tell the machine kinds apart: about equal
+// where 512-bit FMAs run as two 256-bit halves (Zen 4), about 2x on full-width cores.
+double measure_peak_gflops(int threads, double seconds, const std::string& isa = "");
+
+// The float32 GEMM micro-kernel of an ISA's table (empty: the one in use) alone, on one
+// thread, in GFLOP/s: one MC x KC block of packed A panels against one packed KC x NR
+// panel of B, as the GEMM driver runs it; the best of repeated runs over about `seconds`.
+// Divided by measure_peak_gflops(1, ..., isa) it is the kernel's fraction of the peak.
+double measure_gemm_kernel_gflops(double seconds, const std::string& isa = "");
 
 }  // namespace convcore

@@ -46,7 +46,8 @@ using GemmFn = void (*)(int64_t k, const T* a, const T* b, int64_t ldb, T* c, in
 // One B panel of the GEMM from a row-major matrix whose rows are B's columns (linear's
 // weight W = B^T): out[kk*NR + i] = src[i*ld + kk] for i < rows, kk < kc; the panel's
 // columns i in [rows, NR) are zero (NR = the slot's nr; rows <= NR). prefetch > 0 also
-// prefetches each row's values that many further on (the next KC piece).
+// prefetches each row's values that many further on (the next KC piece). The same
+// contract packs A's panels from rows of A (slot pack_mr, width the GEMM's MR).
 template <class T>
 using PackFn = void (*)(const T* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
                         T* out);
@@ -139,6 +140,7 @@ struct Kernel {
 // The slots of a dtype's table, listed once: X(slot, function type). T is float or double.
 #define CONVCORE_KERNEL_SLOTS(X, T)                                                     \
   X(pack_nr, PackFn<T>)               /* B panels for gemm (nr = gemm's NR) */           \
+  X(pack_mr, PackFn<T>)               /* A panels for gemm (nr = gemm's MR) */           \
   X(gemm, GemmFn<T>)                  /* MR x NR GEMM micro-kernel */                    \
   X(activate, ActivateFn<T>)                                                             \
   X(direct_tile, DirectTileFn<T>)     /* KB = mr output channels (4; 8 on AVX-512) */    \

@@ -149,7 +149,7 @@ void weight_grad_gemm(const GemmKernel<T>& gk, const Conv2dParams& q, const Weig
       pack_b_panels(gk, buf, wt.ld, cols, 0, kc, bpan);
       const T* gy = g + (n * q.K + grp * Kg + m0) * P + q0;
       auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kcc) {
-        pack_panels(gy + i0 * P, P, mc, k0, kcc, MR, abuf);
+        pack_panels(gk, gy + i0 * P, P, mc, k0, kcc, abuf);
         return Panels<T>{abuf, MR * kcc, MR};
       };
       auto b_src = [&](int64_t k0, int64_t) { return Panels<T>{bpan + k0 * NR, NR * kc, NR}; };

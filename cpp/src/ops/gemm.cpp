@@ -122,7 +122,7 @@ void linear_gemm(const kernels::KernelTable<T>& kt, int64_t M, int64_t K, int64_
     T* abuf = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));
     T* bbuf = abuf + MC * KC;
     auto a_src = [&](int64_t ia, int64_t ma, int64_t k0, int64_t kc) {
-      detail::pack_panels(x + (i0 + ia) * K, K, ma, k0, kc, MR, abuf, k0 + kc < K ? kc : 0);
+      detail::pack_panels(gk, x + (i0 + ia) * K, K, ma, k0, kc, abuf, k0 + kc < K ? kc : 0);
       return detail::Panels<T>{abuf, MR * kc, MR};
     };
     auto b_src = [&](int64_t k0, int64_t kc) {

@@ -47,12 +47,13 @@ template <class T>
 struct GemmKernel {
   kernels::GemmFn<T> fn;
   int64_t mr, nr;
-  kernels::PackFn<T> pack;  // B panels of width nr from rows of B^T
+  kernels::PackFn<T> pack;    // B panels of width nr from rows of B^T
+  kernels::PackFn<T> pack_a;  // A panels of width mr from rows of A
 };
 // The GEMM of a kernel table (the one a plan or operator was made with).
 template <class T>
 GemmKernel<T> gemm_kernel(const kernels::KernelTable<T>& t) {
-  return {t.gemm.fn, t.gemm.mr, t.gemm.nr, t.pack_nr.fn};
+  return {t.gemm.fn, t.gemm.mr, t.gemm.nr, t.pack_nr.fn, t.pack_mr.fn};
 }
 
 constexpr int64_t kGemmKC = 256;
@@ -80,52 +81,16 @@ struct Panels {
   int64_t ld_at(int64_t p) const { return p < full ? ld : edge_ld; }
 };
 
-// Packs rows [0, rows) x columns [k0, k0 + kc) of a row-major matrix (src, ld) into
-// width-row panels: out[p*width*kc + kk*width + i] = src[(p*width + i)*ld + k0 + kk], rows
-// past `rows` zero: A's panels (width MR: 6 for the AVX2 and scalar kernels, 14 for the
-// AVX-512 one). Full panels go through a 16-column tile (W reads of 16 contiguous values,
-// 16 writes of W contiguous values): a whole cache line of each float row at once, as
-// rows of a 4 KiB-multiple length share one L1 set and more than 8 of them (MR = 14)
-// evict each other's lines before a second pass over the panel's rows could reuse them.
-template <class T, int W>
-void pack_panels_w(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
-                   int64_t prefetch, T* out) {
-  for (int64_t r0 = 0; r0 < rows; r0 += W, out += W * kc) {
-    const T* s = src + r0 * ld + k0;
-    const int64_t nr = std::min<int64_t>(W, rows - r0);
-    int64_t kb = 0;
-    if (nr == W) {
-      for (; kb + 16 <= kc; kb += 16) {
-        if (prefetch > 0)
-          for (int i = 0; i < W; ++i)
-            for (int o = 0; o < 16; o += 64 / static_cast<int>(sizeof(T)))
-              __builtin_prefetch(s + i * ld + kb + o + prefetch);
-        T tile[W][16];
-        for (int i = 0; i < W; ++i)
-          for (int kk = 0; kk < 16; ++kk) tile[i][kk] = s[i * ld + kb + kk];
-        for (int kk = 0; kk < 16; ++kk)
-          for (int i = 0; i < W; ++i) out[(kb + kk) * W + i] = tile[i][kk];
-      }
-    }
-    for (; kb < kc; ++kb) {
-      for (int64_t i = 0; i < nr; ++i) out[kb * W + i] = s[i * ld + kb];
-      for (int64_t i = nr; i < W; ++i) out[kb * W + i] = T(0);
-    }
-  }
-}
-
-// prefetch > 0: also prefetch each row's values that many columns further on (the next
-// KC block, which a later call packs: rows read in short pieces defeat the hardware
-// prefetcher).
+// Packs rows [0, rows) x columns [k0, k0 + kc) of a row-major matrix (src, ld) into A's
+// MR-row panels through the kernel table's pack_mr kernel: out[p*MR*kc + kk*MR + i] =
+// src[(p*MR + i)*ld + k0 + kk], rows past `rows` zero. prefetch > 0: also prefetch each
+// row's values that many columns further on (the next KC block, which a later call packs:
+// rows read in short pieces defeat the hardware prefetcher).
 template <class T>
-void pack_panels(const T* src, int64_t ld, int64_t rows, int64_t k0, int64_t kc,
-                 int64_t width, T* out, int64_t prefetch = 0) {
-  if (width == 6) return pack_panels_w<T, 6>(src, ld, rows, k0, kc, prefetch, out);
-  if (width == 14) return pack_panels_w<T, 14>(src, ld, rows, k0, kc, prefetch, out);
-  for (int64_t r0 = 0; r0 < rows; r0 += width, out += width * kc)
-    for (int64_t kk = 0; kk < kc; ++kk)
-      for (int64_t i = 0; i < width; ++i)
-        out[kk * width + i] = r0 + i < rows ? src[(r0 + i) * ld + k0 + kk] : T(0);
+void pack_panels(const GemmKernel<T>& gk, const T* src, int64_t ld, int64_t rows, int64_t k0,
+                 int64_t kc, T* out, int64_t prefetch = 0) {
+  for (int64_t r0 = 0; r0 < rows; r0 += gk.mr, out += gk.mr * kc)
+    gk.pack_a(src + r0 * ld + k0, ld, std::min(gk.mr, rows - r0), kc, prefetch, out);
 }
 
 // The same for B's panels (width NR) from B^T (linear's weight), through the kernel

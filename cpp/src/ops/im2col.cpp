@@ -5,7 +5,9 @@
 //
 // A = the weights in MR-row panels of the plan's GEMM kernel: packed once by a lasting plan
 // (Conv2dOp), or, in a one-shot plan (the one-call conv2d), read from the caller's array
-// and packed per MC x KC block into scratch. B = the im2col matrix, never materialised:
+// and packed into scratch: a row block's panels whole, once per call and thread, when
+// they are small (kIm2colWholeABytes: the layers of few channels, whose many pixel tiles
+// would each re-pack them), else per MC x KC block. B = the im2col matrix, never materialised:
 // the gather is fused into
 // B's packing, one KC x NC block at a time (NC output pixels, about kGemmBlockBytes,
 // stored row-major so that the copies are long and the kernel reads its panels in
@@ -33,6 +35,11 @@ namespace {
 
 // All threads' im2col scratch together, whatever the image size.
 constexpr int64_t kIm2colBudget = 16 << 20;
+// One-call conv2d: a row block of weights whose panels take at most this is packed whole
+// once per call and thread, then read by every pixel tile the thread runs (a's 64 x 576
+// float weights, 158 KiB of panels, were re-packed for each of its 14 tiles: 4% of the
+// call). Beside a 256 KiB B block it stays in the 1 MiB L2 of Zen 4 and Zen 5.
+constexpr int64_t kIm2colWholeABytes = 192 << 10;
 
 // How a call is cut into tasks; a function of the sizes and the thread count only.
 struct Im2colTiling {
@@ -41,7 +48,8 @@ struct Im2colTiling {
   int64_t mpanels, mblocks; // MR-row panels of output channels per group, row blocks
   int64_t mrows;            // output channels of the largest row block
   bool in_place;            // 1x1 stride 1, no padding: B is the input
-  int64_t a_block_elems;    // an MC x KC block of weights (one-call conv2d packs per block)
+  bool whole_a;             // one-call conv2d packs a row block's weights whole (else per block)
+  int64_t a_block_elems;    // the row block's panels (whole_a) or one MC x KC block of them
   int64_t scratch_elems;    // per task: the B block (or partial panel), then the A block
 };
 
@@ -66,7 +74,8 @@ Im2colTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threa
   // B block: kGemmBlockBytes, less when many threads would take more than the budget
   // (each also holds an A block and the odd-line panel of gather_ld), never under a panel.
   const int64_t elem = static_cast<int64_t>(sizeof(T));
-  const int64_t share = kIm2colBudget / threads - (gemm_mc<T>() / MR * MR + NR) * pl.kc * elem;
+  const int64_t a_most = std::max(gemm_mc<T>() / MR * MR * pl.kc * elem, kIm2colWholeABytes);
+  const int64_t share = kIm2colBudget / threads - a_most - NR * pl.kc * elem;
   const int64_t block = std::clamp(share, pl.kc * NR * elem, kGemmBlockBytes);
   const int64_t nc_cache = std::max<int64_t>(1, block / elem / pl.kc / NR) * NR;
   const int64_t base = p.N * p.groups;
@@ -81,7 +90,8 @@ Im2colTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threa
   pl.mpanels = ceil_div(Kg, MR);
   pl.mblocks = std::min(want, pl.mpanels);
   pl.mrows = ceil_div(pl.mpanels, pl.mblocks) * MR;
-  pl.a_block_elems = std::min(gemm_mc<T>() / MR * MR, pl.mrows) * pl.kc;
+  pl.whole_a = pl.mrows * kd * elem <= kIm2colWholeABytes;
+  pl.a_block_elems = pl.whole_a ? pl.mrows * kd : std::min(gemm_mc<T>() / MR * MR, pl.mrows) * pl.kc;
   pl.scratch_elems =
       pl.kc * (pl.in_place ? NR : gather_ld(pl.nc, NR, sizeof(T))) + pl.a_block_elems;
   return pl;
@@ -112,6 +122,12 @@ void im2col_gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, i
   // Strided, undilated: tap s sees what tap s - sw saw one pixel later, so when that row
   // is in this block, all but a segment's last value are a contiguous copy of it.
   const bool shift = sw > 1 && p.dilation_w == 1;
+  // Undilated rows, likewise: tap row r sees what tap row r - stride_h saw one output row
+  // (Wo pixels) later, so all but the block's last Wo pixels are one contiguous copy of
+  // that B row (S*stride_h rows up) when it is in this block; the rest is gathered. For
+  // AlexNet's 11x11 stride-4 layer this leaves 4 of 11 tap rows to gather whole.
+  const bool above = p.dilation_h == 1 && np > Wo;
+  const int64_t up = p.stride_h * p.S;  // B rows between tap rows r and r - stride_h
   // Stride 1 with output rows as long as the input's ("same" padding): pixel pix of tap
   // (r, s) reads the plane at pix + (r*dh - pad_top)*W + s*dw - pad_left, so a row of B
   // is one copy of a span of the plane, then zeros where the tap falls in the padding
@@ -124,6 +140,13 @@ void im2col_gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, i
     T* row = b + kk * ld;
     const T* xc = xg + c * plane;
     const bool from_prev = shift && s >= sw && kk >= sw;
+    // The pixels [0, first) copied from the row `up` rows above; segments start there.
+    int64_t first_px = 0;
+    if (!flat && above && r >= p.stride_h && kk >= up) {
+      first_px = np - Wo;
+      const T* src = row - up * ld + Wo;
+      std::copy(src, src + first_px, row);
+    }
     if (flat) {
       const int64_t first =
           p0 + (r * p.dilation_h - p.pad_top) * p.W + s * p.dilation_w - p.pad_left;
@@ -134,11 +157,14 @@ void im2col_gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, i
       std::fill(row + hi, row + np, T(0));
     }
     for (const Seg& sg : segs) {
+      if (sg.j + sg.count <= first_px) continue;
+      // This segment's pixels t in [t0, count) are still to fill.
+      const int64_t t0 = std::max<int64_t>(0, first_px - sg.j);
       T* out = row + sg.j;
       const int64_t ih = sg.ih0 + r * p.dilation_h;
       const int64_t iw0 = sg.iw0 + s * p.dilation_w;
       if (ih < 0 || ih >= p.H) {
-        std::fill(out, out + sg.count, T(0));
+        std::fill(out + t0, out + sg.count, T(0));
         continue;
       }
       const T* src = xc + ih * p.W + iw0;
@@ -152,17 +178,18 @@ void im2col_gather(const Conv2dParams& p, const T* xg, int64_t k0, int64_t kc, i
       }
       if (from_prev) {
         const T* prev = out - sw * ld;
-        std::copy(prev + 1, prev + sg.count, out);
+        std::copy(prev + t0 + 1, prev + sg.count, out + t0);
         const int64_t t = sg.count - 1;
         out[t] = t >= lo && t < hi ? src[t * sw] : T(0);
         continue;
       }
-      std::fill(out, out + lo, T(0));
+      const int64_t in0 = std::max(lo, t0), in1 = std::max(hi, t0);
+      std::fill(out + t0, out + in0, T(0));
       if (sw == 1)
-        std::copy(src + lo, src + hi, out + lo);
+        std::copy(src + in0, src + in1, out + in0);
       else
-        for (int64_t t = lo; t < hi; ++t) out[t] = src[t * sw];
-      std::fill(out + hi, out + sg.count, T(0));
+        for (int64_t t = in0; t < in1; ++t) out[t] = src[t * sw];
+      std::fill(out + in1, out + sg.count, T(0));
     }
     std::fill(row + np, row + ld, T(0));
     if (++s == p.S) {
@@ -187,15 +214,17 @@ struct Im2colWeights {
 };
 
 template <class T>
-void im2col_pack(const Conv2dParams& p, int64_t MR, const T* w, Im2colWeights<T>* packed) {
+void im2col_pack(const Conv2dParams& p, const GemmKernel<T>& gk, const T* w,
+                 Im2colWeights<T>* packed) {
+  const int64_t MR = gk.mr;
   const int64_t Kg = p.K / p.groups, kd = p.C / p.groups * p.R * p.S;
   packed->per_group = checked_product("im2col packed weights", ceil_div(Kg, MR), MR, kd);
   packed->a = Buffer<T>(checked_mul(packed->per_group, p.groups, "im2col packed weights"));
   for (int64_t g = 0; g < p.groups; ++g)
-    pack_panels(w + g * Kg * kd, kd, Kg, 0, kd, MR, packed->a.get() + g * packed->per_group);
+    pack_panels(gk, w + g * Kg * kd, kd, Kg, 0, kd, packed->a.get() + g * packed->per_group);
 }
 
-// Which weight block this thread's scratch holds (one_block in run_tasks): the call (a
+// Which weights this thread's scratch holds (whole_a in run_tasks): the call (a
 // counter, so a later call never takes it for its own), group, row block, where. Between
 // two tasks of one call a thread runs nothing else (the pool serves one parallel_for at a
 // time; im2col tasks call no op), so the block cannot have been overwritten.
@@ -222,12 +251,10 @@ void run_tasks(const Conv2dParams& p, const GemmKernel<T>& gk, const Im2colWeigh
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, kd = Cg * p.R * p.S;
   const Im2colTiling pl = tiling<T>(p, MR, NR, pool_threads());
   const int64_t per_image = pl.tiles * pl.mblocks;
-  // One-call conv2d whose weights per row block are a single MC x KC block (a 1x1 layer,
-  // few channels): that block is the same for every pixel tile, so a thread packs it
-  // once per call and row block instead of once per task (e's 64 x 256 weights were
-  // packed 13 times, 5% of the layer's time).
-  const bool one_block = packed == nullptr && kd <= pl.kc &&
-                         pl.mrows <= gemm_mc<T>() / MR * MR;
+  // One-call conv2d with small weights (pl.whole_a): a row block's panels are the same
+  // for every pixel tile, so a thread packs them once per call and row block instead of
+  // once per task (e's 64 x 256 weights were packed 13 times, 5% of the layer's time).
+  const bool whole = packed == nullptr && pl.whole_a;
   const uint64_t call = ++a_block_calls;
 
   parallel_for(p.N * p.groups * per_image, [&](int64_t t) {
@@ -247,9 +274,14 @@ void run_tasks(const Conv2dParams& p, const GemmKernel<T>& gk, const Im2colWeigh
                                     : w + (g * Kg + m0) * kd;
     auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kc) {
       if (packed != nullptr) return Panels<T>{ag + i0 * kd + k0 * MR, MR * kd, MR};
-      if (!one_block || !a_block_cached.is(call, g, mblk, abuf))
-        pack_panels(ag + i0 * kd, kd, mc, k0, kc, MR, abuf, k0 + kc < kd ? kc : 0);
-      if (one_block) a_block_cached = {call, g, mblk, abuf};
+      if (whole) {  // the layout of Im2colWeights: panels of MR rows x kd
+        if (!a_block_cached.is(call, g, mblk, abuf)) {
+          pack_panels(gk, ag, kd, rows, 0, kd, abuf);
+          a_block_cached = {call, g, mblk, abuf};
+        }
+        return Panels<T>{abuf + i0 * kd + k0 * MR, MR * kd, MR};
+      }
+      pack_panels(gk, ag + i0 * kd, kd, mc, k0, kc, abuf, k0 + kc < kd ? kc : 0);
       return Panels<T>{abuf, MR * kc, MR};
     };
     const int64_t ld = gather_ld(np, NR, sizeof(T));
@@ -283,7 +315,7 @@ class Im2colPlan final : public ConvPlan<T> {
     if (r.one_shot || r.weight == nullptr)
       raw_ = r.weight;
     else
-      im2col_pack(p_, gk_.mr, r.weight, &packed_);
+      im2col_pack(p_, gk_, r.weight, &packed_);
   }
   void run(const ConvTensors<T>& t) const override {
     Conv2dParams p = p_;

@@ -17,6 +17,10 @@ void pack_32_avx512(const float* src, int64_t ld, int64_t rows, int64_t kc, int6
               float* out);
 void pack_16_avx512(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
               double* out);
+void pack_14_avx512(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+                    float* out);
+void pack_14_avx512(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+                    double* out);
 void gemm_14x32_avx512(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
               int64_t m, int64_t n, const GemmEpilogue<float>& ep);
 void gemm_14x16_avx512(int64_t k, const double* a, const double* b, int64_t ldb, double* c, int64_t ldc,

@@ -15,6 +15,8 @@ constexpr IsaTables make_tables() {
   t.f32.isa = t.f64.isa = "avx512";
   t.f32.pack_nr = {"pack_32_avx512", "avx512", &pack_32_avx512, 0, kGemmNrF32};
   t.f64.pack_nr = {"pack_16_avx512", "avx512", &pack_16_avx512, 0, kGemmNrF64};
+  t.f32.pack_mr = {"pack_14_avx512", "avx512", &pack_14_avx512, 0, kGemmMrF32};
+  t.f64.pack_mr = {"pack_14_avx512", "avx512", &pack_14_avx512, 0, kGemmMrF64};
   t.f32.gemm = {"gemm_14x32_avx512", "avx512", &gemm_14x32_avx512, kGemmMrF32, kGemmNrF32};
   t.f64.gemm = {"gemm_14x16_avx512", "avx512", &gemm_14x16_avx512, kGemmMrF64, kGemmNrF64};
   t.f32.direct_tile = {"direct_tile_f32_avx512", "avx512", &direct_tile_f32_avx512, 8, 48};

@@ -1,5 +1,6 @@
-// pack_scalar.cpp — scalar twins of the B-panel packing kernels: pack_16_scalar (float,
-// the 16 columns of gemm_6x16_scalar), pack_8_scalar (double, gemm_6x8_scalar). Contract: table.hpp,
+// pack_scalar.cpp — scalar twins of the panel packing kernels: B panels pack_16_scalar
+// (float, the 16 columns of gemm_6x16_scalar), pack_8_scalar (double, gemm_6x8_scalar);
+// A panels pack_6_scalar (float and double: the 6 rows of both). Contract: table.hpp,
 // PackFn. A plain transposing copy, an 8-column tile at a time when the panel is full.
 #include "kernels/scalar/scalar.hpp"
 
@@ -36,6 +37,16 @@ void pack_16_scalar(const float* src, int64_t ld, int64_t rows, int64_t kc, int6
 void pack_8_scalar(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
             double* out) {
   pack<double, 8>(src, ld, rows, kc, prefetch, out);
+}
+
+void pack_6_scalar(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+                   float* out) {
+  pack<float, 6>(src, ld, rows, kc, prefetch, out);
+}
+
+void pack_6_scalar(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+                   double* out) {
+  pack<double, 6>(src, ld, rows, kc, prefetch, out);
 }
 
 }  // namespace convcore::kernels::scalar

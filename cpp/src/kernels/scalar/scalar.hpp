@@ -7,6 +7,10 @@ namespace convcore::kernels::scalar {
 
 void pack_16_scalar(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
              float* out);
+void pack_6_scalar(const float* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+                   float* out);
+void pack_6_scalar(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
+                   double* out);
 void pack_8_scalar(const double* src, int64_t ld, int64_t rows, int64_t kc, int64_t prefetch,
             double* out);
 void gemm_6x16_scalar(int64_t k, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,

@@ -16,6 +16,8 @@ constexpr IsaTables make_tables() {
   t.f32.isa = t.f64.isa = "scalar";
   t.f32.pack_nr = {"pack_16_scalar", "scalar", &pack_16_scalar, 0, 16};
   t.f64.pack_nr = {"pack_8_scalar", "scalar", &pack_8_scalar, 0, 8};
+  t.f32.pack_mr = {"pack_6_scalar", "scalar", &pack_6_scalar, 0, 6};
+  t.f64.pack_mr = {"pack_6_scalar", "scalar", &pack_6_scalar, 0, 6};
   t.f32.gemm = {"gemm_6x16_scalar", "scalar", &gemm_6x16_scalar, 6, 16};
   t.f64.gemm = {"gemm_6x8_scalar", "scalar", &gemm_6x8_scalar, 6, 8};
   t.f32.activate = {"activate_f32_scalar", "scalar", &activate_f32_scalar};
