@@ -14,10 +14,13 @@
 // padding itself. Each output is computed whole by one task, in a fixed order, so results
 // are bitwise the same for any thread count, any band size, band or in place.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "checked.hpp"
+#include "dispatch.hpp"
 #include "ops/algorithm.hpp"
 #include "ops/conv_backward.hpp"
 #include "threadpool.hpp"
@@ -252,14 +255,37 @@ void direct_run(const Conv2dParams& p, const DirectWeights<T>& pw,
   });
 }
 
+std::atomic<int> forced_layout{static_cast<int>(DirectLayout::automatic)};
+
+// The layout rule (README.md "How auto chooses"): channels in the lanes where the table
+// has a direct_nchwc kernel of its own ISA (the scalar twin is the scalar table's own;
+// the AVX2 table keeps the width-vectorised kernels) and MEASURED_RULE.
+template <class T>
+DirectLayout layout_for(const Conv2dParams& p, const kernels::KernelTable<T>& table) {
+  if (p.K == p.groups) return DirectLayout::nchw;  // direct_plane
+  const auto forced = static_cast<DirectLayout>(forced_layout.load());
+  if (forced != DirectLayout::automatic) return forced;
+  if (std::strcmp(table.direct_nchwc.isa, table.isa) != 0) return DirectLayout::nchw;
+  const int64_t Kg = p.K / p.groups;
+  return Kg >= 16 && p.out_w() >= 8 ? DirectLayout::nchwc : DirectLayout::nchw;
+}
+
+template <class T>
+const kernels::Kernel<kernels::DirectTileFn<T>>& kernel_for(const Conv2dParams& p,
+                                                            const kernels::KernelTable<T>& table) {
+  if (p.K == p.groups) return table.direct_plane;
+  return layout_for(p, table) == DirectLayout::nchwc ? table.direct_nchwc : table.direct_tile;
+}
+
 // The forward plan: the kernel (direct_plane for one output channel per group, else
-// direct_tile) of the table it was made with, the weights packed for it, the bias.
+// direct_nchwc or direct_tile by the layout rule) of the table it was made with, the
+// weights packed for it, the bias.
 template <class T>
 class DirectPlan final : public ConvPlan<T> {
  public:
   explicit DirectPlan(const PlanRequest<T>& r)
       : p_(r.problem),
-        kernel_(p_.K == p_.groups ? r.kernels.direct_plane : r.kernels.direct_tile),
+        kernel_(kernel_for(p_, r.kernels)),
         bias_(r.bias, p_.K, r.one_shot) {
     direct_pack(p_, kernel_, p_.K == p_.groups, r.weight, &weights_);
   }
@@ -302,3 +328,36 @@ const ConvAlgorithm direct_algorithm = {"direct", Algorithm::direct, &direct_sup
                                         &direct_plan<double>};
 
 }  // namespace convcore::detail
+
+namespace convcore {
+
+DirectLayout direct_layout_from_name(const char* name) {
+  const std::string s(name);
+  if (s == "auto") return DirectLayout::automatic;
+  if (s == "nchw") return DirectLayout::nchw;
+  if (s == "nchwc") return DirectLayout::nchwc;
+  throw value_error("direct layout must be one of 'auto', 'nchw', 'nchwc', got '" + s + "'");
+}
+
+const char* direct_layout_name(DirectLayout layout) {
+  switch (layout) {
+    case DirectLayout::automatic: return "auto";
+    case DirectLayout::nchw: return "nchw";
+    case DirectLayout::nchwc: return "nchwc";
+  }
+  return "auto";
+}
+
+void set_direct_layout(DirectLayout layout) {
+  detail::forced_layout.store(static_cast<int>(layout));
+}
+
+DirectLayout get_direct_layout() {
+  return static_cast<DirectLayout>(detail::forced_layout.load());
+}
+
+DirectLayout direct_layout(const Conv2dParams& p) {
+  return detail::layout_for(p, detail::kernels<float>());
+}
+
+}  // namespace convcore
