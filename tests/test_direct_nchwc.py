@@ -179,6 +179,30 @@ def test_layout_rule_and_switch():
     assert _core.get_direct_layout() == "nchwc"
 
 
+def _layout(n, c, h, w, k, r, stride, pad, groups=1):
+    return _core.direct_layout((n, c, h, w), (k, r, r, groups), (stride,) * 2, (pad,) * 4, (1, 1))
+
+
+def test_layout_rule():
+    _core.set_direct_layout("auto")
+    prev = _core.get_isa()
+    try:
+        for isa in isas():
+            _core.set_isa(isa)
+            own = isa != "avx2"  # the AVX2 table has no direct_nchwc of its own
+            want = "nchwc" if own else "nchw"
+            assert _layout(1, 64, 56, 56, 64, 3, 1, 1) == want          # a: 7 ymm a row
+            assert _layout(1, 3, 227, 227, 96, 11, 4, 0) == want        # i: 55 wide
+            assert _layout(1, 256, 14, 14, 256, 3, 1, 1) == want        # d: 14 wide
+            assert _layout(1, 3, 224, 224, 64, 7, 2, 3) == "nchw"       # c: 112 = 7 zmm
+            assert _layout(64, 1, 28, 28, 8, 5, 1, 0) == "nchw"         # h: 8 channels
+            assert _layout(1, 512, 7, 7, 512, 3, 1, 1) == "nchw"        # 7 wide
+            assert _layout(1, 8, 9, 9, 8, 3, 1, 1, groups=8) == "nchw"  # depthwise: plane
+    finally:
+        _core.set_isa(prev)
+        _core.set_direct_layout("nchwc")
+
+
 def test_layer_packs_once_for_the_layout(rng):
     # an eval-mode layer (its plan made on the first call) keeps the layout it was made with
     from convcore import layers as L

@@ -98,7 +98,7 @@ typename Tr::V activate(const typename Tr::Epilogue& epi, typename Tr::V v) {
 
 // P pixels (consecutive output columns of one row, x and y at the first) x NB blocks.
 // bv: the blocks' bias vectors; pixels below full_to are in the row (see the epilogue).
-template <class Tr, int NB, int P>
+template <class Tr, int NB, int P, int U>
 void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
           const typename Tr::V* bv, typename Tr::T* y, int64_t full_to,
           const typename Tr::Epilogue& epi) {
@@ -110,20 +110,31 @@ void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T
   for (int q = 0; q < P; ++q)
 #pragma GCC unroll 2
     for (int b = 0; b < NB; ++b) acc[q][b] = Tr::zero();
-  const T* wp = w;
+  const auto step = [&](const T* p, const T* wp) __attribute__((always_inline)) {
+    V wv[NB];
+#pragma GCC unroll 2
+    for (int b = 0; b < NB; ++b) wv[b] = Tr::load(wp + b * L);
+#pragma GCC unroll 16
+    for (int q = 0; q < P; ++q) {
+      const V xv = Tr::bcast(p + q);
+#pragma GCC unroll 2
+      for (int b = 0; b < NB; ++b) acc[q][b] = Tr::fmadd(wv[b], xv, acc[q][b]);
+    }
+  };
   for (int64_t c = 0; c < a.C; ++c) {
     const T* xc = x + c * a.x_cstride;
-    for (int64_t t = 0; t < a.taps; ++t, wp += KB) {
-      const T* p = xc + a.tap[t];
-      V wv[NB];
-#pragma GCC unroll 2
-      for (int b = 0; b < NB; ++b) wv[b] = Tr::load(wp + b * L);
+    const T* wc = w + c * a.taps * KB;
+    if constexpr (U > 0) {
+      for (int64_t t0 = 0; t0 < a.taps; t0 += U) {
 #pragma GCC unroll 16
-      for (int q = 0; q < P; ++q) {
-        const V xv = Tr::bcast(p + q);
-#pragma GCC unroll 2
-        for (int b = 0; b < NB; ++b) acc[q][b] = Tr::fmadd(wv[b], xv, acc[q][b]);
+        for (int t = 0; t < U; ++t) {
+          step(xc + a.tap[t0 + t], wc + (t0 + t) * KB);
+          // Keeps GCC from interleaving the taps (it runs out of registers and spills).
+          __asm__ volatile("" ::: "memory");
+        }
       }
+    } else {
+      for (int64_t t = 0; t < a.taps; ++t) step(xc + a.tap[t], wc + t * KB);
     }
   }
   // Bias in the channel lanes, then each block transposed in registers to pixel vectors
@@ -151,7 +162,7 @@ void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T
 }
 
 // One output row: tiles of nearly equal pixel counts <= kPixels.
-template <class Tr, int NB>
+template <class Tr, int NB, int U>
 void row(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
          const typename Tr::V* bv, typename Tr::T* y, const typename Tr::Epilogue& epi) {
   const int64_t ntile = (a.n + kPixels - 1) / kPixels;
@@ -163,7 +174,7 @@ void row(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T*
     auto* yt = y + j;
     switch (np) {
 #define CONVCORE_NCHWC_CASE(P) \
-  case P: tile<Tr, NB, P>(a, xt, w, bv, yt, a.n - j, epi); break;
+  case P: tile<Tr, NB, P, U>(a, xt, w, bv, yt, a.n - j, epi); break;
       CONVCORE_NCHWC_CASE(1)
       CONVCORE_NCHWC_CASE(2)
       CONVCORE_NCHWC_CASE(3)
@@ -177,14 +188,14 @@ void row(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T*
       CONVCORE_NCHWC_CASE(11)
       CONVCORE_NCHWC_CASE(12)
       CONVCORE_NCHWC_CASE(13)
-      default: tile<Tr, NB, kPixels>(a, xt, w, bv, yt, a.n - j, epi); break;
+      default: tile<Tr, NB, kPixels, U>(a, xt, w, bv, yt, a.n - j, epi); break;
 #undef CONVCORE_NCHWC_CASE
     }
     j += np;
   }
 }
 
-template <class Tr>
+template <class Tr, int U>
 void direct(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
             const typename Tr::T* bias, typename Tr::T* y, const Activation& act) {
   using V = typename Tr::V;
@@ -204,21 +215,35 @@ void direct(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr:
     const auto* xr = x + i * a.x_rstride;
     auto* yr = y + i * a.y_rstride;
     if (a.kn > L)
-      row<Tr, 2>(a, xr, w, bv, yr, epi);
+      row<Tr, 2, U>(a, xr, w, bv, yr, epi);
     else
-      row<Tr, 1>(a, xr, w, bv, yr, epi);
+      row<Tr, 1, U>(a, xr, w, bv, yr, epi);
   }
+}
+
+// The taps of a 3x3 kernel, or of an 11-wide row (AlexNet's first layer), unrolled: each
+// broadcast instruction then strides by one channel or tap row, which the hardware
+// prefetcher follows (as direct_tile_avx512.cpp).
+template <class Tr>
+void dispatch(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
+              const typename Tr::T* bias, typename Tr::T* y, const Activation& act) {
+  if (a.taps == 9)
+    direct<Tr, 9>(a, x, w, bias, y, act);
+  else if (a.S == 11)
+    direct<Tr, 11>(a, x, w, bias, y, act);
+  else
+    direct<Tr, 0>(a, x, w, bias, y, act);
 }
 
 }  // namespace
 
 void direct_nchwc_f32_avx512(const DirectTileArgs& a, const float* x, const float* w,
                              const float* bias, float* y, const Activation& act) {
-  direct<Vec<float, 512>>(a, x, w, bias, y, act);
+  dispatch<Vec<float, 512>>(a, x, w, bias, y, act);
 }
 void direct_nchwc_f64_avx512(const DirectTileArgs& a, const double* x, const double* w,
                              const double* bias, double* y, const Activation& act) {
-  direct<Vec<double, 512>>(a, x, w, bias, y, act);
+  dispatch<Vec<double, 512>>(a, x, w, bias, y, act);
 }
 
 }  // namespace convcore::kernels::avx512
