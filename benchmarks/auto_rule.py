@@ -35,27 +35,45 @@ from convcore import _core, testing
 
 PEAK_PER_CORE = 98.0  # GFLOP/s, float32 FMA peak of one core of the reference machine
 ALGORITHMS = ("direct", "im2col")
+# The direct algorithm's two layouts (_core.set_direct_layout), each measured forced.
+LAYOUTS = ("nchw", "nchwc")
+VARIANTS = ("direct-nchw", "direct-nchwc", "im2col")
+
+
+def _call(x, w, out, shape, variant):
+    algorithm, _, layout = variant.partition("-")
+
+    def call():
+        _core.set_direct_layout(layout or "auto")
+        try:
+            convcore.conv2d(x, w, **shape.conv2d_kwargs, algorithm=algorithm, out=out)
+        finally:
+            _core.set_direct_layout("auto")
+    return call
 
 
 def measure(shape: testing.ConvShape, reps: int) -> dict:
+    """Median time of each variant: 'direct-nchw', 'direct-nchwc', 'im2col'; and 'direct'
+    (the faster layout)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape.input_shape).astype(np.float32)
     w = rng.standard_normal(shape.weight_shape).astype(np.float32)
     out = np.empty(shape.output_shape, np.float32)
-    calls = {a: (lambda a=a: convcore.conv2d(x, w, **shape.conv2d_kwargs, algorithm=a, out=out))
-             for a in ALGORITHMS}
+    calls = {v: _call(x, w, out, shape, v) for v in VARIANTS}
     for call in calls.values():
         call()  # warm up: scratch buffers, caches
     # One thread: CPU time, which a machine shared with other jobs disturbs far less than
     # the wall clock; more threads: the wall clock.
     clock = time.process_time if convcore.get_num_threads() == 1 else time.perf_counter
-    times = {a: [] for a in ALGORITHMS}
+    times = {v: [] for v in VARIANTS}
     for _ in range(reps):
-        for a, call in calls.items():
+        for v, call in calls.items():
             t0 = clock()
             call()
-            times[a].append(clock() - t0)
-    return {a: float(np.median(t)) for a, t in times.items()}
+            times[v].append(clock() - t0)
+    med = {v: float(np.median(t)) for v, t in times.items()}
+    med["direct"] = min(med["direct-nchw"], med["direct-nchwc"])
+    return med
 
 
 def features(s: testing.ConvShape) -> tuple[int, int]:
@@ -73,6 +91,11 @@ def compiled_pick(s: testing.ConvShape) -> str:
                                   (s.padding,) * 4, (s.dilation,) * 2, "auto")
 
 
+def compiled_layout(s: testing.ConvShape) -> str:
+    return _core.direct_layout(s.input_shape, (s.k, s.r, s.s, s.groups), (s.stride,) * 2,
+                               (s.padding,) * 4, (s.dilation,) * 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -84,24 +107,26 @@ def main() -> None:
     rows = []
     print(f"threads={args.threads}, ISA {_core.get_isa()}, float32, medians of {args.reps} "
           "interleaved calls\n")
-    print("| shape | C/g | (C/g)RS | direct GFLOP/s | im2col GFLOP/s | im2col/direct time "
-          "| auto picks | within 10% |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
+    print("| shape | C/g | (C/g)RS | K/g | Wo | direct nchw GFLOP/s | direct nchwc GFLOP/s "
+          "| im2col GFLOP/s | nchwc/nchw time | im2col/direct time | auto picks | within 10% |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     measure(testing.SHAPES[0], args.reps)  # warm-up: the first shape measured ran slow
     for s in testing.SHAPES:
         t = measure(s, args.reps)
         f = features(s)
         cg, red = f[0], f[0] * f[1]
         pick = compiled_pick(s)
-        best = min(t.values())
+        if pick == "direct":
+            pick += "-" + compiled_layout(s)
+        best = min(t[v] for v in VARIANTS)
         ok = t[pick] <= 1.1 * best
         rows.append((s, f, t))
-        gf = {a: s.flops / t[a] / 1e9 for a in ALGORITHMS}
+        gf = {v: s.flops / t[v] / 1e9 for v in VARIANTS}
         name = s.name + (f" ({s.anchor})" if s.anchor else "")
-        print(f"| {name} | {cg} | {red} | {gf['direct']:.1f} ({gf['direct'] / peak:.0%}) "
-              f"| {gf['im2col']:.1f} ({gf['im2col'] / peak:.0%}) "
-              f"| {t['im2col'] / t['direct']:.2f} | {pick} | {'yes' if ok else 'NO'} |",
-              flush=True)
+        cells = " | ".join(f"{gf[v]:.1f} ({gf[v] / peak:.0%})" for v in VARIANTS)
+        print(f"| {name} | {cg} | {red} | {s.k // s.groups} | {s.output_shape[3]} | {cells} "
+              f"| {t['direct-nchwc'] / t['direct-nchw']:.2f} | {t['im2col'] / t['direct']:.2f} "
+              f"| {pick} | {'yes' if ok else 'NO'} |", flush=True)
 
     # The threshold of the rule's form that fits: least worst-case slowdown of auto
     # against the faster algorithm, ties broken towards the smallest value.

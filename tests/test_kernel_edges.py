@@ -102,8 +102,8 @@ def test_im2col_tile_edges(rng, case, kernel):
 
 
 # --------------------------------------------------------------------------
-# DirectTileFn: direct_tile (KB = mr output channels, tiles of nr pixels), direct_plane
-# (one output channel per group, nr pixels)
+# DirectTileFn: direct_tile (KB = mr output channels, tiles of nr pixels), direct_nchwc
+# (mr channels in the lanes, nr pixels), direct_plane (one output channel per group, nr pixels)
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case", registered("direct_tile"), ids=case_id)
@@ -116,6 +116,25 @@ def test_direct_tile_edges(rng, case):
             y = same_as_scalar(table, lambda: convcore.conv2d(x, w, b, padding=1,
                                                               algorithm="direct"))
             testing.check_conv2d(y, x, w, b, padding=1)
+
+
+@pytest.mark.parametrize("case", registered("direct_nchwc"), ids=case_id)
+def test_direct_nchwc_edges(rng, case):
+    # channels in the lanes: panels of mr channels (two vectors; one when kn <= mr/2),
+    # tiles of up to nr pixels of a row; the layout forced (the rule would pick direct_tile
+    # for some of these sizes)
+    table, dtype, k = case
+    _core.set_direct_layout("nchwc")
+    try:
+        for k_out in edges(k["mr"]) + edges(k["mr"] // 2):
+            for width in edges(k["nr"]):
+                x = randn(rng, (1, 2, 3, width), dtype)
+                w, b = randn(rng, (k_out, 2, 3, 3), dtype), randn(rng, (k_out,), dtype)
+                y = same_as_scalar(table, lambda: convcore.conv2d(x, w, b, padding=1,
+                                                                  algorithm="direct"))
+                testing.check_conv2d(y, x, w, b, padding=1)
+    finally:
+        _core.set_direct_layout("auto")
 
 
 @pytest.mark.parametrize("case", registered("direct_plane"), ids=case_id)

@@ -240,6 +240,12 @@ std::string choose_algorithm_py(Quad nchw, Quad krs_groups, Pair stride, Quad pa
   return algorithm_name(choose_algorithm(p));
 }
 
+std::string direct_layout_py(Quad nchw, Quad krs_groups, Pair stride, Quad padding, Pair dilation) {
+  Conv2dParams p = params_krs(nchw, krs_groups, stride, padding, dilation);
+  p.validate();
+  return direct_layout_name(direct_layout(p));
+}
+
 // linear: x (M, in), w (out, in), bias (out) or None, y (M, out).
 void linear_py(const py::array& x, const py::array& w, const py::object& b, const py::array& y,
                const std::string& activation, double alpha, double beta) {
@@ -496,6 +502,17 @@ PYBIND11_MODULE(_core, m) {
   m.def("choose_algorithm", &choose_algorithm_py, py::arg("nchw"), py::arg("krs_groups"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("algorithm"),
         "The algorithm conv2d runs for these sizes ('direct' or 'im2col').");
+  m.def("direct_layout", &direct_layout_py, py::arg("nchw"), py::arg("krs_groups"),
+        py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        "The layout the direct algorithm takes for these sizes on the active ISA: 'nchwc' "
+        "(output channels in the vector lanes) or 'nchw' (vectors along rows).");
+  m.def("set_direct_layout", [](const std::string& name) {
+    set_direct_layout(direct_layout_from_name(name.c_str()));
+  }, py::arg("name"),
+        "Forces the direct algorithm's layout for plans made from now on: 'nchw', 'nchwc', "
+        "or 'auto' (the measured rule). Process-wide; for benchmarks and tests.");
+  m.def("get_direct_layout", [] { return std::string(direct_layout_name(get_direct_layout())); },
+        "The forced direct layout, or 'auto'.");
 
   m.def("linear", &linear_py, py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("out"), py::arg("activation"), py::arg("alpha"), py::arg("beta"),

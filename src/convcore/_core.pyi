@@ -98,6 +98,15 @@ def choose_algorithm(
     dilation: tuple[int, int],
     algorithm: str,
 ) -> str: ...
+def direct_layout(
+    nchw: tuple[int, int, int, int],
+    krs_groups: tuple[int, int, int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int, int, int],
+    dilation: tuple[int, int],
+) -> str: ...
+def set_direct_layout(name: str) -> None: ...
+def get_direct_layout() -> str: ...
 def linear(
     input: NDArray[np.floating],
     weight: NDArray[np.floating],

@@ -88,6 +88,24 @@ struct Conv2dParams : ConvGeometry {
 // fitted by benchmarks/auto_rule.py (README.md, "How auto chooses"). Does not validate.
 Algorithm choose_algorithm(const Conv2dParams& p);
 
+// The data layout of the direct algorithm's plan (a choice inside the plan, not an
+// algorithm of its own):
+//   automatic  the measured rule, per problem (direct_layout below)
+//   nchw       vectors along output rows (direct_tile kernels)
+//   nchwc      output channels in the vector lanes (direct_nchwc: NCHW16c on AVX-512)
+// Groups with one output channel always take the per-plane kernels (direct_plane).
+enum class DirectLayout : int { automatic = 0, nchw, nchwc };
+DirectLayout direct_layout_from_name(const char* name);  // "auto", "nchw", "nchwc"
+const char* direct_layout_name(DirectLayout layout);
+// Forces the layout of the direct plans made from now on (process-wide; benchmarks and
+// tests compare the layouts with it); automatic restores the rule. Plans made earlier
+// keep theirs.
+void set_direct_layout(DirectLayout layout);
+DirectLayout get_direct_layout();
+// The layout a direct plan for p takes on the active ISA's float32 kernels (nchw or
+// nchwc; nchw where the direct_plane kernels run). Does not validate.
+DirectLayout direct_layout(const Conv2dParams& p);
+
 // Scratch bytes one conv2d call with these parameters takes on the current thread count,
 // for elements of dtype_bytes (4: float, 8: double): for im2col, one gathered block of
 // patches (about 256 KiB) and one block of weights (at most 144 KiB) per thread, whatever

@@ -145,6 +145,7 @@ struct Kernel {
   X(activate, ActivateFn<T>)                                                             \
   X(direct_tile, DirectTileFn<T>)     /* KB = mr output channels (4; 8 on AVX-512) */    \
   X(direct_plane, DirectTileFn<T>)    /* KB = 1: depthwise, one-channel filtering */     \
+  X(direct_nchwc, DirectTileFn<T>)    /* KB = mr channels in the lanes, nr pixels */     \
   X(locally_connected, LocallyConnectedFn<T>)                                            \
   X(locally_connected_rows, LocallyConnectedRowsFn<T>)                                   \
   X(max_pool_row, MaxPoolRowFn<T>)                                                       \

@@ -8,16 +8,20 @@
 // split into stride_w phases so that every tap reads consecutive elements — and then
 // calls the kernel once per channel block. Kernel choice, by shape: one output channel
 // per group (depthwise with multiplier 1, one-channel filtering) -> direct_plane (KB = 1,
-// wide rows); otherwise -> direct_tile (KB = 4, 8 on AVX-512: few input channels, depth
-// multipliers, dense layers). A direct_plane kernel that reads the input in place (its
+// wide rows); otherwise the plan's layout (layout_for): channels in the vector lanes ->
+// direct_nchwc (KB = 32 floats: NCHW16c register tiles on AVX-512), else vectors along
+// rows -> direct_tile (KB = 4, 8 on AVX-512: few input channels, depth multipliers). A direct_plane kernel that reads the input in place (its
 // slot's `in_place`, the AVX-512 one) gets no band when stride_w == 1: it masks the
 // padding itself. Each output is computed whole by one task, in a fixed order, so results
 // are bitwise the same for any thread count, any band size, band or in place.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "checked.hpp"
+#include "dispatch.hpp"
 #include "ops/algorithm.hpp"
 #include "ops/conv_backward.hpp"
 #include "threadpool.hpp"
@@ -252,14 +256,47 @@ void direct_run(const Conv2dParams& p, const DirectWeights<T>& pw,
   });
 }
 
+std::atomic<int> forced_layout{static_cast<int>(DirectLayout::automatic)};
+
+// The layout rule (README.md "How auto chooses", fitted by benchmarks/auto_rule.py):
+// channels in the lanes where the table has a direct_nchwc kernel of its own ISA (the
+// scalar table's is the twin; the AVX2 table keeps the width-vectorised kernels), the
+// group has at least 16 output channels (a full vector; with 6 or 8 the lanes stay
+// mostly empty: LeNet's layers 1.2-1.4x slower) and rows of at least 8 outputs (a tile
+// of 7 pixels holds too few accumulators: 7x7 layers 1.2x slower) — unless the rows are
+// 32 or more wide with their 8-float vectors pairing up (112, 224), where direct_tile runs
+// whole zmm vectors too and measured faster (the 7x7 stem 1.19x, VGG's 224-wide layer
+// 1.10x). Measured on a Zen 4: a, b at parity, AlexNet's layers 0.88-0.94x the time,
+// the 14- and 28-wide deep layers 0.92-0.97x; where direct_tile would run ymm vectors
+// (rows of 55, 56: an odd count of 8-float vectors) a full-width AVX-512 machine gains
+// the most, since direct_nchwc issues only zmm FMAs.
+template <class T>
+DirectLayout layout_for(const Conv2dParams& p, const kernels::KernelTable<T>& table) {
+  if (p.K == p.groups) return DirectLayout::nchw;  // direct_plane
+  const auto forced = static_cast<DirectLayout>(forced_layout.load());
+  if (forced != DirectLayout::automatic) return forced;
+  if (std::strcmp(table.direct_nchwc.isa, table.isa) != 0) return DirectLayout::nchw;
+  const int64_t Kg = p.K / p.groups, Wo = p.out_w();
+  const bool zmm_rows = Wo >= 32 && ceil_div(Wo, 8) % 2 == 0;
+  return Kg >= 16 && Wo >= 8 && !zmm_rows ? DirectLayout::nchwc : DirectLayout::nchw;
+}
+
+template <class T>
+const kernels::Kernel<kernels::DirectTileFn<T>>& kernel_for(const Conv2dParams& p,
+                                                            const kernels::KernelTable<T>& table) {
+  if (p.K == p.groups) return table.direct_plane;
+  return layout_for(p, table) == DirectLayout::nchwc ? table.direct_nchwc : table.direct_tile;
+}
+
 // The forward plan: the kernel (direct_plane for one output channel per group, else
-// direct_tile) of the table it was made with, the weights packed for it, the bias.
+// direct_nchwc or direct_tile by the layout rule) of the table it was made with, the
+// weights packed for it, the bias.
 template <class T>
 class DirectPlan final : public ConvPlan<T> {
  public:
   explicit DirectPlan(const PlanRequest<T>& r)
       : p_(r.problem),
-        kernel_(p_.K == p_.groups ? r.kernels.direct_plane : r.kernels.direct_tile),
+        kernel_(kernel_for(p_, r.kernels)),
         bias_(r.bias, p_.K, r.one_shot) {
     direct_pack(p_, kernel_, p_.K == p_.groups, r.weight, &weights_);
   }
@@ -302,3 +339,36 @@ const ConvAlgorithm direct_algorithm = {"direct", Algorithm::direct, &direct_sup
                                         &direct_plan<double>};
 
 }  // namespace convcore::detail
+
+namespace convcore {
+
+DirectLayout direct_layout_from_name(const char* name) {
+  const std::string s(name);
+  if (s == "auto") return DirectLayout::automatic;
+  if (s == "nchw") return DirectLayout::nchw;
+  if (s == "nchwc") return DirectLayout::nchwc;
+  throw value_error("direct layout must be one of 'auto', 'nchw', 'nchwc', got '" + s + "'");
+}
+
+const char* direct_layout_name(DirectLayout layout) {
+  switch (layout) {
+    case DirectLayout::automatic: return "auto";
+    case DirectLayout::nchw: return "nchw";
+    case DirectLayout::nchwc: return "nchwc";
+  }
+  return "auto";
+}
+
+void set_direct_layout(DirectLayout layout) {
+  detail::forced_layout.store(static_cast<int>(layout));
+}
+
+DirectLayout get_direct_layout() {
+  return static_cast<DirectLayout>(detail::forced_layout.load());
+}
+
+DirectLayout direct_layout(const Conv2dParams& p) {
+  return detail::layout_for(p, detail::kernels<float>());
+}
+
+}  // namespace convcore

@@ -34,6 +34,14 @@ void direct_tile_f32_avx512(const DirectTileArgs& a, const float* x, const float
 void direct_tile_f64_avx512(const DirectTileArgs& a, const double* x, const double* w,
                      const double* bias, double* y, const Activation& act);
 
+// direct_nchwc (KB = 2 zmm of channels: 32 floats / 16 doubles): up to 14 pixels of a row x
+// 2 channel blocks, channels in the lanes.
+constexpr int kDirectNchwcPixels = 14;
+void direct_nchwc_f32_avx512(const DirectTileArgs& a, const float* x, const float* w,
+                             const float* bias, float* y, const Activation& act);
+void direct_nchwc_f64_avx512(const DirectTileArgs& a, const double* x, const double* w,
+                             const double* bias, double* y, const Activation& act);
+
 // direct_plane_avx512.cpp (band or in-place input)
 void direct_plane_f32_avx512(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
                       float* y, const Activation& act);

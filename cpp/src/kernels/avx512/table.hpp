@@ -25,6 +25,10 @@ constexpr IsaTables make_tables() {
                         true};
   t.f64.direct_plane = {"direct_plane_f64_avx512", "avx512", &direct_plane_f64_avx512, 1, 64,
                         true};
+  t.f32.direct_nchwc = {"direct_nchwc_f32_avx512", "avx512", &direct_nchwc_f32_avx512, 32,
+                        kDirectNchwcPixels};
+  t.f64.direct_nchwc = {"direct_nchwc_f64_avx512", "avx512", &direct_nchwc_f64_avx512, 16,
+                        kDirectNchwcPixels};
   t.peak_fma = {"peak_fma_12x16_avx512", "avx512", &peak_fma_12x16_avx512, 12, 16};
   return t;
 }

@@ -30,6 +30,7 @@ struct Vec<float, 512> {
   static V zero() { return _mm512_setzero_ps(); }
   static V load(const T* p) { return _mm512_loadu_ps(p); }
   static V load(M m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
+  static void store_aligned(T* p, V v) { _mm512_store_ps(p, v); }
   static V maskz_load(__mmask16 m, const T* p) { return _mm512_maskz_loadu_ps(m, p); }
   static V bcast(const T* p) { return _mm512_set1_ps(*p); }
   static V set1(T v) { return _mm512_set1_ps(v); }
@@ -126,6 +127,7 @@ struct Vec<double, 512> {
   static V zero() { return _mm512_setzero_pd(); }
   static V load(const T* p) { return _mm512_loadu_pd(p); }
   static V load(M m, const T* p) { return _mm512_maskz_loadu_pd(m, p); }
+  static void store_aligned(T* p, V v) { _mm512_store_pd(p, v); }
   static V maskz_load(__mmask16 m, const T* p) {
     return _mm512_maskz_loadu_pd(static_cast<__mmask8>(m), p);
   }

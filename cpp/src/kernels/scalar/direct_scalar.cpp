@@ -1,5 +1,5 @@
-// direct_scalar.cpp — direct_tile_scalar (KB = 4) and direct_plane_scalar (KB = 1): the
-// scalar twins of the width-vectorised direct kernels (contract: kernels/README.md).
+// direct_scalar.cpp — direct_tile_scalar (KB = 4), direct_plane_scalar (KB = 1) and
+// direct_nchwc_scalar (KB = 32 / 16): the scalar twins of the direct kernels (contract: kernels/README.md).
 // Each output is accumulated with std::fma in the order c, then tap, as the SIMD kernels
 // do, so the twins agree bitwise before the activation.
 #include <cmath>
@@ -47,6 +47,15 @@ void direct_plane_f32_scalar(const DirectTileArgs& a, const float* x, const floa
 void direct_plane_f64_scalar(const DirectTileArgs& a, const double* x, const double* w,
                       const double* bias, double* y, const Activation& act) {
   direct<double, 1>(a, x, w, bias, y, act);
+}
+
+void direct_nchwc_f32_scalar(const DirectTileArgs& a, const float* x, const float* w,
+                      const float* bias, float* y, const Activation& act) {
+  direct<float, 32>(a, x, w, bias, y, act);
+}
+void direct_nchwc_f64_scalar(const DirectTileArgs& a, const double* x, const double* w,
+                      const double* bias, double* y, const Activation& act) {
+  direct<double, 16>(a, x, w, bias, y, act);
 }
 
 }  // namespace convcore::kernels::scalar

@@ -27,6 +27,11 @@ void direct_plane_f32_scalar(const DirectTileArgs& a, const float* x, const floa
                       float* y, const Activation& act);
 void direct_plane_f64_scalar(const DirectTileArgs& a, const double* x, const double* w, const double* bias,
                       double* y, const Activation& act);
+// The twin of direct_nchwc (KB = 32 floats / 16 doubles): direct_tile's math on those panels.
+void direct_nchwc_f32_scalar(const DirectTileArgs& a, const float* x, const float* w, const float* bias,
+                      float* y, const Activation& act);
+void direct_nchwc_f64_scalar(const DirectTileArgs& a, const double* x, const double* w, const double* bias,
+                      double* y, const Activation& act);
 
 void locally_connected_f32_scalar(const LocallyConnectedArgs& a, const float* w, const float* x,
                            const float* bias, float* y, const Activation& act);
