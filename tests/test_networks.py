@@ -533,3 +533,28 @@ def test_bad_inputs():
         net.load_state_dict(bad)
     with pytest.raises(ValueError, match="Sequential layer"):
         net.eval()(np.zeros((1, 4, 32, 32), np.float32))
+
+
+def test_fused_relu6_equals_conv_then_relu6(rng):
+    net = L.Sequential(L.Conv2d(3, 4, 3, padding=1, dtype=np.float64, seed=0), L.ReLU6())
+    net[0].weight = 4 * net[0].weight           # outputs on both sides of 6
+    x = 3 * rng.standard_normal((2, 3, 5, 5))
+    fused = net.fuse()
+    assert len(fused) == 1 and "activation=ReLU6()" in repr(fused)
+    net.eval()
+    y = net(x)
+    assert (y == 6).any() and (y == 0).any()
+    np.testing.assert_array_equal(fused(x), y)
+    again = pickle.loads(pickle.dumps(fused))
+    np.testing.assert_array_equal(again(x), y)
+    # trained after fusing: the same gradients as the two layers
+    net.train()
+    fused.train()
+    g = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(fused(x), net(x))
+    np.testing.assert_array_equal(fused.backward(g), net.backward(g))
+    np.testing.assert_array_equal(fused[0]._own_params()["weight"].grad,
+                                  net[0]._own_params()["weight"].grad)
+    mobile = models.mobilenet_v2(num_classes=3, seed=0).fuse()
+    kinds = {type(m).__name__ for m in _walk(mobile)}
+    assert "ReLU6" not in kinds and "BatchNorm2d" not in kinds and "_Conv2dReLU6" in kinds

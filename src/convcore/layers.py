@@ -1710,7 +1710,37 @@ def _fuse_pair(first: Module, second: Module) -> Optional[Module]:
         new.activation = second
         new._spec = F.activation_spec(second)
         return new
+    if isinstance(second, ReLU6) and type(first) is Conv2d:
+        new = copy.deepcopy(first)
+        new.__class__ = _Conv2dReLU6
+        new.activation = "relu"
+        new._spec = F.activation_spec("relu")
+        return new
     return None
+
+
+class _Conv2dReLU6(Conv2d):
+    """A Conv2d followed by ReLU6, as ``fuse`` makes it: ReLU fused into the kernel's
+    store, then the clip at 6 in place in the fresh output (one pass, no second array)."""
+
+    def forward(self, x: Any) -> np.ndarray:
+        y = super().forward(x)
+        if self.training:      # y is also the saved pre-activation: a new array
+            return np.minimum(y, y.dtype.type(6))
+        return np.minimum(y, y.dtype.type(6), out=y)
+
+    # training: hardtanh's gradient, the ReLU part by Conv2d (its saved output > 0)
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        saved = self.__dict__.get("_saved")
+        if saved is not None:
+            z = saved[1] if saved[2] else saved[1][0]
+            g = np.asarray(grad_output)
+            if g.shape == z.shape:
+                grad_output = np.where(z < 6, g, g.dtype.type(0))
+        return super().backward(grad_output, input_grad=input_grad)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr().replace("activation='relu'", "activation=ReLU6()")
 
 
 def _no_alias(out: np.ndarray, *inputs: np.ndarray) -> bool:
