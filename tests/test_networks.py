@@ -558,3 +558,28 @@ def test_fused_relu6_equals_conv_then_relu6(rng):
     mobile = models.mobilenet_v2(num_classes=3, seed=0).fuse()
     kinds = {type(m).__name__ for m in _walk(mobile)}
     assert "ReLU6" not in kinds and "BatchNorm2d" not in kinds and "_Conv2dReLU6" in kinds
+
+
+def test_summary_depth():
+    net = models.resnet18(num_classes=10, seed=0)
+    flat = net.summary((3, 64, 64))
+    deep = net.summary((3, 64, 64), depth=3)
+    assert deep.totals == flat.totals
+    labels = [r.layer for r in deep.rows]
+    assert labels[:6] == ["Conv2d-1", "BatchNorm2d-2", "ReLU-3", "MaxPool2d-4", "Sequential-5",
+                          "  0 (ResNetBlock)"]
+    assert "    downsample (Sequential)" in labels
+    row = deep.rows[labels.index("    conv2 (Conv2d)")]
+    assert row.depth == 2 and row.output_shape == (1, 64, 16, 16)
+    # the rows one level down add up to their container's
+    for i, r in enumerate(deep.rows):
+        if r.depth == 0 and i + 1 < len(deep.rows) and deep.rows[i + 1].depth == 1:
+            kids = [k for k in deep.rows[i + 1:] if k.depth >= 1]
+            kids = kids[:next((j for j, k in enumerate(deep.rows[i + 1:]) if k.depth == 0),
+                              len(kids))]
+            assert sum(k.params for k in kids if k.depth == 1) == r.params
+    mobile = models.mobilenet_v2(seed=0).summary((3, 224, 224), depth=4)
+    assert mobile.totals["macs"] == 300774272
+    assert any(r.layer.strip() == "conv (Sequential)" for r in mobile.rows)
+    with pytest.raises(ValueError, match="depth"):
+        net.summary((3, 64, 64), depth=0)

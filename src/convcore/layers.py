@@ -1915,10 +1915,42 @@ class Concat(Module):
 
 
 class SummaryRow(NamedTuple):
-    layer: str          # e.g. "Conv2d-1"
+    layer: str          # e.g. "Conv2d-1"; nested rows: "  conv1 (Conv2d)", indented
     output_shape: Shape
     params: int
     macs: int
+    depth: int = 0      # 0 for the Sequential's own layers, 1 for their layers, ...
+
+
+def _nested_rows(module: Module, shape: Shape, depth: int, level: int) -> List[SummaryRow]:
+    """Summary rows of ``module``'s sub-modules (given ``module``'s batched input shape),
+    ``depth`` levels down: a Sequential's layers in turn, any other container's children
+    (Residual, Concat: branches) each on the container's input."""
+    if depth <= 0:
+        return []
+    rows: List[SummaryRow] = []
+
+    def add(name: str, child: Module, cur: Shape) -> Shape:
+        out = child.output_shape(cur)
+        rows.append(SummaryRow(f"{'  ' * level}{name} ({type(child).__name__})", out,
+                               child.num_params, child.macs(cur), level))
+        rows.extend(_nested_rows(child, cur, depth - 1, level + 1))
+        return out
+
+    children = module._children()
+    if isinstance(module, Sequential):
+        cur = shape
+        for name, child in children:
+            cur = add(name, child, cur)
+    else:
+        if isinstance(module, Residual) and not any(c is module.block for _, c in children):
+            # a block whose layers are named as the container's own (ResNet's conv1, ...)
+            rows.extend(_nested_rows(module.block, shape, depth, level))
+            children = [(n, c) for n, c in children if c is not module.block
+                        and not any(c is b for _, b in module.block._children())]
+        for name, child in children:
+            add(name, child, shape)
+    return rows
 
 
 class Summary:
@@ -1929,9 +1961,10 @@ class Summary:
         self.input_shape = input_shape
         self.rows = rows
         self.totals = {
-            "params": sum(r.params for r in rows),
-            "macs": sum(r.macs for r in rows),
-            "output_shape": rows[-1].output_shape if rows else input_shape,
+            "params": sum(r.params for r in rows if r.depth == 0),
+            "macs": sum(r.macs for r in rows if r.depth == 0),
+            "output_shape": ([r for r in rows if r.depth == 0][-1].output_shape if rows
+                             else input_shape),
         }
 
     def __str__(self) -> str:
@@ -2109,9 +2142,11 @@ class Sequential(Module):
     def macs(self, input_shape: Sequence[int]) -> int:
         return sum(m for _, m in self._shapes(input_shape)[1])
 
-    def summary(self, input_shape: Optional[Sequence[int]] = None) -> Summary:
+    def summary(self, input_shape: Optional[Sequence[int]] = None, depth: int = 1) -> Summary:
         """A torchinfo-style table: per layer its output shape (with the batch dimension,
         1 for an unbatched input_shape), parameters and MACs, and the totals.
+        ``depth`` > 1 adds the layers inside containers (nested Sequentials, Residual
+        blocks, Concat branches), indented and named, that many levels down.
 
         ``input_shape`` is one input's shape, e.g. ``(1, 28, 28)``, with or without a
         batch dimension. It may be left out only when the first layer fixes it (a
@@ -2135,9 +2170,14 @@ class Sequential(Module):
                     "Sequential.summary() needs input_shape, one input's shape such as "
                     "(C, H, W) = (1, 28, 28)"
                     + (f": the first layer, {first!r}, does not fix it" if first else ""))
+        depth = F._int_param(depth, "depth", 1)
         batched, per_layer = self._shapes(input_shape)
-        rows = [SummaryRow(f"{type(layer).__name__}-{i + 1}", shape, layer.num_params, macs)
-                for i, (layer, (shape, macs)) in enumerate(zip(self._layers, per_layer))]
+        rows: List[SummaryRow] = []
+        cur = batched
+        for i, (layer, (shape, macs)) in enumerate(zip(self._layers, per_layer)):
+            rows.append(SummaryRow(f"{type(layer).__name__}-{i + 1}", shape, layer.num_params, macs))
+            rows.extend(_nested_rows(layer, cur, depth - 1, 1))
+            cur = shape
         return Summary(batched, rows)
 
     def __repr__(self) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import layers as L
 
-__all__ = ["lenet5", "mobilenet_v2", "resnet18", "resnet50"]
+__all__ = ["InvertedResidual", "ResNetBlock", "lenet5", "mobilenet_v2", "resnet18", "resnet50"]
 
 
 def _seeds(seed: Optional[int]) -> Iterator[Optional[int]]:
@@ -58,9 +58,11 @@ def lenet5(num_classes: int = 10, *, dtype: Any = np.float32,
 # ----------------------------------------------------------------------------- ResNet
 
 
-class _ResNetBlock(L.Residual):
-    """A torchvision ResNet block: the block's layers are named as the block's own
-    (``conv1``, ``bn1``, ...), the projection shortcut is ``downsample``."""
+class ResNetBlock(L.Residual):
+    """A ResNet block as torchvision's ``BasicBlock`` / ``Bottleneck``: a
+    :class:`convcore.layers.Residual` with ReLU after the add, whose block's layers are
+    named as the block's own (``conv1``, ``bn1``, ...; attributes too) and whose
+    projection shortcut is ``downsample`` (None when the shortcut is the identity)."""
 
     def _children(self) -> List[Tuple[str, L.Module]]:
         out = list(self.block.named_children())
@@ -84,7 +86,7 @@ def _conv_bn(cin: int, cout: int, k: int, stride: int, padding: int, dtype: Any,
 
 
 def _resnet_block(cin: int, width: int, stride: int, bottleneck: bool, dtype: Any,
-                  seeds: Iterator[Optional[int]]) -> _ResNetBlock:
+                  seeds: Iterator[Optional[int]]) -> ResNetBlock:
     expansion = 4 if bottleneck else 1
     cout = width * expansion
     if bottleneck:   # 1x1 reduce, 3x3 (with the stride: v1.5), 1x1 expand
@@ -101,7 +103,7 @@ def _resnet_block(cin: int, width: int, stride: int, bottleneck: bool, dtype: An
     shortcut = None
     if stride != 1 or cin != cout:
         shortcut = L.Sequential(*_conv_bn(cin, cout, 1, stride, 0, dtype, seeds))
-    return _ResNetBlock(L.Sequential(body), shortcut, activation="relu")
+    return ResNetBlock(L.Sequential(body), shortcut, activation="relu")
 
 
 def _resnet(blocks: Tuple[int, ...], bottleneck: bool, num_classes: int, dtype: Any,
@@ -156,8 +158,11 @@ def resnet50(num_classes: int = 1000, *, dtype: Any = np.float32,
 # ----------------------------------------------------------------------------- MobileNetV2
 
 
-class _InvertedResidual(L.Residual):
-    """A torchvision MobileNetV2 block with its identity shortcut: the layers are ``conv``."""
+class InvertedResidual(L.Residual):
+    """A MobileNetV2 block with its identity shortcut, as torchvision's
+    ``InvertedResidual`` where ``use_res_connect`` holds: a
+    :class:`convcore.layers.Residual` whose block is named ``conv``. (The blocks without
+    a shortcut are a ``Sequential`` holding ``conv``.)"""
 
     def _children(self) -> List[Tuple[str, L.Module]]:
         return [("conv", self.block)]
@@ -210,7 +215,7 @@ def mobilenet_v2(num_classes: int = 1000, *, width_mult: float = 1.0, dropout: f
             layers += _conv_bn(hidden, cout, 1, 1, 0, dtype, seeds)
             body = L.Sequential(*layers)
             if stride == 1 and cin == cout:
-                features.append(_InvertedResidual(body))
+                features.append(InvertedResidual(body))
             else:
                 features.append(L.Sequential(OrderedDict([("conv", body)])))
             cin = cout
