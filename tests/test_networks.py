@@ -583,3 +583,13 @@ def test_summary_depth():
     assert any(r.layer.strip() == "conv (Sequential)" for r in mobile.rows)
     with pytest.raises(ValueError, match="depth"):
         net.summary((3, 64, 64), depth=0)
+
+
+def test_models_take_lists_and_unbatched_images():
+    net = models.mobilenet_v2(num_classes=4, seed=0).eval()
+    x = np.random.default_rng(0).standard_normal((3, 32, 32)).astype(np.float32)
+    y = net(x)
+    assert y.shape == (4,) and y.dtype == np.float32
+    np.testing.assert_array_equal(net(x.tolist()), y)        # a list: the weights' dtype
+    np.testing.assert_array_equal(net(x[None])[0], y)
+    assert net.input_ndim == 3 and net.features.input_ndim == 3

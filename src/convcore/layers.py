@@ -1777,6 +1777,10 @@ class Residual(Module):
         self.activation = activation
         self._spec = F.activation_spec(activation)
 
+    @property
+    def input_ndim(self) -> Optional[int]:  # type: ignore[override]
+        return self.block.input_ndim
+
     def _children(self) -> List[Tuple[str, Module]]:
         return [("block", self.block)] + ([("shortcut", self.shortcut)] if self.shortcut is not None else [])
 
@@ -1861,6 +1865,10 @@ class Concat(Module):
                 raise TypeError(f"Concat: branch {i} must be a convcore.layers.Module, got "
                                 f"{type(b).__name__}")
         self.branches = list(branches)
+
+    @property
+    def input_ndim(self) -> Optional[int]:  # type: ignore[override]
+        return self.branches[0].input_ndim
 
     def _children(self) -> List[Tuple[str, Module]]:
         return [(str(i), b) for i, b in enumerate(self.branches)]
@@ -2081,18 +2089,20 @@ class Sequential(Module):
         new._layers, new._names = layers, names
         return new
 
+    @property
+    def input_ndim(self) -> Optional[int]:  # type: ignore[override]
+        """The dims of one input of the first layer that says (nested containers too)."""
+        return next((l.input_ndim for l in self._layers if l.input_ndim is not None), None)
+
     def _unbatched(self, ndim: int) -> bool:
         """Whether an input of ``ndim`` dims is one unbatched input for the first layer
         that says how many dims it takes."""
-        for layer in self._layers:
-            if layer.input_ndim is not None:
-                return ndim == layer.input_ndim
-        return False
+        nd = self.input_ndim
+        return nd is not None and ndim == nd
 
     def forward(self, x: Any) -> np.ndarray:
-        # A list or other array-like takes the dtype of the first layer that has one.
-        dtype = next((l.dtype for l in self._layers if getattr(l, "dtype", None) is not None),
-                     np.float64)
+        # A list or other array-like takes the dtype of the first parameter (nested too).
+        dtype = next((p.dtype for _, p in self.named_parameters()), np.dtype(np.float64))
         arr = x if isinstance(x, np.ndarray) else F._float_array(x, "input", dtype)
         single = self._unbatched(arr.ndim)
         y = arr[None] if single else arr
