@@ -457,7 +457,9 @@ class Module:
         ``BatchNorm2d`` that follows a ``Conv2d`` folded into its weights and bias
         (``w * scale``, ``(b - running_mean) * scale + bias`` with ``scale = weight /
         sqrt(running_var + eps)``) and each activation layer that follows a ``Conv2d`` or
-        ``Dense`` (after the folding) fused into its store. This model is not changed.
+        ``Dense`` (after the folding) fused into its store (a ``ReLU6``: ReLU in the store,
+        the clip at 6 in place in the convolution's fresh output). This model is not
+        changed; pass a trained model, whose running statistics are what is folded.
 
         The result keeps the names of what remains (a folded convolution keeps its own,
         with a ``bias`` key added), so its ``state_dict`` is not the original's. A
