@@ -593,3 +593,36 @@ def test_models_take_lists_and_unbatched_images():
     np.testing.assert_array_equal(net(x.tolist()), y)        # a list: the weights' dtype
     np.testing.assert_array_equal(net(x[None])[0], y)
     assert net.input_ndim == 3 and net.features.input_ndim == 3
+
+
+def magnitude_model(model):
+    """|net| in convcore (as magnitude_twin): |weights|, BatchNorm2d as |scale| x + |shift|."""
+    mag = copy.deepcopy(model)
+    for mod in _walk(mag):
+        if isinstance(mod, L.BatchNorm2d):
+            scale = np.abs(mod.weight) / np.sqrt(mod.running_var + mod.eps)
+            mod.bias = np.abs(mod.bias) + np.abs(mod.running_mean) * scale
+            mod.weight = np.abs(mod.weight)
+            mod.running_mean = np.zeros_like(mod.running_mean)
+        elif isinstance(mod, (L.Conv2d, L.Dense)):
+            mod.weight = np.abs(mod.weight)
+            if mod.bias is not None:
+                mod.bias = np.abs(mod.bias)
+    return mag.eval()
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_fused_model_equals_unfused(name, rng):
+    """Without PyTorch too: fuse() changes only the rounding (bound as in the header)."""
+    net = getattr(models, name)(num_classes=7, dtype=np.float64, seed=3)
+    for mod in _walk(net):
+        if isinstance(mod, L.BatchNorm2d):
+            c = mod.num_features
+            mod.weight, mod.bias = rng.uniform(0.5, 1.5, c), rng.uniform(-0.5, 0.5, c)
+            mod.running_mean = rng.uniform(-0.5, 0.5, c)
+            mod.running_var = rng.uniform(0.5, 2.0, c)
+    net.eval()
+    x = rng.standard_normal((2, 3, 32, 32))
+    bound = magnitude_model(net)(np.abs(x))
+    tol = 2 * summed_reductions(net, 32 * 32) * U * bound
+    assert_within(net.fuse()(x), net(x), tol)

@@ -1441,8 +1441,10 @@ class BatchNorm2d(Module):
             self._set_buffer("num_batches_tracked", np.asarray(tracked, np.int64))
             f = self.momentum if self.momentum is not None else 1.0 / float(tracked)
             unbiased = var * (m / (m - 1))
-            self._set_buffer("running_mean", ((1 - f) * self.running_mean + f * mean).astype(self.dtype))
-            self._set_buffer("running_var", ((1 - f) * self.running_var + f * unbiased).astype(self.dtype))
+            new_mean = (1 - f) * self.running_mean + f * mean
+            new_var = (1 - f) * self.running_var + f * unbiased
+            self._set_buffer("running_mean", new_mean.astype(self.dtype))
+            self._set_buffer("running_var", new_var.astype(self.dtype))
         self._save(xhat, invstd, batched)
         return y if batched else y[0]
 
@@ -1784,7 +1786,8 @@ class Residual(Module):
         return self.block.input_ndim
 
     def _children(self) -> List[Tuple[str, Module]]:
-        return [("block", self.block)] + ([("shortcut", self.shortcut)] if self.shortcut is not None else [])
+        shortcut = [] if self.shortcut is None else [("shortcut", self.shortcut)]
+        return [("block", self.block)] + shortcut
 
     def _fused(self) -> "Residual":
         new = copy.copy(self)
@@ -1800,7 +1803,8 @@ class Residual(Module):
         if y.shape != s.shape:
             raise ValueError(f"{type(self).__name__}: the block's output {y.shape} and the "
                              f"shortcut's {s.shape} differ; they are added")
-        if not self.training and _no_alias(y, x, s):
+        if (not self.training and y.flags.writeable and y.dtype == s.dtype
+                and _no_alias(y, x, s)):
             np.add(y, s, out=y)
             z = y
         else:
@@ -1827,7 +1831,8 @@ class Residual(Module):
 
     def output_shape(self, input_shape: Sequence[int]) -> Shape:
         out = self.block.output_shape(input_shape)
-        short = _shape(input_shape) if self.shortcut is None else self.shortcut.output_shape(input_shape)
+        short = (_shape(input_shape) if self.shortcut is None
+                 else self.shortcut.output_shape(input_shape))
         if out != short:
             raise ValueError(f"{type(self).__name__}: the block's output {out} and the "
                              f"shortcut's {short} differ; they are added")
@@ -2187,7 +2192,8 @@ class Sequential(Module):
         rows: List[SummaryRow] = []
         cur = batched
         for i, (layer, (shape, macs)) in enumerate(zip(self._layers, per_layer)):
-            rows.append(SummaryRow(f"{type(layer).__name__}-{i + 1}", shape, layer.num_params, macs))
+            rows.append(SummaryRow(f"{type(layer).__name__}-{i + 1}", shape, layer.num_params,
+                                   macs))
             rows.extend(_nested_rows(layer, cur, depth - 1, 1))
             cur = shape
         return Summary(batched, rows)
