@@ -626,3 +626,18 @@ def test_fused_model_equals_unfused(name, rng):
     bound = magnitude_model(net)(np.abs(x))
     tol = 2 * summed_reductions(net, 32 * 32) * U * bound
     assert_within(net.fuse()(x), net(x), tol)
+
+
+def test_state_dict_saved_as_numpy_arrays_loads(tmp_path, rng):
+    """A torchvision state dict saved with numpy.savez (keys as they are) loads."""
+    net = models.mobilenet_v2(num_classes=5, seed=1)
+    other = models.mobilenet_v2(num_classes=5, seed=2)
+    path = tmp_path / "weights.npz"
+    np.savez(path, **net.state_dict())
+    with np.load(path) as saved:
+        other.load_state_dict(saved)
+    for (k, a), (k2, b) in zip(net.state_dict().items(), other.state_dict().items()):
+        assert k == k2
+        np.testing.assert_array_equal(a, b)
+    x = rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
+    np.testing.assert_array_equal(net.eval()(x), other.eval()(x))
