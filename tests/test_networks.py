@@ -641,3 +641,14 @@ def test_state_dict_saved_as_numpy_arrays_loads(tmp_path, rng):
         np.testing.assert_array_equal(a, b)
     x = rng.standard_normal((1, 3, 32, 32)).astype(np.float32)
     np.testing.assert_array_equal(net.eval()(x), other.eval()(x))
+
+
+def test_relu6_finite_differences_and_named_slices(rng):
+    x = rng.uniform(0.5, 5.5, (2, 3, 4)) * rng.choice([-1.0, 1.0], (2, 3, 4))
+    x[0, 0, 0] = 7.0                          # above the clip: zero gradient there
+    fd_check(L.ReLU6(), x, 1, rng, h=1e-3)    # away from the kinks by more than 2h
+    net = models.resnet18(num_classes=3, seed=0)
+    head = net[-3:]
+    assert [n for n, _ in head.named_children()] == ["avgpool", "flatten", "fc"]
+    assert list(head.state_dict()) == ["fc.weight", "fc.bias"]
+    assert [n for n, _ in L.Sequential(L.ReLU(), L.Tanh())[1:].named_children()] == ["0"]
