@@ -652,3 +652,10 @@ def test_relu6_finite_differences_and_named_slices(rng):
     assert [n for n, _ in head.named_children()] == ["avgpool", "flatten", "fc"]
     assert list(head.state_dict()) == ["fc.weight", "fc.bias"]
     assert [n for n, _ in L.Sequential(L.ReLU(), L.Tanh())[1:].named_children()] == ["0"]
+
+
+def test_models_on_an_empty_batch():
+    for make in (models.resnet18, models.mobilenet_v2):
+        net = make(num_classes=3, seed=0).eval()
+        x = np.zeros((0, 3, 32, 32), np.float32)
+        assert net(x).shape == (0, 3) and net.fuse()(x).shape == (0, 3)
