@@ -305,13 +305,10 @@ def test_state_dict_round_trip_and_errors():
 
 
 def test_num_batches_tracked_is_accepted_beside_running_mean():
-    class Stats(L.Module):  # a layer holding BatchNorm's running_mean, as BatchNorm2d will
-        def __init__(self):
-            self._set_param("running_mean", np.zeros(3))
-
-    model = L.Sequential(L.Dense(2, 3, dtype=F64), Stats())
-    state = {**model.state_dict(), "1.num_batches_tracked": np.array(7)}
+    model = L.Sequential(L.Dense(2, 3, dtype=F64), L.Flatten(), L.BatchNorm2d(3, dtype=F64))
+    state = {**model.state_dict(), "2.num_batches_tracked": np.array(7)}
     model.load_state_dict(state)
+    assert int(model[2].num_batches_tracked) == 7
     with pytest.raises(ValueError, match="unexpected.*'0.num_batches_tracked'"):
         model.load_state_dict({**state, "0.num_batches_tracked": np.array(7)})
 

@@ -382,6 +382,129 @@ def torch_sequential(model: "convcore.layers.Sequential") -> Any:
     return tmodel
 
 
+def torchvision_twin(name: str, num_classes: int = 1000) -> Any:
+    """``torch.nn`` models of torchvision's ``resnet18``, ``resnet50`` and ``mobilenet_v2``
+    (torchvision need not be installed): the same modules, attribute names and forward
+    as torchvision's definitions, written out here from ``torch.nn`` alone, so their
+    ``state_dict`` keys are torchvision's. The independent peer of ``convcore.models``
+    in the tests (the same network, built without convcore's code) and the benchmarks
+    (exported to ONNX Runtime). float32, training mode, PyTorch's initialisation;
+    ``Unavailable`` without PyTorch."""
+    torch = require("torch")
+    nn = torch.nn
+
+    class BasicBlock(nn.Module):
+        expansion = 1
+
+        def __init__(self, cin, width, stride, downsample):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, width, 3, stride, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
+            self.relu = nn.ReLU(inplace=True)
+            self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(width)
+            self.downsample = downsample
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            return self.relu(self.bn2(self.conv2(out)) + identity)
+
+    class Bottleneck(nn.Module):
+        expansion = 4
+
+        def __init__(self, cin, width, stride, downsample):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, width, 1, bias=False)
+            self.bn1 = nn.BatchNorm2d(width)
+            self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+            self.bn2 = nn.BatchNorm2d(width)
+            self.conv3 = nn.Conv2d(width, width * 4, 1, bias=False)
+            self.bn3 = nn.BatchNorm2d(width * 4)
+            self.relu = nn.ReLU(inplace=True)
+            self.downsample = downsample
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            return self.relu(self.bn3(self.conv3(out)) + identity)
+
+    class ResNet(nn.Module):
+        def __init__(self, block, layers):
+            super().__init__()
+            self.inplanes = 64
+            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = nn.BatchNorm2d(64)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.layer1 = self._make_layer(block, 64, layers[0], 1)
+            self.layer2 = self._make_layer(block, 128, layers[1], 2)
+            self.layer3 = self._make_layer(block, 256, layers[2], 2)
+            self.layer4 = self._make_layer(block, 512, layers[3], 2)
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.fc = nn.Linear(512 * block.expansion, num_classes)
+
+        def _make_layer(self, block, width, blocks, stride):
+            downsample = None
+            if stride != 1 or self.inplanes != width * block.expansion:
+                downsample = nn.Sequential(
+                    nn.Conv2d(self.inplanes, width * block.expansion, 1, stride, bias=False),
+                    nn.BatchNorm2d(width * block.expansion))
+            out = [block(self.inplanes, width, stride, downsample)]
+            self.inplanes = width * block.expansion
+            out += [block(self.inplanes, width, 1, None) for _ in range(1, blocks)]
+            return nn.Sequential(*out)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    def conv_bn_act(cin, cout, k, stride=1, groups=1):   # Conv2dNormActivation
+        return nn.Sequential(nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups,
+                                       bias=False),
+                             nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+
+    class InvertedResidual(nn.Module):
+        def __init__(self, cin, cout, stride, t):
+            super().__init__()
+            hidden = int(round(cin * t))
+            self.use_res_connect = stride == 1 and cin == cout
+            layers = [conv_bn_act(cin, hidden, 1)] if t != 1 else []
+            layers += [conv_bn_act(hidden, hidden, 3, stride, hidden),
+                       nn.Conv2d(hidden, cout, 1, 1, 0, bias=False), nn.BatchNorm2d(cout)]
+            self.conv = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+    class MobileNetV2(nn.Module):
+        def __init__(self):
+            super().__init__()
+            features = [conv_bn_act(3, 32, 3, 2)]
+            cin = 32
+            for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                               (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
+                for i in range(n):
+                    features.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                    cin = c
+            features.append(conv_bn_act(cin, 1280, 1))
+            self.features = nn.Sequential(*features)
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
+
+        def forward(self, x):
+            x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
+            return self.classifier(torch.flatten(x, 1))
+
+    builders = {"resnet18": lambda: ResNet(BasicBlock, (2, 2, 2, 2)),
+                "resnet50": lambda: ResNet(Bottleneck, (3, 4, 6, 3)),
+                "mobilenet_v2": MobileNetV2}
+    if name not in builders:
+        raise ValueError(f"torchvision_twin: name must be one of {sorted(builders)}, got {name!r}")
+    return builders[name]()
+
+
 def _varint(n: int) -> bytes:
     out = bytearray()
     n &= (1 << 64) - 1  # negative int64s take ten bytes, as protobuf writes them

@@ -35,6 +35,7 @@ out and rebuilt on load), so it travels to Dask workers and ``multiprocessing`` 
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import math
 from collections import OrderedDict
@@ -47,9 +48,10 @@ from . import functional as F
 from .functional import IntPair
 
 __all__ = [
-    "Abs", "AvgPool2d", "Conv2d", "CrossEntropyLoss", "Dense", "Flatten", "LeakyReLU",
-    "LocallyConnected2d", "MSELoss", "MaxPool2d", "Module", "Parameter", "ReLU", "Sequential",
-    "Sigmoid", "Square", "Summary", "SummaryRow", "Tanh",
+    "Abs", "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm2d", "Concat", "Conv2d",
+    "CrossEntropyLoss", "Dense", "Dropout", "Flatten", "LeakyReLU", "LocallyConnected2d",
+    "MSELoss", "MaxPool2d", "Module", "Parameter", "ReLU", "ReLU6", "Residual", "Sequential",
+    "Sigmoid", "Softmax", "Square", "Summary", "SummaryRow", "Tanh",
 ]
 
 Shape = Tuple[int, ...]
@@ -343,38 +345,83 @@ class Module:
             else:
                 p.grad.fill(0)
 
+    def _own_buffers(self) -> "OrderedDict[str, np.ndarray]":
+        return self.__dict__.get("_buffers") or OrderedDict()
+
+    def _set_buffer(self, name: str, value: np.ndarray) -> None:
+        """Register or replace buffer ``name``: state that is saved and loaded but not
+        trained (BatchNorm2d's running statistics)."""
+        self.__dict__.setdefault("_buffers", OrderedDict())[name] = value
+
+    def _named_state(self, prefix: str) -> Iterator[Tuple[str, "Module", str, bool]]:
+        """(key, module, name, is_parameter) in PyTorch's ``state_dict`` order: a module's
+        parameters, then its buffers, then its sub-modules'."""
+        for name in self._own_params():
+            yield prefix + name, self, name, True
+        for name in self._own_buffers():
+            yield prefix + name, self, name, False
+        for cname, child in self._children():
+            yield from child._named_state(f"{prefix}{cname}.")
+
+    def named_buffers(self, prefix: str = "") -> Iterator[Tuple[str, np.ndarray]]:
+        """``(name, array)`` pairs of the buffers (BatchNorm2d's ``running_mean``,
+        ``running_var``, ``num_batches_tracked``) with PyTorch's ``state_dict`` names; the
+        arrays are the module's own."""
+        for key, module, name, is_param in self._named_state(prefix):
+            if not is_param:
+                yield key, module._own_buffers()[name]
+
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """name -> a copy of the parameter's array (PyTorch ``state_dict`` names)."""
-        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+        """name -> a copy of each parameter's and buffer's array (PyTorch ``state_dict``
+        names and order)."""
+        out: "OrderedDict[str, np.ndarray]" = OrderedDict()
+        seen: set = set()
+        for key, module, name, is_param in self._named_state(""):
+            value = module._own_params()[name] if is_param else module._own_buffers()[name]
+            if is_param:
+                if id(value) in seen:
+                    continue
+                seen.add(id(value))
+                value = value.data
+            out[key] = value.copy()
+        return out
 
     def load_state_dict(self, state_dict: Any) -> None:
-        """Set every parameter from ``state_dict`` (this model's, or the same-shaped
-        ``torch.nn`` model's: tensors or arrays, converted to the layer's dtype). A missing,
-        unexpected or wrongly shaped key raises ValueError naming it, before anything is
-        changed. BatchNorm's ``num_batches_tracked`` is accepted beside its
-        ``running_mean``."""
+        """Set every parameter and buffer from ``state_dict`` (this model's, or the
+        same-shaped ``torch.nn`` model's: tensors or arrays, converted to the layer's dtype).
+        A missing, unexpected or wrongly shaped key raises ValueError naming it, before
+        anything is changed. BatchNorm2d's ``num_batches_tracked`` may be missing (as in
+        checkpoints from before PyTorch 0.4.1): it is then left as it is."""
         if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
             raise TypeError(f"load_state_dict: expected a mapping of names to arrays, got "
                             f"{type(state_dict).__name__}")
-        params = OrderedDict(self.named_parameters())
-        missing = [k for k in params if k not in state_dict]
+        entries = OrderedDict()
+        for key, module, name, is_param in self._named_state(""):
+            entries.setdefault(key, (module, name, is_param))
+        missing = [k for k, (_, name, _p) in entries.items()
+                   if k not in state_dict and name != "num_batches_tracked"]
         if missing:
             raise ValueError(f"load_state_dict: missing key(s) {missing} for {type(self).__name__}")
-        unexpected = [k for k in state_dict.keys() if k not in params and not (
-            str(k).endswith("num_batches_tracked")
-            and str(k)[:-len("num_batches_tracked")] + "running_mean" in params)]
+        unexpected = [k for k in state_dict.keys() if k not in entries]
         if unexpected:
             raise ValueError(f"load_state_dict: unexpected key(s) {unexpected} for "
-                             f"{type(self).__name__} (its keys: {list(params)})")
+                             f"{type(self).__name__} (its keys: {list(entries)})")
         values = {}
-        for key, p in params.items():
+        for key, (module, name, is_param) in entries.items():
+            if key not in state_dict:
+                continue
+            current = module._own_params()[name].data if is_param else module._own_buffers()[name]
             arr = _as_array(state_dict[key], key)
-            if arr.shape != p.shape:
+            if arr.shape != current.shape:
                 raise ValueError(f"load_state_dict: {key!r} has shape {arr.shape}, "
-                                 f"expected {p.shape}")
-            values[key] = np.array(arr, dtype=p.dtype, order="C", copy=True)
-        for key, p in params.items():
-            p._store(values[key])
+                                 f"expected {current.shape}")
+            values[key] = np.array(arr, dtype=current.dtype, order="C", copy=True)
+        for key, value in values.items():
+            module, name, is_param = entries[key]
+            if is_param:
+                module._own_params()[name]._store(value)
+            else:
+                module._set_buffer(name, value)
 
     # --------------------------------------------------------------- training
 
@@ -404,6 +451,27 @@ class Module:
     def eval(self) -> "Module":
         """``train(False)``."""
         return self.train(False)
+
+    def fuse(self) -> "Module":
+        """A new eval-mode model computing what this one computes in eval mode, with each
+        ``BatchNorm2d`` that follows a ``Conv2d`` folded into its weights and bias
+        (``w * scale``, ``(b - running_mean) * scale + bias`` with ``scale = weight /
+        sqrt(running_var + eps)``) and each activation layer that follows a ``Conv2d`` or
+        ``Dense`` (after the folding) fused into its store (a ``ReLU6``: ReLU in the store,
+        the clip at 6 in place in the convolution's fresh output). This model is not
+        changed; pass a trained model, whose running statistics are what is folded.
+
+        The result keeps the names of what remains (a folded convolution keeps its own,
+        with a ``bias`` key added), so its ``state_dict`` is not the original's. A
+        BatchNorm2d without running statistics, or after anything but a convolution
+        without an activation, stays as it is."""
+        return self._fused().eval()
+
+    def _fused(self) -> "Module":
+        """The fused copy of this module (see ``fuse``); containers fuse their children."""
+        new = copy.deepcopy(self)
+        new._forget()
+        return new
 
     def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
         """dL/d(input) from dL/d(output) of the last training-mode forward, adding each
@@ -1220,14 +1288,684 @@ class Flatten(Module):
         return (shape[0], int(np.prod(shape[1:], dtype=np.int64)))
 
 
+# ----------------------------------------------------------------------------- whole networks
+
+
+def _channels_of(layer: Module, arr: np.ndarray, channels: int) -> None:
+    if arr.shape[1] != channels:
+        raise ValueError(f"{type(layer).__name__}: input {arr.shape} has {arr.shape[1]} "
+                         f"channels, expected {channels}")
+
+
+class BatchNorm2d(Module):
+    """Batch normalisation over (N, H, W) per channel, as ``torch.nn.BatchNorm2d``:
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``.
+
+    In training mode the batch's statistics normalise (the biased variance) and update
+    the running ones: ``running = (1 - momentum) * running + momentum * batch`` (the
+    unbiased variance; ``momentum=None`` is the cumulative average over
+    ``num_batches_tracked`` batches). In eval mode the running statistics normalise
+    (batch ones when ``track_running_stats=False``). ``Module.fuse`` folds an eval-mode
+    BatchNorm2d into the convolution before it.
+
+    Parameters
+    ----------
+    num_features : int
+        The channels C of an ``(N, C, H, W)`` input (``(C, H, W)`` is a batch of one).
+    eps : float
+        Added to the variance (> 0).
+    momentum : float in [0, 1] or None
+        Weight of the batch statistics in the running ones; None: cumulative average.
+    affine : bool
+        Whether there are ``weight`` (ones) and ``bias`` (zeros) Parameters.
+    track_running_stats : bool
+        Whether there are the buffers ``running_mean`` (zeros), ``running_var`` (ones)
+        and ``num_batches_tracked`` (int64 0), used in eval mode.
+    dtype : float32 or float64
+        Of the parameters, the buffers and the inputs.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments; an input of another dtype or channel count; a training-mode batch
+        with one value per channel (its variance is undefined, as PyTorch says).
+
+    Examples
+    --------
+    >>> from convcore.layers import BatchNorm2d
+    >>> bn = BatchNorm2d(4)
+    >>> list(bn.state_dict())
+    ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']
+    >>> y = bn(np.arange(32, dtype=np.float32).reshape(2, 4, 2, 2))
+    >>> bool(abs(y.mean()) < 1e-6), int(bn.num_batches_tracked)
+    (True, 1)
+    """
+
+    input_ndim = 3
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, *,
+                 dtype: Any = np.float32) -> None:
+        self.num_features = F._int_param(num_features, "num_features", 1)
+        self.eps = F._float_param(eps, "eps")
+        if not self.eps > 0:
+            raise ValueError(f"BatchNorm2d: eps must be > 0, got {eps}")
+        if momentum is not None:
+            momentum = F._float_param(momentum, "momentum")
+            if not 0.0 <= momentum <= 1.0:
+                raise ValueError(f"BatchNorm2d: momentum must be in [0, 1] or None, got {momentum}")
+        self.momentum = momentum
+        self.affine = _bool(affine, "affine")
+        self.track_running_stats = _bool(track_running_stats, "track_running_stats")
+        self.dtype = _dtype(dtype)
+        c = self.num_features
+        if self.affine:
+            self._set_param("weight", np.ones(c, self.dtype))
+            self._set_param("bias", np.zeros(c, self.dtype))
+        if self.track_running_stats:
+            self._set_buffer("running_mean", np.zeros(c, self.dtype))
+            self._set_buffer("running_var", np.ones(c, self.dtype))
+            self._set_buffer("num_batches_tracked", np.zeros((), np.int64))
+
+    def _param_or_none(self, name: str) -> Optional[np.ndarray]:
+        p = self._own_params().get(name)
+        return None if p is None else p.data
+
+    def _assign_param(self, name: str, value: np.ndarray) -> None:
+        if name not in self._own_params():
+            raise AttributeError(f"BatchNorm2d: affine=False has no {name}")
+        self._set_param(name, _param(value, name, (self.num_features,), self.dtype, "BatchNorm2d"))
+
+    def _assign_buffer(self, name: str, value: np.ndarray) -> None:
+        if name not in self._own_buffers():
+            raise AttributeError(f"BatchNorm2d: track_running_stats=False has no {name}")
+        self._set_buffer(name, _param(value, name, (self.num_features,), self.dtype, "BatchNorm2d"))
+
+    weight = property(lambda self: self._param_or_none("weight"),
+                      lambda self, v: self._assign_param("weight", v),
+                      doc="``(C,)`` scale (None when ``affine=False``).")
+    bias = property(lambda self: self._param_or_none("bias"),
+                    lambda self, v: self._assign_param("bias", v),
+                    doc="``(C,)`` shift (None when ``affine=False``).")
+    running_mean = property(lambda self: self._own_buffers().get("running_mean"),
+                            lambda self, v: self._assign_buffer("running_mean", v),
+                            doc="``(C,)`` running mean (None without running statistics).")
+    running_var = property(lambda self: self._own_buffers().get("running_var"),
+                           lambda self, v: self._assign_buffer("running_var", v),
+                           doc="``(C,)`` running variance (None without running statistics).")
+    num_batches_tracked = property(lambda self: self._own_buffers().get("num_batches_tracked"),
+                                   doc="Training-mode batches seen (an int64 0-d array).")
+
+    def scale_shift(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``(scale, shift)`` in float64 with ``y = x * scale + shift`` in eval mode:
+        ``scale = weight / sqrt(running_var + eps)``, ``shift = bias - running_mean * scale``
+        (what folding into a convolution multiplies and adds). Needs running statistics."""
+        if not self.track_running_stats:
+            raise ValueError("BatchNorm2d.scale_shift: track_running_stats=False normalises "
+                             "with each batch's statistics; there is no fixed scale")
+        w, b = self.weight, self.bias
+        scale = 1.0 / np.sqrt(self.running_var.astype(np.float64) + self.eps)
+        if w is not None:
+            scale = scale * w
+        shift = -self.running_mean * scale
+        if b is not None:
+            shift = shift + b
+        return scale, shift
+
+    def forward(self, x: Any) -> np.ndarray:
+        x4, batched = _input(self, x, self.dtype)
+        _channels_of(self, x4, self.num_features)
+        if not self.training and self.track_running_stats:
+            # PyTorch's inference form: x * alpha + beta, alpha and beta per channel
+            scale, shift = self.scale_shift()
+            y = x4 * scale.astype(self.dtype)[:, None, None]
+            y += shift.astype(self.dtype)[:, None, None]
+            return y if batched else y[0]
+        n, c, h, w = x4.shape
+        m = n * h * w
+        if self.training and m <= 1:
+            raise ValueError(f"BatchNorm2d: expected more than 1 value per channel when "
+                             f"training, got input of shape {x4.shape}")
+        mean = x4.mean(axis=(0, 2, 3), dtype=np.float64)
+        xc = x4 - mean.astype(self.dtype)[:, None, None]
+        var = np.square(xc, dtype=np.float64).mean(axis=(0, 2, 3))
+        invstd = 1.0 / np.sqrt(var + self.eps)
+        xhat = xc
+        xhat *= invstd.astype(self.dtype)[:, None, None]
+        y = xhat.copy() if self.training else xhat
+        if self.affine:
+            y *= self.weight[:, None, None]
+            y += self.bias[:, None, None]
+        if self.training and self.track_running_stats:
+            tracked = self._own_buffers()["num_batches_tracked"] + 1
+            self._set_buffer("num_batches_tracked", np.asarray(tracked, np.int64))
+            f = self.momentum if self.momentum is not None else 1.0 / float(tracked)
+            unbiased = var * (m / (m - 1))
+            new_mean = (1 - f) * self.running_mean + f * mean
+            new_var = (1 - f) * self.running_var + f * unbiased
+            self._set_buffer("running_mean", new_mean.astype(self.dtype))
+            self._set_buffer("running_var", new_var.astype(self.dtype))
+        self._save(xhat, invstd, batched)
+        return y if batched else y[0]
+
+    # training: dx = weight * invstd / m * (m * g - sum(g) - xhat * sum(g * xhat))
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        xhat, invstd, batched = self._take_saved()
+        g = self._grad_output(grad_output, xhat.shape if batched else xhat.shape[1:], self.dtype)
+        g4 = g if batched else g[None]
+        m = xhat.shape[0] * xhat.shape[2] * xhat.shape[3]
+        sum_g = g4.sum(axis=(0, 2, 3), dtype=np.float64)
+        sum_gx = np.einsum("nchw,nchw->c", g4, xhat, dtype=np.float64)
+        if self.affine:
+            self._accumulate("weight", sum_gx.astype(self.dtype))
+            self._accumulate("bias", sum_g.astype(self.dtype))
+        if not input_grad:
+            return None
+        gamma = self.weight if self.affine else 1.0
+        gx = xhat * (sum_gx / m).astype(self.dtype)[:, None, None]
+        np.subtract(g4, gx, out=gx)
+        gx -= (sum_g / m).astype(self.dtype)[:, None, None]
+        gx *= (gamma * invstd).astype(self.dtype)[:, None, None]
+        return gx if batched else gx[0]
+
+    def output_shape(self, input_shape: Sequence[int]) -> Shape:
+        batch, chw = _split_batch(input_shape, 3, "BatchNorm2d", "(C, H, W)")
+        if chw[0] != self.num_features:
+            raise ValueError(f"BatchNorm2d: input_shape has {chw[0]} channels, expected "
+                             f"{self.num_features}")
+        return _join_batch(batch, chw)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum}, "
+                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+
+
+class Dropout(Module):
+    """Zeroes each element with probability ``p`` in training mode and scales the others by
+    ``1/(1-p)``, as ``torch.nn.Dropout``; the identity in eval mode (the input itself is
+    returned). The masks come from a NumPy generator seeded by ``seed`` (None: fresh
+    entropy), so a seeded model draws the same masks on every run.
+
+    Parameters
+    ----------
+    p : float in [0, 1]
+        The probability of an element being zeroed.
+    seed : int, optional
+        Seeds the generator of the masks.
+
+    Examples
+    --------
+    >>> from convcore.layers import Dropout
+    >>> d = Dropout(0.5, seed=0)
+    >>> y = d(np.ones((2, 1000), np.float32))
+    >>> sorted(set(y.ravel().tolist()))
+    [0.0, 2.0]
+    >>> d.eval()(np.ones(3)).tolist()
+    [1.0, 1.0, 1.0]
+    """
+
+    def __init__(self, p: float = 0.5, *, seed: Optional[int] = None) -> None:
+        self.p = F._float_param(p, "p")
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        self.seed = _seed(seed)
+        self._rng = np.random.default_rng(self.seed)
+
+    def forward(self, x: Any) -> np.ndarray:
+        arr = F._float_array(x, "input")
+        if not self.training:
+            return arr
+        if self.p == 0.0:
+            noise = None
+            y = arr.copy()
+        else:
+            # torch: input * (bernoulli(1 - p) / (1 - p)), the noise in the input's dtype
+            keep = self._rng.random(arr.shape, dtype=np.float32 if arr.dtype == np.float32
+                                    else np.float64) >= self.p
+            noise = keep.astype(arr.dtype)
+            if self.p < 1.0:
+                noise /= arr.dtype.type(1.0 - self.p)
+            y = arr * noise
+        self._save(noise, arr.shape, arr.dtype)
+        return y
+
+    # training: the gradient is masked and scaled as the input was
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        noise, shape, dtype = self._take_saved()
+        g = self._grad_output(grad_output, shape, dtype)
+        if not input_grad:
+            return None
+        return g.copy() if noise is None else g * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:g}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed output size, as ``torch.nn.AdaptiveAvgPool2d``: output
+    cell ``i`` averages input rows ``floor(i*H/Ho)`` to ``ceil((i+1)*H/Ho)`` (and so for
+    columns). ``output_size=1`` is global average pooling.
+
+    Parameters
+    ----------
+    output_size : int, or pair of int or None
+        ``(Ho, Wo)``; None keeps that input dimension.
+
+    Examples
+    --------
+    >>> from convcore.layers import AdaptiveAvgPool2d
+    >>> AdaptiveAvgPool2d(1)(np.arange(8.0).reshape(1, 2, 2, 2)).ravel().tolist()
+    [1.5, 5.5]
+    >>> AdaptiveAvgPool2d((2, None)).output_shape((3, 7, 5))
+    (3, 2, 5)
+    """
+
+    input_ndim = 3
+
+    def __init__(self, output_size: Any) -> None:
+        if isinstance(output_size, (tuple, list)):
+            if len(output_size) != 2:
+                raise ValueError(f"AdaptiveAvgPool2d: output_size must be an int or a pair, "
+                                 f"got {output_size!r}")
+            size = tuple(None if v is None else F._int_param(v, "output_size", 1)
+                         for v in output_size)
+        else:
+            v = F._int_param(output_size, "output_size", 1)
+            size = (v, v)
+        self.output_size = output_size if isinstance(output_size, int) else size
+        self._size = size
+
+    def _out_hw(self, h: int, w: int) -> Tuple[int, int]:
+        return (h if self._size[0] is None else self._size[0],
+                w if self._size[1] is None else self._size[1])
+
+    @staticmethod
+    def _bins(n: int, out: int, dtype: np.dtype) -> np.ndarray:
+        """(out, n): row i holds 1/len over PyTorch's bin i, so pooling is A @ x @ B.T."""
+        i = np.arange(out)
+        start, end = (i * n) // out, -((-(i + 1) * n) // out)
+        j = np.arange(n)
+        inside = (j >= start[:, None]) & (j < end[:, None])
+        return (inside / (end - start)[:, None]).astype(dtype)
+
+    def forward(self, x: Any) -> np.ndarray:
+        x4, batched = _input(self, x, None)
+        n, c, h, w = x4.shape
+        if h == 0 or w == 0:
+            raise ValueError(f"AdaptiveAvgPool2d: input {x4.shape} has an empty image")
+        ho, wo = self._out_hw(h, w)
+        if (ho, wo) == (1, 1):
+            y = x4.mean(axis=(2, 3), keepdims=True)
+        else:
+            a, b = self._bins(h, ho, x4.dtype), self._bins(w, wo, x4.dtype)
+            y = np.matmul(np.matmul(a, x4), b.T)
+        self._save(x4.shape, batched, y.dtype)
+        return y if batched else y[0]
+
+    # training: each input element gets the gradient of the cells it is averaged into
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        shape, batched, dtype = self._take_saved()
+        n, c, h, w = shape
+        ho, wo = self._out_hw(h, w)
+        g = self._grad_output(grad_output, (n, c, ho, wo) if batched else (c, ho, wo), dtype)
+        if not input_grad:
+            return None
+        g4 = g if batched else g[None]
+        if (ho, wo) == (1, 1):
+            gx = np.broadcast_to(g4 / dtype.type(h * w), shape).copy()
+        else:
+            a, b = self._bins(h, ho, dtype), self._bins(w, wo, dtype)
+            gx = np.matmul(np.matmul(a.T, g4), b)
+        return gx if batched else gx[0]
+
+    def output_shape(self, input_shape: Sequence[int]) -> Shape:
+        batch, (c, h, w) = _split_batch(input_shape, 3, "AdaptiveAvgPool2d", "(C, H, W)")
+        return _join_batch(batch, (c,) + self._out_hw(h, w))
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class ReLU6(Module):
+    """``min(max(x, 0), 6)``, element-wise, as ``torch.nn.ReLU6`` (MobileNetV2's
+    activation; NaN stays NaN). Computed by NumPy, not fused into a convolution."""
+
+    def forward(self, x: Any) -> np.ndarray:
+        arr = F._float_array(x, "input")
+        y = np.maximum(arr, arr.dtype.type(0))
+        np.minimum(y, arr.dtype.type(6), out=y)
+        self._save(arr)
+        return y
+
+    # training: hardtanh's gradient, 1 strictly inside (0, 6), as PyTorch
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        (x,) = self._take_saved()
+        g = self._grad_output(grad_output, x.shape, x.dtype)
+        if not input_grad:
+            return None
+        return np.where((x > 0) & (x < 6), g, x.dtype.type(0))
+
+
+class Softmax(Module):
+    """``exp(x) / sum(exp(x))`` along ``dim``, as ``torch.nn.Softmax`` (computed as
+    ``exp(x - max)`` so large inputs do not overflow).
+
+    Examples
+    --------
+    >>> from convcore.layers import Softmax
+    >>> Softmax(dim=1)(np.array([[0.0, np.log(3.0)]])).round(6).tolist()
+    [[0.25, 0.75]]
+    """
+
+    def __init__(self, dim: int = 1) -> None:
+        self.dim = F._int_param(dim, "dim")
+
+    def _axis(self, ndim: int) -> int:
+        if not -ndim <= self.dim < max(ndim, 1):
+            raise ValueError(f"Softmax: dim={self.dim} is out of range for an input with "
+                             f"{ndim} dimensions")
+        return self.dim % max(ndim, 1)
+
+    def forward(self, x: Any) -> np.ndarray:
+        arr = F._float_array(x, "input")
+        axis = self._axis(arr.ndim)
+        if arr.ndim == 0:
+            y = np.ones_like(arr)
+        else:
+            y = arr - arr.max(axis=axis, keepdims=True) if arr.size else arr.copy()
+            np.exp(y, out=y)
+            y /= y.sum(axis=axis, keepdims=True)
+        self._save(y, axis)
+        return y
+
+    # training: dx = y * (g - sum(g * y))
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        y, axis = self._take_saved()
+        g = self._grad_output(grad_output, y.shape, y.dtype)
+        if not input_grad:
+            return None
+        if y.ndim == 0:
+            return np.zeros_like(y)
+        return y * (g - (g * y).sum(axis=axis, keepdims=True))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+def _fuse_pair(first: Module, second: Module) -> Optional[Module]:
+    """``first`` then ``second`` as one layer (eval-mode semantics), or None: a Conv2d
+    without an activation absorbs a BatchNorm2d with running statistics; a Conv2d or Dense
+    without an activation absorbs an activation layer."""
+    if not isinstance(first, (Conv2d, Dense)) or first._spec[0] != "none":
+        return None
+    if isinstance(second, BatchNorm2d):
+        if (not isinstance(first, Conv2d) or not second.track_running_stats
+                or second.num_features != first.out_channels or second.dtype != first.dtype):
+            return None
+        scale, shift = second.scale_shift()
+        w = first.weight.astype(np.float64) * scale[:, None, None, None]
+        b = shift if first.bias is None else first.bias.astype(np.float64) * scale + shift
+        new = copy.deepcopy(first)
+        new._set_param("weight", w.astype(first.dtype))
+        new._set_param("bias", b.astype(first.dtype))
+        return new
+    if isinstance(second, _Activation):
+        new = copy.deepcopy(first)
+        new.activation = second
+        new._spec = F.activation_spec(second)
+        return new
+    if isinstance(second, ReLU6) and type(first) is Conv2d:
+        new = copy.deepcopy(first)
+        new.__class__ = _Conv2dReLU6
+        new.activation = "relu"
+        new._spec = F.activation_spec("relu")
+        return new
+    return None
+
+
+class _Conv2dReLU6(Conv2d):
+    """A Conv2d followed by ReLU6, as ``fuse`` makes it: ReLU fused into the kernel's
+    store, then the clip at 6 in place in the fresh output (one pass, no second array)."""
+
+    def forward(self, x: Any) -> np.ndarray:
+        y = super().forward(x)
+        if self.training:      # y is also the saved pre-activation: a new array
+            return np.minimum(y, y.dtype.type(6))
+        return np.minimum(y, y.dtype.type(6), out=y)
+
+    # training: hardtanh's gradient, the ReLU part by Conv2d (its saved output > 0)
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        saved = self.__dict__.get("_saved")
+        if saved is not None:
+            z = saved[1] if saved[2] else saved[1][0]
+            g = np.asarray(grad_output)
+            if g.shape == z.shape:
+                grad_output = np.where(z < 6, g, g.dtype.type(0))
+        return super().backward(grad_output, input_grad=input_grad)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr().replace("activation='relu'", "activation=ReLU6()")
+
+
+def _no_alias(out: np.ndarray, *inputs: np.ndarray) -> bool:
+    """Whether ``out`` may be overwritten: it shares no memory with the inputs."""
+    return all(out is not x and not np.may_share_memory(out, x) for x in inputs)
+
+
+class Residual(Module):
+    """``activation(block(x) + shortcut(x))``: a residual connection (ResNet's blocks,
+    MobileNetV2's inverted residuals); ``shortcut=None`` is the identity. ``activation``
+    is None, a name or an activation layer, as ``Conv2d``'s. In eval mode the sum and the
+    activation are computed in place in the block's output.
+
+    The ``state_dict`` keys are ``block.*`` and ``shortcut.*`` (the models name theirs as
+    torchvision does).
+
+    Examples
+    --------
+    >>> from convcore import layers as L
+    >>> res = L.Residual(L.Conv2d(2, 2, 3, padding=1, seed=0), activation="relu")
+    >>> res(np.ones((1, 2, 4, 4), np.float32)).shape
+    (1, 2, 4, 4)
+    """
+
+    def __init__(self, block: Module, shortcut: Optional[Module] = None,
+                 activation: Any = None) -> None:
+        for name, m in (("block", block), ("shortcut", shortcut)):
+            if m is not None and not isinstance(m, Module):
+                raise TypeError(f"Residual: {name} must be a convcore.layers.Module, got "
+                                f"{type(m).__name__}")
+        if block is None:
+            raise TypeError("Residual: block must be a convcore.layers.Module, got None")
+        self.block, self.shortcut = block, shortcut
+        self.activation = activation
+        self._spec = F.activation_spec(activation)
+
+    @property
+    def input_ndim(self) -> Optional[int]:  # type: ignore[override]
+        return self.block.input_ndim
+
+    def _children(self) -> List[Tuple[str, Module]]:
+        shortcut = [] if self.shortcut is None else [("shortcut", self.shortcut)]
+        return [("block", self.block)] + shortcut
+
+    def _fused(self) -> "Residual":
+        new = copy.copy(self)
+        new.__dict__ = {k: v for k, v in self.__dict__.items() if k != "_saved"}
+        new.block = self.block._fused()
+        new.shortcut = None if self.shortcut is None else self.shortcut._fused()
+        return new
+
+    def forward(self, x: Any) -> np.ndarray:
+        y = self.block(x)
+        s = x if self.shortcut is None else self.shortcut(x)
+        s = np.asarray(s)
+        if y.shape != s.shape:
+            raise ValueError(f"{type(self).__name__}: the block's output {y.shape} and the "
+                             f"shortcut's {s.shape} differ; they are added")
+        if (not self.training and y.flags.writeable and y.dtype == s.dtype
+                and _no_alias(y, x, s)):
+            np.add(y, s, out=y)
+            z = y
+        else:
+            z = np.add(y, s)
+        if self._spec[0] == "relu" and z is y:
+            np.maximum(z, z.dtype.type(0), out=z)  # NaN stays NaN, as relu
+            out = z
+        elif self._spec[0] != "none":
+            out = F._activate(z, *self._spec)
+        else:
+            out = z
+        self._save(z)
+        return out
+
+    # training: through the activation, then into both branches; their gradients add
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        (z,) = self._take_saved()
+        g = self._grad_output(grad_output, z.shape, z.dtype)
+        if self._spec[0] != "none":
+            g = F.activation_backward(self.activation, g, z)
+        gx = self.block.backward(g, input_grad=input_grad)
+        gs = g if self.shortcut is None else self.shortcut.backward(g, input_grad=input_grad)
+        return None if not input_grad else gx + gs
+
+    def output_shape(self, input_shape: Sequence[int]) -> Shape:
+        out = self.block.output_shape(input_shape)
+        short = (_shape(input_shape) if self.shortcut is None
+                 else self.shortcut.output_shape(input_shape))
+        if out != short:
+            raise ValueError(f"{type(self).__name__}: the block's output {out} and the "
+                             f"shortcut's {short} differ; they are added")
+        return out
+
+    def macs(self, input_shape: Sequence[int]) -> int:
+        self.output_shape(input_shape)
+        return self.block.macs(input_shape) + (
+            0 if self.shortcut is None else self.shortcut.macs(input_shape))
+
+    def __repr__(self) -> str:
+        inner = [f"  ({name}): " + repr(m).replace("\n", "\n  ") for name, m in self._children()]
+        if self._spec[0] != "none":
+            inner.append(f"  activation={self.activation!r}")
+        return f"{type(self).__name__}(\n" + "\n".join(inner) + "\n)"
+
+
+class Concat(Module):
+    """The branches' outputs concatenated along the channels (``torch.cat(..., 1)`` of an
+    ``(N, C, H, W)`` batch; an unbatched ``(C, H, W)`` input: along its first axis), as in
+    an inception block. Every branch gets the same input; their outputs must agree but for
+    the channels. ``state_dict`` keys ``0.*``, ``1.*``, ... as a ``torch.nn.ModuleList``.
+
+    Examples
+    --------
+    >>> from convcore import layers as L
+    >>> cat = L.Concat(L.Conv2d(3, 4, 1, seed=0), L.Conv2d(3, 6, 3, padding=1, seed=1))
+    >>> cat.output_shape((3, 8, 8))
+    (10, 8, 8)
+    """
+
+    def __init__(self, *branches: Module) -> None:
+        if not branches:
+            raise ValueError("Concat: give at least one branch")
+        for i, b in enumerate(branches):
+            if not isinstance(b, Module):
+                raise TypeError(f"Concat: branch {i} must be a convcore.layers.Module, got "
+                                f"{type(b).__name__}")
+        self.branches = list(branches)
+
+    @property
+    def input_ndim(self) -> Optional[int]:  # type: ignore[override]
+        return self.branches[0].input_ndim
+
+    def _children(self) -> List[Tuple[str, Module]]:
+        return [(str(i), b) for i, b in enumerate(self.branches)]
+
+    def _fused(self) -> "Concat":
+        return Concat(*(b._fused() for b in self.branches))
+
+    @staticmethod
+    def _check(shapes: List[Shape]) -> None:
+        first = shapes[0]
+        for i, s in enumerate(shapes):
+            if len(s) < 3 or len(s) != len(first) or s[:-3] != first[:-3] or s[-2:] != first[-2:]:
+                raise ValueError(f"Concat: branch outputs {shapes} must be (N, C, H, W) or "
+                                 f"(C, H, W) and agree but for the channels (branch {i})")
+
+    def forward(self, x: Any) -> np.ndarray:
+        outs = [np.asarray(b(x)) for b in self.branches]
+        self._check([o.shape for o in outs])
+        y = np.concatenate(outs, axis=-3)
+        self._save(y.shape, y.dtype, [o.shape[-3] for o in outs])
+        return y
+
+    # training: each branch gets its channels of the gradient; their input gradients add
+    def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
+        shape, dtype, sizes = self._take_saved()
+        g = self._grad_output(grad_output, shape, dtype)
+        parts = np.split(g, np.cumsum(sizes)[:-1], axis=-3)
+        grads = [b.backward(np.ascontiguousarray(p), input_grad=input_grad)
+                 for b, p in zip(self.branches, parts)]
+        if not input_grad:
+            return None
+        total = grads[0]
+        for gi in grads[1:]:
+            total = total + gi
+        return total
+
+    def output_shape(self, input_shape: Sequence[int]) -> Shape:
+        shapes = [b.output_shape(input_shape) for b in self.branches]
+        self._check(shapes)
+        return shapes[0][:-3] + (sum(s[-3] for s in shapes),) + shapes[0][-2:]
+
+    def macs(self, input_shape: Sequence[int]) -> int:
+        return sum(b.macs(input_shape) for b in self.branches)
+
+    def __repr__(self) -> str:
+        inner = "\n".join(f"  ({name}): " + repr(m).replace("\n", "\n  ")
+                          for name, m in self._children())
+        return f"Concat(\n{inner}\n)"
+
+
 # ----------------------------------------------------------------------------- Sequential
 
 
 class SummaryRow(NamedTuple):
-    layer: str          # e.g. "Conv2d-1"
+    layer: str          # e.g. "Conv2d-1"; nested rows: "  conv1 (Conv2d)", indented
     output_shape: Shape
     params: int
     macs: int
+    depth: int = 0      # 0 for the Sequential's own layers, 1 for their layers, ...
+
+
+def _nested_rows(module: Module, shape: Shape, depth: int, level: int) -> List[SummaryRow]:
+    """Summary rows of ``module``'s sub-modules (given ``module``'s batched input shape),
+    ``depth`` levels down: a Sequential's layers in turn, any other container's children
+    (Residual, Concat: branches) each on the container's input."""
+    if depth <= 0:
+        return []
+    rows: List[SummaryRow] = []
+
+    def add(name: str, child: Module, cur: Shape) -> Shape:
+        out = child.output_shape(cur)
+        rows.append(SummaryRow(f"{'  ' * level}{name} ({type(child).__name__})", out,
+                               child.num_params, child.macs(cur), level))
+        rows.extend(_nested_rows(child, cur, depth - 1, level + 1))
+        return out
+
+    children = module._children()
+    if isinstance(module, Sequential):
+        cur = shape
+        for name, child in children:
+            cur = add(name, child, cur)
+    else:
+        if isinstance(module, Residual) and not any(c is module.block for _, c in children):
+            # a block whose layers are named as the container's own (ResNet's conv1, ...)
+            rows.extend(_nested_rows(module.block, shape, depth, level))
+            children = [(n, c) for n, c in children if c is not module.block
+                        and not any(c is b for _, b in module.block._children())]
+        for name, child in children:
+            add(name, child, shape)
+    return rows
 
 
 class Summary:
@@ -1238,9 +1976,10 @@ class Summary:
         self.input_shape = input_shape
         self.rows = rows
         self.totals = {
-            "params": sum(r.params for r in rows),
-            "macs": sum(r.macs for r in rows),
-            "output_shape": rows[-1].output_shape if rows else input_shape,
+            "params": sum(r.params for r in rows if r.depth == 0),
+            "macs": sum(r.macs for r in rows if r.depth == 0),
+            "output_shape": ([r for r in rows if r.depth == 0][-1].output_shape if rows
+                             else input_shape),
         }
 
     def __str__(self) -> str:
@@ -1295,12 +2034,35 @@ class Sequential(Module):
     (2,)
     """
 
-    def __init__(self, *layers: Module) -> None:
-        for i, layer in enumerate(layers):
+    def __init__(self, *layers: Any) -> None:
+        if len(layers) == 1 and isinstance(layers[0], OrderedDict):
+            # named layers, as torch.nn.Sequential(OrderedDict(...)): the names prefix the
+            # state_dict keys ("conv1.weight") and are attributes (model.conv1)
+            names = [str(k) for k in layers[0]]
+            layers = tuple(layers[0].values())
+            for name in names:
+                if not (name.isidentifier() or name.isdigit()) or hasattr(type(self), name):
+                    raise ValueError(f"Sequential: layer name {name!r} must be an identifier "
+                                     "(or a number) that is not a Sequential attribute")
+        else:
+            names = [str(i) for i in range(len(layers))]
+        for name, layer in zip(names, layers):
             if not isinstance(layer, Module):
-                raise TypeError(f"Sequential: layer {i} must be a convcore.layers.Module, "
+                raise TypeError(f"Sequential: layer {name} must be a convcore.layers.Module, "
                                 f"got {type(layer).__name__}")
         self._layers = list(layers)
+        self._names = names
+
+    def __getattr__(self, name: str) -> Module:
+        # only called when ordinary lookup fails: a named layer (model.fc)
+        names = self.__dict__.get("_names")
+        if names is not None and name in names and not name.isdigit():
+            return self._layers[names.index(name)]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def named_children(self) -> List[Tuple[str, Module]]:
+        """``(name, layer)`` pairs: "0", "1", ... or the names given in an OrderedDict."""
+        return self._children()
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._layers)
@@ -1310,24 +2072,44 @@ class Sequential(Module):
 
     def __getitem__(self, index: Union[int, slice]) -> Any:
         if isinstance(index, slice):
-            return Sequential(*self._layers[index])
+            if self._names == [str(i) for i in range(len(self._names))]:
+                return Sequential(*self._layers[index])
+            return Sequential(OrderedDict(zip(self._names[index], self._layers[index])))
         return self._layers[index]
 
     def _children(self) -> List[Tuple[str, Module]]:
-        return [(str(i), layer) for i, layer in enumerate(self._layers)]
+        return list(zip(self._names, self._layers))
+
+    def _fused(self) -> "Sequential":
+        names: List[str] = []
+        layers: List[Module] = []
+        for name, layer in self._children():
+            fused = layer._fused()
+            merged = _fuse_pair(layers[-1], fused) if layers else None
+            if merged is not None:
+                layers[-1] = merged
+            else:
+                names.append(name)
+                layers.append(fused)
+        new = copy.copy(self)
+        new.__dict__ = {k: v for k, v in self.__dict__.items() if k != "_saved"}
+        new._layers, new._names = layers, names
+        return new
+
+    @property
+    def input_ndim(self) -> Optional[int]:  # type: ignore[override]
+        """The dims of one input of the first layer that says (nested containers too)."""
+        return next((l.input_ndim for l in self._layers if l.input_ndim is not None), None)
 
     def _unbatched(self, ndim: int) -> bool:
         """Whether an input of ``ndim`` dims is one unbatched input for the first layer
         that says how many dims it takes."""
-        for layer in self._layers:
-            if layer.input_ndim is not None:
-                return ndim == layer.input_ndim
-        return False
+        nd = self.input_ndim
+        return nd is not None and ndim == nd
 
     def forward(self, x: Any) -> np.ndarray:
-        # A list or other array-like takes the dtype of the first layer that has one.
-        dtype = next((l.dtype for l in self._layers if getattr(l, "dtype", None) is not None),
-                     np.float64)
+        # A list or other array-like takes the dtype of the first parameter (nested too).
+        dtype = next((p.dtype for _, p in self.named_parameters()), np.dtype(np.float64))
         arr = x if isinstance(x, np.ndarray) else F._float_array(x, "input", dtype)
         single = self._unbatched(arr.ndim)
         y = arr[None] if single else arr
@@ -1377,9 +2159,11 @@ class Sequential(Module):
     def macs(self, input_shape: Sequence[int]) -> int:
         return sum(m for _, m in self._shapes(input_shape)[1])
 
-    def summary(self, input_shape: Optional[Sequence[int]] = None) -> Summary:
+    def summary(self, input_shape: Optional[Sequence[int]] = None, depth: int = 1) -> Summary:
         """A torchinfo-style table: per layer its output shape (with the batch dimension,
         1 for an unbatched input_shape), parameters and MACs, and the totals.
+        ``depth`` > 1 adds the layers inside containers (nested Sequentials, Residual
+        blocks, Concat branches), indented and named, that many levels down.
 
         ``input_shape`` is one input's shape, e.g. ``(1, 28, 28)``, with or without a
         batch dimension. It may be left out only when the first layer fixes it (a
@@ -1403,16 +2187,23 @@ class Sequential(Module):
                     "Sequential.summary() needs input_shape, one input's shape such as "
                     "(C, H, W) = (1, 28, 28)"
                     + (f": the first layer, {first!r}, does not fix it" if first else ""))
+        depth = F._int_param(depth, "depth", 1)
         batched, per_layer = self._shapes(input_shape)
-        rows = [SummaryRow(f"{type(layer).__name__}-{i + 1}", shape, layer.num_params, macs)
-                for i, (layer, (shape, macs)) in enumerate(zip(self._layers, per_layer))]
+        rows: List[SummaryRow] = []
+        cur = batched
+        for i, (layer, (shape, macs)) in enumerate(zip(self._layers, per_layer)):
+            rows.append(SummaryRow(f"{type(layer).__name__}-{i + 1}", shape, layer.num_params,
+                                   macs))
+            rows.extend(_nested_rows(layer, cur, depth - 1, 1))
+            cur = shape
         return Summary(batched, rows)
 
     def __repr__(self) -> str:
         if not self._layers:
             return "Sequential()"
-        inner = "\n".join(f"  ({i}): {layer!r}" for i, layer in enumerate(self._layers))
-        return f"Sequential(\n{inner}\n)"
+        inner = "\n".join(f"  ({name}): " + repr(layer).replace("\n", "\n  ")
+                          for name, layer in self._children())
+        return f"{type(self).__name__}(\n{inner}\n)"
 
 
 # ----------------------------------------------------------------------------- losses
