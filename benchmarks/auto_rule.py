@@ -6,7 +6,8 @@ For each shape it times ``conv2d(..., algorithm=a)`` for a in direct and im2col,
 interleaved (one call of each in turn, R rounds, medians; CPU time on one thread, wall
 time on more), float32, the output passed in with ``out=`` so page faults do not blur the
 comparison. It prints the table (GFLOP/s,
-% of the 98 GFLOP/s-per-core FMA peak, im2col/direct time ratio), the pick of the rule
+% of the measured FMA peak for the vector width in use, ``convcore.machine``; the
+machine's kind and peaks are printed first, im2col/direct time ratio), the pick of the rule
 compiled in now (``_core.choose_algorithm``) and whether that pick is within 10% of the
 faster algorithm, then the threshold of the rule's form that fits these measurements
 best. The rule's form: im2col when
@@ -31,9 +32,8 @@ import time
 import numpy as np
 
 import convcore
-from convcore import _core, testing
+from convcore import _core, machine, testing
 
-PEAK_PER_CORE = 98.0  # GFLOP/s, float32 FMA peak of one core of the reference machine
 ALGORITHMS = ("direct", "im2col")
 # The direct algorithm's two layouts (_core.set_direct_layout), each measured forced.
 LAYOUTS = ("nchw", "nchwc")
@@ -102,11 +102,12 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     args = ap.parse_args()
     convcore.set_num_threads(args.threads)
-    peak = PEAK_PER_CORE * args.threads
+    peak = machine.peak_gflops(None, args.threads)
+    print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.describe().items()))
 
     rows = []
-    print(f"threads={args.threads}, ISA {_core.get_isa()}, float32, medians of {args.reps} "
-          "interleaved calls\n")
+    print(f"threads={args.threads}, ISA {_core.get_isa()} (peak {peak:.1f} GFLOP/s), float32, "
+          f"medians of {args.reps} interleaved calls\n")
     print("| shape | C/g | (C/g)RS | K/g | Wo | direct nchw GFLOP/s | direct nchwc GFLOP/s "
           "| im2col GFLOP/s | nchwc/nchw time | im2col/direct time | auto picks | within 10% |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |")

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 import convcore
-from convcore import _core, bench, machine
+from convcore import _core, bench
 from convcore.testing import SHAPES
 
 
@@ -106,6 +106,8 @@ def run_shapes(anchors: str, threads: int, rounds: int) -> None:
 
 
 def run_kernel(rounds: int) -> None:
+    from convcore import machine
+
     print(f"\n### GEMM micro-kernel alone, 1 thread (load {os.getloadavg()[0]:.1f})\n")
     for isa in _core.isas_supported():
         if isa == "scalar":
@@ -124,7 +126,13 @@ def main() -> None:
     ap.add_argument("--shapes", default="abdei", help="anchor letters (default abdei)")
     ap.add_argument("--no-kernel", action="store_true")
     args = ap.parse_args()
-    print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.describe().items()))
+    try:  # absent before convcore.machine existed: the script also times older builds
+        from convcore import machine
+    except ImportError:
+        machine = None
+    if machine is not None:
+        print("machine: " + ", ".join(f"{k} {v}" for k, v in machine.describe().items()))
+    print(f"convcore from {os.path.dirname(convcore.__file__)}")
     if not args.no_kernel:
         run_kernel(args.rounds)
     for t in args.threads:
