@@ -138,12 +138,16 @@ def test_geometry(rng, dtype, geometry):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_groups_and_stems(rng, dtype):
+def test_groups_stems_and_chunks(rng, dtype):
     check(rng, dtype, 1, 8, 7, 16, 36, 3, 3, groups=4, padding=1)   # 9 channels a group
     check(rng, dtype, 1, 6, 6, 15, 6, 3, 3, groups=3, padding=1)    # 2 a group
     check(rng, dtype, 1, 3, 31, 35, 40, 11, 11, stride=4)           # AlexNet-like
     check(rng, dtype, 1, 3, 30, 30, 17, 7, 7, stride=2, padding=3)  # ResNet stem-like
     check(rng, dtype, 2, 37, 6, 14, 33, 3, 3, padding=1)            # many input channels
+    # chunks of input channels (about 16 KiB of weights: 14 channels of 3x3, one of 11x11)
+    # over groups of 8 tiles, their partial sums kept between chunks: 3 tiles a row x 12 rows
+    check(rng, dtype, 1, 29, 12, 30, 21, 3, 3, padding=1)
+    check(rng, dtype, 1, 2, 40, 70, 18, 11, 11, stride=(1, 4), padding=2)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
