@@ -24,6 +24,15 @@ def digits():
 
 
 @pytest.fixture
+def small(monkeypatch):
+    """A reduced setting for the end-to-end runs: narrow networks, large batches (the
+    command's code paths unchanged, a fraction of the arithmetic)."""
+    for name, value in (("channels", (4, 4)), ("lc_channels", (1, 1)), ("hidden", 8),
+                        ("batch_size", 128)):
+        monkeypatch.setattr(classify.Settings, name, value)
+
+
+@pytest.fixture
 def no_sklearn(monkeypatch):
     """Make every ``import sklearn...`` fail, as if scikit-learn were not installed."""
     for name in list(sys.modules):
@@ -49,8 +58,8 @@ def check_shape(doc, seeds):
                 assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in values)
 
 
-def test_command_end_to_end(tmp_path, capsys):
-    """The reduced setting: two seeds, one epoch. Files written, table printed, JSON in the
+def test_command_end_to_end(tmp_path, capsys, small):
+    """The reduced setting: two seeds, one epoch, narrow networks. Files written, table printed, JSON in the
     documented shape with the models' own parameter counts."""
     out, path = tmp_path / "out", tmp_path / "r.json"
     assert main(["classify", "--seeds", "2", "--epochs", "1", "--out", str(out),
@@ -58,10 +67,11 @@ def test_command_end_to_end(tmp_path, capsys):
     text = capsys.readouterr().out
     doc = json.loads(path.read_text())
     check_shape(doc, seeds=2)
-    assert doc["params"] == {"cnn": classify.cnn(seed=0).num_params,
-                             "lc": classify.cnn(seed=0, locally_connected=True,
-                                                channels=classify.Settings.lc_channels).num_params,
-                             "mlp": classify.mlp(seed=0).num_params}
+    assert doc["params"] == {
+        "cnn": classify.cnn(seed=0, channels=classify.Settings.channels).num_params,
+        "lc": classify.cnn(seed=0, locally_connected=True,
+                           channels=classify.Settings.lc_channels).num_params,
+        "mlp": classify.mlp(seed=0, hidden=classify.Settings.hidden).num_params}
     table = (out / classify.MD).read_text()
     assert table.startswith("| model | parameters | original | permuted |")
     assert table.strip() in text
@@ -144,11 +154,15 @@ def test_permute_pixels_and_place():
 def test_models_take_their_image_sizes():
     for side in (8, 16):
         for model in (classify.cnn(side, seed=0),
-                      classify.cnn(side, seed=0, locally_connected=True),
+                      classify.cnn(side, seed=0, locally_connected=True,
+                                   channels=classify.Settings.lc_channels),
+                      classify.cnn(side, seed=0, channels=(3,)),
                       classify.mlp(side, seed=0)):
             assert model.output_shape((5, 1, side, side)) == (5, 10)
     # weight sharing: the CNN's parameter count does not depend on the image size
     assert classify.cnn(16, seed=0).num_params == classify.cnn(8, seed=0).num_params
+    with pytest.raises(ValueError, match="channels"):
+        classify.cnn(channels=())
 
 
 def test_bad_arguments(tmp_path, capsys):
@@ -169,7 +183,7 @@ def test_missing_scikit_learn_names_the_extra(tmp_path, capsys, no_sklearn):
     assert any('pip install ".[learn]"' in line for line in lines)
 
 
-def test_demo_section_five(monkeypatch):
+def test_demo_section_five(monkeypatch, small):
     monkeypatch.setattr(demo, "CLASSIFY_EPOCHS", 1)
     lines = []
     out = demo.run(demo.default_image()[100:140, 20:72].copy(), plot=False,
