@@ -280,8 +280,8 @@ def plot(results: Dict[str, Any], examples: Dict[str, np.ndarray], path: Path) -
     fig = _figure()
     if fig is None:
         return False
-    grid = fig.add_gridspec(2, len(examples), height_ratios=(2.2, 1), hspace=0.45,
-                            left=0.07, right=0.98, top=0.9, bottom=0.04)
+    grid = fig.add_gridspec(2, len(examples), height_ratios=(2.4, 1), hspace=0.3,
+                            wspace=0.3, left=0.07, right=0.98, top=0.9, bottom=0.03)
     half = len(examples) // 2
     colours = ("#4878d0", "#ee854a")
     for i, (exp, conditions) in enumerate((("permutation", ("original", "permuted")),
@@ -291,21 +291,25 @@ def plot(results: Dict[str, Any], examples: Dict[str, np.ndarray], path: Path) -
         for j, cond in enumerate(conditions):
             stats = [_mean_std(results[exp][k][cond]) for k in MODELS]
             means = [100 * m for m, _ in stats]
-            ax.bar(x + (j - 0.5) * 0.38, means, 0.38, yerr=[100 * s for _, s in stats],
-                   capsize=4, color=colours[j], label=cond)
-            for xi, m in zip(x + (j - 0.5) * 0.38, means):
-                ax.text(xi, m + 1.5, f"{m:.1f}", ha="center", fontsize=9)
-        ax.set_xticks(x, ["CNN", "locally\nconnected", "MLP"])
-        ax.set_ylim(0, 108)
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title({"permutation": "1. pixels permuted (train and test)",
-                      "translation": "2. trained centred, tested shifted"}[exp])
-        ax.legend(loc="lower left", fontsize=9)
+            at = x + (j - 0.5) * 0.38
+            ax.bar(at, means, 0.38, yerr=[100 * sd for _, sd in stats], capsize=4,
+                   color=colours[j], label=cond)
+            for xi, (m, sd) in zip(at, stats):
+                ax.text(xi, 100 * (m + sd) + 1.5, f"{100 * m:.1f}", ha="center", fontsize=9)
+        ax.set_xticks(x, ["CNN", "locally connected", "MLP"])
+        ax.set_ylim(0, 119)
+        ax.set_yticks(range(0, 101, 20))
+        if i == 0:
+            ax.set_ylabel("test accuracy (%)")
+        ax.set_title({"permutation": "1. pixels permuted (the same for train and test)",
+                      "translation": "2. trained centred, tested shifted (16x16)"}[exp])
+        ax.legend(loc="upper center", ncol=2, fontsize=9, frameon=False)
     for j, (title, img) in enumerate(examples.items()):
         ax = fig.add_subplot(grid[1, j])
         ax.imshow(img, cmap="gray_r", interpolation="nearest")
-        ax.set_title(title, fontsize=9)
-        ax.set_axis_off()
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
     n = len(results["permutation"]["cnn"]["original"])
     fig.suptitle(f"Digits (load_digits): CNN vs locally connected vs MLP, {n} seed"
                  f"{'s' if n != 1 else ''}", fontsize=14)
@@ -433,10 +437,10 @@ def run(*, seeds: int = Settings.seeds, epochs: int = Settings.epochs,
         results["files"].append(out / MD)
         if plot_figure:
             examples = {
-                "digit": data.X_test[0, 0],
-                "permuted": permute_pixels(data.X_test[:1], pixels)[0, 0],
-                "centred": canvas_test[0, 0],
-                "shifted": canvas_shifted[0, 0],
+                "a test digit": data.X_test[0, 0],
+                "its pixels permuted": permute_pixels(data.X_test[:1], pixels)[0, 0],
+                "centred on the canvas": canvas_test[0, 0],
+                f"shifted by {tuple(int(v) - centre for v in shifts[0])}": canvas_shifted[0, 0],
             }
             if plot(results, examples, out / PNG):
                 results["files"].append(out / PNG)
