@@ -46,7 +46,8 @@ def no_matplotlib(monkeypatch):
 def test_run_writes_two_pngs(tmp_path):
     pytest.importorskip("matplotlib")
     lines = []
-    out = demo.run(small_image(), tmp_path / "out", plot=True, print_fn=lines.append)
+    out = demo.run(small_image(), tmp_path / "out", plot=True, classify=False,
+                   print_fn=lines.append)
     assert out["pictures"] == [tmp_path / "out" / demo.SOBEL_PNG,
                                tmp_path / "out" / demo.PERMUTATION_PNG]
     for path in out["pictures"]:
@@ -57,7 +58,7 @@ def test_run_writes_two_pngs(tmp_path):
 
 def test_run_without_matplotlib_prints_everything_and_the_hint(tmp_path, no_matplotlib):
     lines = []
-    out = demo.run(small_image(), tmp_path, plot=True, print_fn=lines.append)
+    out = demo.run(small_image(), tmp_path, plot=True, classify=False, print_fn=lines.append)
     text = "\n".join(lines)
     assert out["pictures"] == []
     assert not list(tmp_path.glob("*.png"))
@@ -152,14 +153,14 @@ def test_load_image_npy_and_pillow(tmp_path):
 def test_large_images_are_averaged_down(monkeypatch):
     monkeypatch.setattr(demo, "MAX_SIDE", 30)
     lines = []
-    out = demo.run(small_image(40, 64), plot=False, print_fn=lines.append)
+    out = demo.run(small_image(40, 64), plot=False, classify=False, print_fn=lines.append)
     assert out["shape"] == (13, 21)
     assert "averaged down 3x" in lines[1]
 
 
 def test_cli_default_is_the_demo(tmp_path, capsys):
     np.save(tmp_path / "img.npy", small_image())
-    assert main(["--image", str(tmp_path / "img.npy"), "--no-plot", "--out",
+    assert main(["--image", str(tmp_path / "img.npy"), "--no-plot", "--no-classify", "--out",
                  str(tmp_path / "o")]) == 0
     text = capsys.readouterr().out
     assert "4. Locality" in text and "40 x 52" in text
@@ -169,13 +170,14 @@ def test_cli_default_is_the_demo(tmp_path, capsys):
 def test_cli_demo_subcommand_writes_pictures(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     np.save(tmp_path / "img.npy", small_image())
-    assert main(["demo", "--image", str(tmp_path / "img.npy"), "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--image", str(tmp_path / "img.npy"), "--no-classify",
+                 "--out", str(tmp_path)]) == 0
     for name in (demo.SOBEL_PNG, demo.PERMUTATION_PNG):
         assert png_size(tmp_path / name) == EXPECTED_PNG_SIZE
 
 
 def test_cli_bundled_scene_without_matplotlib(tmp_path, capsys, no_matplotlib):
-    assert main(["--out", str(tmp_path)]) == 0
+    assert main(["--no-classify", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "bundled scene" in text and "256 x 256" in text and demo.PLOT_HINT in text
 

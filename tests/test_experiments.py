@@ -115,7 +115,8 @@ def test_connectivity_plot_draws_measured_points_filled():
 
 def test_demo_labels_the_padding_of_each_max():
     lines = []
-    demo.run(demo.default_image()[100:140, 20:72].copy(), plot=False, print_fn=lines.append)
+    demo.run(demo.default_image()[100:140, 20:72].copy(), plot=False, classify=False,
+             print_fn=lines.append)
     text = "\n".join(lines)
     section3 = text[text.index("3. Translation"):text.index("4. Locality")]
     assert "with zero padding" in section3 and "replicate padding of sections 1" in section3

@@ -76,5 +76,5 @@ def test_api_reference_covers_every_public_name(module, prefix):
 
 def test_commands_outputs_are_ignored():
     ignored = (ROOT / ".gitignore").read_text().split()
-    for entry in ("/convcore_demo/", "edges.pgm", "/bench_report/", "/docs/_build/"):
+    for entry in ("/convcore_demo/", "/convcore_classify/", "edges.pgm", "/bench_report/", "/docs/_build/"):
         assert entry in ignored

@@ -1,4 +1,4 @@
-"""Command line: ``python -m convcore [demo|info|bench] ...`` (also the ``convcore`` script).
+"""Command line: ``python -m convcore [demo|info|bench|classify] ...`` (also the ``convcore`` script).
 
 The demo (the lecture's argument on an image, see convcore/demo.py) is the default
 command. Each command is one ``add_parser`` call whose ``func`` takes the parsed
@@ -32,7 +32,20 @@ def _demo(args: argparse.Namespace) -> int:
         except (ImportError, OSError, ValueError) as e:  # an unreadable --image: say why
             print(f"convcore demo: {e}", file=sys.stderr)
             return 2
-    demo.run(image, args.out, plot=not args.no_plot, name=args.image)
+    demo.run(image, args.out, plot=not args.no_plot, name=args.image,
+             classify=not args.no_classify)
+    return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from convcore import classify
+
+    try:
+        classify.run(seeds=args.seeds, epochs=args.epochs, out_dir=args.out,
+                     json_path=args.json, plot_figure=not args.no_plot)
+    except (ImportError, ValueError, TypeError) as e:  # no scikit-learn, or bad --seeds/--epochs
+        print(f"convcore classify: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -55,11 +68,33 @@ def build_parser() -> Tuple[argparse.ArgumentParser, Any]:
                    help="folder for demo_sobel.png and demo_permutation.png "
                         "(default: %(default)s)")
     p.add_argument("--no-plot", action="store_true", help="print only, write no pictures")
+    p.add_argument("--no-classify", action="store_true",
+                   help="skip section 5, the digits classification (a few seconds of training)")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("info", help="version, instruction sets, threads, compiler; the CPU, "
                                     "its measured ymm and zmm FMA peaks and its kind")
     p.set_defaults(func=_info)
+
+    from convcore import classify
+
+    p = sub.add_parser("classify", help="train CNN, locally connected and MLP on digits: "
+                                        "permuted pixels, shifted digits",
+                       description="The lecture's classification claims on scikit-learn's "
+                                   "digits: test accuracy of a CNN, a locally connected "
+                                   "network and an MLP on permuted pixels and on shifted "
+                                   "digits, mean and std over seeds; a table and a figure. "
+                                   f"Needs scikit-learn ({classify.LEARN_HINT}).")
+    p.add_argument("--out", metavar="DIR", default="convcore_classify",
+                   help=f"folder for {classify.MD} and {classify.PNG} (default: %(default)s)")
+    p.add_argument("--seeds", metavar="N", type=int, default=classify.Settings.seeds,
+                   help="seeds 0..N-1, each trains every model anew (default: %(default)s)")
+    p.add_argument("--epochs", metavar="N", type=int, default=classify.Settings.epochs,
+                   help="training epochs per model (default: %(default)s)")
+    p.add_argument("--json", metavar="PATH", default=None,
+                   help="also write the parameter counts and per-seed accuracies as JSON")
+    p.add_argument("--no-plot", action="store_true", help="write the table only, no figure")
+    p.set_defaults(func=_classify)
 
     from convcore import bench
 

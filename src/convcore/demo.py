@@ -11,6 +11,9 @@ connected ones, shown on one image.
 4. Locality: a fixed permutation of the pixels is invisible to a fully connected layer
    (permute its columns and its output is unchanged) but wrecks the convolution's maps:
    numbers and a second PNG.
+5. Classification (needs scikit-learn, ``pip install ".[learn]"``): a CNN, the same network
+   locally connected and an MLP trained on 8x8 digits, on permuted pixels and on shifted
+   digits; ``python -m convcore classify`` shortened to one seed and 8 epochs, printed.
 
 ``*`` is cross-correlation here, as in deep learning (no kernel flip), so ReLU(I * Mx)
 keeps edges where the image gets brighter from left to right.
@@ -38,6 +41,7 @@ DENSE_BUDGET = 256 * 10**6  # bytes: build and time a fully connected matrix up 
 FIGSIZE, DPI = (12.0, 8.0), 80  # both PNGs are 960 x 640 pixels
 SOBEL_PNG, PERMUTATION_PNG = "demo_sobel.png", "demo_permutation.png"
 PLOT_HINT = 'pip install "convcore[plot]"'
+CLASSIFY_EPOCHS = 8  # section 5: one seed of ``python -m convcore classify``, 8 of its 20 epochs
 
 ImageArg = Union[None, str, Path, np.ndarray]
 
@@ -324,17 +328,42 @@ def plot_permutation(img: np.ndarray, perm: Dict[str, Any], path: Path) -> bool:
     return True
 
 
+def classification(print_fn: Callable[[str], None] = print) -> Optional[Dict[str, Any]]:
+    """Section 5: :func:`convcore.classify.run` with one seed, printed (no files), or a
+    hint and None when scikit-learn is missing."""
+    from convcore import classify
+
+    p = print_fn
+    p("\n5. Classification: what locality and weight sharing are worth on real digits "
+      "(one seed)")
+    try:
+        classify.load_digits()
+    except ImportError as e:
+        p(f"   Skipped: {e}")
+        return None
+    lines: List[str] = []
+    result = classify.run(seeds=1, epochs=CLASSIFY_EPOCHS, out_dir=None, identity=False,
+                          print_fn=lines.append)
+    p("   " + "\n".join(lines).replace("\n", "\n   "))
+    p(f"   (one seed, {CLASSIFY_EPOCHS} epochs: `python -m convcore classify` trains "
+      f"{classify.Settings.epochs} epochs over {classify.Settings.seeds} seeds and draws the "
+      "figure)")
+    return result
+
+
 # ----------------------------------------------------------------------------- run
 
 
 def run(image: ImageArg = None, out_dir: Union[str, Path] = "convcore_demo",
         plot: bool = True, *, seed: int = 0, name: Optional[str] = None,
-        print_fn: Callable[[str], None] = print) -> Dict[str, Any]:
+        classify: bool = True, print_fn: Callable[[str], None] = print) -> Dict[str, Any]:
     """Run the demo on ``image`` (None: the bundled scene; a path: .npy or anything Pillow
     reads; or a 2-D array of 0..255 intensities, called ``name`` in the output), print
     the results, and (``plot`` and matplotlib installed) write demo_sobel.png and
-    demo_permutation.png into ``out_dir``. Returns the numbers and the paths of the
-    pictures written."""
+    demo_permutation.png into ``out_dir``. ``classify``: also section 5, the digits
+    classification with one seed (skipped with a hint when scikit-learn is missing).
+    Returns the numbers (``"classify"``: :func:`convcore.classify.run`'s result, or None)
+    and the paths of the pictures written."""
     if image is None:
         img, source = default_image(), "the bundled scene (convcore/data/scene.npy)"
     elif isinstance(image, np.ndarray):
@@ -410,6 +439,10 @@ def run(image: ImageArg = None, out_dir: Union[str, Path] = "convcore_demo",
     p(f"     mean |response| {perm['mean_abs']:.2f} -> {perm['mean_abs_permuted']:.2f}: "
       "neighbours are no longer neighbours, the filter measures noise.")
     p("   A convolution relies on where the pixels are; a fully connected layer ignores it.")
+
+    out["classify"] = None
+    if classify:
+        out["classify"] = classification(print_fn=p)
 
     if plot:
         out_path = Path(out_dir)
