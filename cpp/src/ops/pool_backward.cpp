@@ -42,12 +42,16 @@ void max_grad(const Pool2dParams& p, const T* g, const T* x, T* gi) {
         const int64_t w1 = std::min(w0 + (p.S - 1) * p.dilation_w + 1, W);
         const int64_t ws = first_inside(w0, p.dilation_w);
         // As PyTorch: strictly greater replaces (ties keep the first), a NaN always does.
+        // Selects, not branches: which tap wins is data, and a mispredicted branch per
+        // tap cost 3x the forward's time.
         int64_t best = hs * W + ws;
         T mx = -INFINITY;
         for (int64_t ih = hs; ih < h1; ih += p.dilation_h)
           for (int64_t iw = ws; iw < w1; iw += p.dilation_w) {
             const T v = xp[ih * W + iw];
-            if (v > mx || std::isnan(v)) mx = v, best = ih * W + iw;
+            const bool take = (v > mx) | (v != v);
+            mx = take ? v : mx;
+            best = take ? ih * W + iw : best;
           }
         out[best] += gp[oh * Wo + ow];
       }

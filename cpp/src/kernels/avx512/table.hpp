@@ -23,6 +23,8 @@ constexpr IsaTables make_tables() {
                         true};
   t.f64.direct_plane = {"direct_plane_f64_avx512", "avx512", &direct_plane_f64_avx512, 1, 64,
                         true};
+  t.f32.tap_dots = {"tap_dots_f32_avx512", "avx512", &tap_dots_f32_avx512, 4, 6};
+  t.f64.tap_dots = {"tap_dots_f64_avx512", "avx512", &tap_dots_f64_avx512, 4, 6};
   t.peak_fma = {"peak_fma_12x16_avx512", "avx512", &peak_fma_12x16_avx512, 12, 16};
   return t;
 }
