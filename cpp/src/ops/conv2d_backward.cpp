@@ -142,6 +142,10 @@ void weight_grad_gemm(const GemmKernel<T>& gk, const Conv2dParams& q, const Weig
   const int64_t wsize = q.K * kd;
   const WeightTiles wt = weight_tiles(gk, q, wp.item_len);
   const int64_t tasks = q.groups * wt.mblocks * wt.cblocks * wp.chunks;
+  // 1x1, stride 1, no padding: B's columns are the input's channel rows, packed in place.
+  const bool pointwise = q.R == 1 && q.S == 1 && q.stride_h == 1 && q.stride_w == 1 &&
+                         q.pad_top == 0 && q.pad_bottom == 0 && q.pad_left == 0 &&
+                         q.pad_right == 0;
   parallel_for(tasks, [&](int64_t t) {
     const int64_t c = t % wp.chunks, cb = (t / wp.chunks) % wt.cblocks;
     const int64_t mb = (t / (wp.chunks * wt.cblocks)) % wt.mblocks;
@@ -157,8 +161,13 @@ void weight_grad_gemm(const GemmKernel<T>& gk, const Conv2dParams& q, const Weig
     for (int64_t it = first; it < last; ++it) {
       const int64_t n = it / wp.items_per_image;
       const int64_t q0 = it % wp.items_per_image * wp.item_len, kc = std::min(wp.item_len, P - q0);
-      im2col_gather(q, x + (n * q.C + grp * Cg) * HW, j0, cols, q0, kc, wt.ld, buf);
-      pack_b_panels(gk, buf, wt.ld, cols, 0, kc, bpan);
+      const T* xg = x + (n * q.C + grp * Cg) * HW;
+      if (pointwise) {  // the gathered rows would be a copy of the input's channel rows
+        pack_b_panels(gk, xg + j0 * P + q0, P, cols, 0, kc, bpan);
+      } else {
+        im2col_gather(q, xg, j0, cols, q0, kc, wt.ld, buf);
+        pack_b_panels(gk, buf, wt.ld, cols, 0, kc, bpan);
+      }
       const T* gy = g + (n * q.K + grp * Kg + m0) * P + q0;
       auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kcc) {
         pack_panels(gy + i0 * P, P, mc, k0, kcc, MR, abuf);
