@@ -592,3 +592,22 @@ def test_cross_entropy_bad_inputs():
         convcore.cross_entropy(z, np.array([0, 1, 2]), "avg")
     with pytest.raises(ValueError, match="logits must be"):
         convcore.cross_entropy(np.zeros(4), np.array([0]))
+
+
+@pytest.mark.parametrize("ws,groups", [((3, 1, 3, 3), 3), ((5, 1, 3, 3), 1)])
+def test_conv2d_backward_weight_rows_with_an_infinite_input(rng, ws, groups):
+    # The row dot products (few filters per input channel) read zero-padded rows: an
+    # infinity there would meet the padding's zeros (0 * inf = NaN), so such rows take
+    # the exact path, whose taps never leave the image: finite weights stay finite.
+    c = ws[1] * groups
+    x = rng.standard_normal((2, c, 9, 8))
+    x[1, 0, 0, 0] = np.inf
+    w = rng.standard_normal(ws)
+    g = rng.standard_normal(convcore.conv2d(np.zeros_like(x), w, padding=1, groups=groups).shape)
+    gw = convcore.conv2d_backward(g, x, w, padding=1, groups=groups,
+                                  output_mask=(False, True, False))[1]
+    want = reference_conv2d_backward(g, x, w, padding=1, groups=groups)[1]
+    np.testing.assert_array_equal(np.isfinite(gw), np.isfinite(want))
+    fin = np.isfinite(want)
+    assert np.isfinite(gw).sum() > 0 and np.allclose(gw[fin], want[fin], rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(np.sign(gw[~fin]), np.sign(want[~fin]))

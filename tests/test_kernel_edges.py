@@ -165,3 +165,30 @@ def test_locally_connected_rows_edges(rng, case):
             bl = np.ascontiguousarray(np.broadcast_to(b[:, None, None], (k_out, 2, 2)))
             y = under(table, lambda: convcore.locally_connected2d(x, wl, bl))
             testing.check_conv2d(y, x, w, b)
+
+
+# --------------------------------------------------------------------------
+# TapDotsFn (mr gradient rows x nr taps a block, dots in 64/itemsize lanes): conv2d's
+# weight gradient with few filters on one input channel, or one filter per group
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", registered("tap_dots"), ids=case_id)
+def test_tap_dots_edges(rng, case):
+    table, dtype, k = case
+    lanes = 64 // np.dtype(dtype).itemsize
+    cases = [((1, 1, 1, lanes + 6), (k_out, 1, 1, taps), {})            # rows x tap blocks
+             for k_out in edges(k["mr"]) for taps in edges(max(k["nr"], 2))]
+    cases += [((1, 1, 1, width), (2, 1, 1, 3), {}) for width in edges(lanes)  # dot lengths
+              if width >= 3]
+    cases += [((2, 6, 5, lanes - 1), (3, 2, 3, 3), dict(padding=1, groups=3)),  # Kg = 1, Cg = 2
+              ((3, 1, 7, 9), (5, 1, 3, 2), dict(padding=(2, 1), dilation=(2, 1)))]
+    for xs, ws, kw in cases:
+        x, w = randn(rng, xs, dtype), randn(rng, ws, dtype)
+        g = randn(rng, convcore.conv2d(x, w, **kw).shape, dtype)
+        gw = same_as_scalar(table, lambda: convcore.conv2d_backward(
+            g, x, w, output_mask=(False, True, False), **kw)[1])
+        want = testing.reference_conv2d_backward(g, x, w, **kw)[1]
+        want_abs = testing.reference_conv2d_backward(np.abs(g), np.abs(x), np.abs(w), **kw)[1]
+        n_terms = g.shape[0] * g.shape[2] * g.shape[3]
+        bound = testing.conv_tolerance(n_terms, dtype) * want_abs + np.finfo(dtype).tiny * n_terms
+        assert np.all(np.abs(gw - want) <= bound), (table, xs, ws, kw)

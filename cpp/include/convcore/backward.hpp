@@ -70,7 +70,9 @@ void linear_backward(int64_t M, int64_t in_features, int64_t out_features,
 //     im2col gather), the batch and pixels reduced in blocks of at most 256 pixels of one
 //     image, blocks grouped into a fixed number of chunks (a function of the sizes, at most
 //     8) whose partial sums are added in order; one output channel per group (depthwise,
-//     one-channel filtering): dot products of rows instead.
+//     one-channel filtering), or at stride 1 up to 16 filters on one input channel per
+//     group (LeNet-like first layers): dot products of rows instead (blocks of whole output
+//     rows, chunked alike).
 //   grad_bias (K): sums of grad_output per channel.
 // x is needed for grad_weight only, w for grad_input only (may be nullptr otherwise).
 void conv2d_backward(const Conv2dParams& p, const float* grad_output, const float* x,

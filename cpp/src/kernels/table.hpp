@@ -123,6 +123,15 @@ template <class T>
 using AvgPoolRowFn = void (*)(const PoolRowArgs& p, const T* x, T* y, T* tmp, T row_count,
                               const T* col_count);
 
+// conv2d's weight gradient by row dot products (ops/conv2d_backward.cpp, few output
+// channels per group): for k < kn <= KB (the slot's mr), t < taps,
+// out[k*out_ld + t] += dot(g + k*g_ld, x + off[t], n), each dot summed in L = 64/sizeof(T)
+// lanes (product i in lane i % L, one FMA per product in order of i, lanes starting at 0),
+// the lanes then added in order 0..L-1 to 0, that sum added to out.
+template <class T>
+using TapDotsFn = void (*)(const T* g, int64_t g_ld, int64_t kn, const T* x, const int64_t* off,
+                           int64_t taps, int64_t n, T* out, int64_t out_ld);
+
 // The FMA-throughput probe: `steps` steps of acc = acc * m + c on MR independent chains
 // of NR lanes (2*MR*NR FLOPs per step), accumulators starting at 8*chain + lane; returns
 // the sum of the accumulators (chains in order, lanes in order) so none is dead code.
@@ -149,7 +158,8 @@ struct Kernel {
   X(locally_connected, LocallyConnectedFn<T>)                                            \
   X(locally_connected_rows, LocallyConnectedRowsFn<T>)                                   \
   X(max_pool_row, MaxPoolRowFn<T>)                                                       \
-  X(avg_pool_row, AvgPoolRowFn<T>)
+  X(avg_pool_row, AvgPoolRowFn<T>)                                                       \
+  X(tap_dots, TapDotsFn<T>)           /* mr gradient rows x nr taps a block */
 
 // One ISA's kernels for one dtype.
 template <class T>

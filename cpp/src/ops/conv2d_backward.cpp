@@ -21,10 +21,13 @@
 //   chunks (at most kMaxChunks, fewer when their partial sums would exceed kPartialBytes, a
 //   function of the sizes only); tasks are (group, row block, column block, chunk), each
 //   chunk's partial sums added in chunk order afterwards: bitwise identical results for any
-//   thread count. One output channel per group (depthwise, one-channel filtering): the
-//   GEMM would use one row of its tile, so each tap is a sum of dot products of rows.
+//   thread count. One output channel per group (depthwise, one-channel filtering), or a
+//   few filters on one input channel at stride 1 (LeNet's first layer): the GEMM would use
+//   few rows of its tile, so each tap is a sum of dot products of rows (the kernel table's
+//   tap_dots).
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "checked.hpp"
 #include "convcore/backward.hpp"
@@ -66,14 +69,23 @@ WeightPlan weight_plan(const Conv2dParams& q, int64_t item_len, int64_t elem) {
   return w;
 }
 
-// One output channel per group: a kernel-row item is `item_len` output pixels' worth of
-// whole rows; the GEMM's items are blocks of at most KC pixels.
-bool per_row_weight_grad(const Conv2dParams& q) { return q.K / q.groups == 1; }
+// Row dot products (weight_grad_rows) instead of the GEMM: one output channel per group,
+// or, at stride 1, a few filters on one input channel (LeNet's first layer: 6 filters of
+// 5x5 on one channel), where the GEMM's tile would hold K/groups of its 14 rows and its
+// gather R*S copies of every pixel.
+constexpr int64_t kRowsMaxFilters = 16;
+bool per_row_weight_grad(const Conv2dParams& q) {
+  const int64_t Kg = q.K / q.groups;
+  return Kg == 1 || (q.C == q.groups && Kg <= kRowsMaxFilters && q.stride_h == 1 &&
+                     q.stride_w == 1);
+}
 
+// A kernel-row item is whole output rows, about kRowItemPixels of them (at most the
+// image's); the GEMM's items are blocks of at most KC pixels.
 int64_t weight_item_len(const Conv2dParams& q) {
   const int64_t P = q.out_h() * q.out_w();
   if (per_row_weight_grad(q))
-    return std::max<int64_t>(1, kRowItemPixels / q.out_w()) * q.out_w();
+    return std::clamp<int64_t>(kRowItemPixels / q.out_w(), 1, q.out_h()) * q.out_w();
   return gemm_kc(P);
 }
 
@@ -130,6 +142,10 @@ void weight_grad_gemm(const GemmKernel<T>& gk, const Conv2dParams& q, const Weig
   const int64_t wsize = q.K * kd;
   const WeightTiles wt = weight_tiles(gk, q, wp.item_len);
   const int64_t tasks = q.groups * wt.mblocks * wt.cblocks * wp.chunks;
+  // 1x1, stride 1, no padding: B's columns are the input's channel rows, packed in place.
+  const bool pointwise = q.R == 1 && q.S == 1 && q.stride_h == 1 && q.stride_w == 1 &&
+                         q.pad_top == 0 && q.pad_bottom == 0 && q.pad_left == 0 &&
+                         q.pad_right == 0;
   parallel_for(tasks, [&](int64_t t) {
     const int64_t c = t % wp.chunks, cb = (t / wp.chunks) % wt.cblocks;
     const int64_t mb = (t / (wp.chunks * wt.cblocks)) % wt.mblocks;
@@ -145,8 +161,13 @@ void weight_grad_gemm(const GemmKernel<T>& gk, const Conv2dParams& q, const Weig
     for (int64_t it = first; it < last; ++it) {
       const int64_t n = it / wp.items_per_image;
       const int64_t q0 = it % wp.items_per_image * wp.item_len, kc = std::min(wp.item_len, P - q0);
-      im2col_gather(q, x + (n * q.C + grp * Cg) * HW, j0, cols, q0, kc, wt.ld, buf);
-      pack_b_panels(gk, buf, wt.ld, cols, 0, kc, bpan);
+      const T* xg = x + (n * q.C + grp * Cg) * HW;
+      if (pointwise) {  // the gathered rows would be a copy of the input's channel rows
+        pack_b_panels(gk, xg + j0 * P + q0, P, cols, 0, kc, bpan);
+      } else {
+        im2col_gather(q, xg, j0, cols, q0, kc, wt.ld, buf);
+        pack_b_panels(gk, buf, wt.ld, cols, 0, kc, bpan);
+      }
       const T* gy = g + (n * q.K + grp * Kg + m0) * P + q0;
       auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kcc) {
         pack_panels(gk, gy + i0 * P, P, mc, k0, kcc, abuf);
@@ -186,68 +207,86 @@ void rows_item_exact(const Conv2dParams& q, const T* gy, const T* xc, int64_t i0
     }
 }
 
-// Stride 1: the item's grad_output rows, zero-extended to the padded width Wp (gp, built
-// by the caller), against the zero-padded input rows they read (xp): each tap is then one
-// long dot product, gp's flat index against xp's shifted by r*dh*Wp + s*dw (the products
-// past a row's end meet gp's zeros). False, with nothing added, when the input rows hold a
-// NaN or infinity: 0 * inf would turn those products into NaN (rows_item_exact then).
+// Stride 1: the zero-padded input rows an item of output rows [i0, i1) reads (xp, rows
+// Wp = W + pad_left + pad_right long, then dw*(S-1) zeros), so that with the item's
+// grad_output rows zero-extended to Wp each tap is one long dot product: the gradient's
+// flat index against xp's shifted by r*dh*Wp + s*dw (products past a row's end meet the
+// gradient's zeros). False when the rows hold a NaN or infinity: 0 * inf would turn those
+// products into NaN (rows_item_exact then).
 template <class T>
-bool rows_item_flat(const Conv2dParams& q, const T* gp, const T* xc, int64_t i0, int64_t i1,
-                    T* xp, T* out) {
-  const int64_t Wp = q.W + q.pad_left + q.pad_right, rows = i1 - i0;
-  const int64_t xrows = rows + q.dilation_h * (q.R - 1), tail = q.dilation_w * (q.S - 1);
-  bool finite = true;
+bool pad_item_rows(const Conv2dParams& q, const T* xc, int64_t i0, int64_t i1, T* xp) {
+  const int64_t Wp = q.W + q.pad_left + q.pad_right;
+  const int64_t xrows = i1 - i0 + q.dilation_h * (q.R - 1), tail = q.dilation_w * (q.S - 1);
   for (int64_t u = 0; u < xrows; ++u) {
     T* row = xp + u * Wp;
     const int64_t ih = i0 + u - q.pad_top;
-    std::fill(row, row + Wp, T(0));
-    if (ih < 0 || ih >= q.H) continue;
-    const T* src = xc + ih * q.W;
-    finite = finite && all_finite(src, q.W);
-    std::copy(src, src + q.W, row + q.pad_left);
+    const int64_t left = ih < 0 || ih >= q.H ? Wp : q.pad_left;
+    std::fill(row, row + left, T(0));
+    if (left == Wp) continue;
+    std::copy(xc + ih * q.W, xc + (ih + 1) * q.W, row + left);
+    std::fill(row + left + q.W, row + Wp, T(0));
   }
-  if (!finite) return false;
   std::fill(xp + xrows * Wp, xp + xrows * Wp + tail, T(0));
-  for (int64_t r = 0; r < q.R; ++r)
-    for (int64_t s = 0; s < q.S; ++s)
-      out[r * q.S + s] +=
-          lane_dot(gp, xp + r * q.dilation_h * Wp + s * q.dilation_w, rows * Wp);
-  return true;
+  // One check over the whole buffer (the padding is finite): per row, short rows spent
+  // more time in the check's tail than the dot products took.
+  return all_finite(xp, xrows * Wp);
 }
 
-// One output channel per group (depthwise, one-channel filtering): the GEMM would fill one
-// row of its tile, so each tap is a sum of dot products instead; tasks (group, chunk).
+// Scratch of one weight_grad_rows task: stride 1, the group's Kg zero-extended gradient
+// rows of an item and one channel's padded input rows; else one strided row.
+int64_t rows_scratch(const Conv2dParams& q, int64_t item_len) {
+  const int64_t Wo = q.out_w(), rows_max = item_len / Wo;
+  if (q.stride_h != 1 || q.stride_w != 1) return Wo;
+  const int64_t Wp = q.W + q.pad_left + q.pad_right;
+  return q.K / q.groups * rows_max * Wp + (rows_max + q.dilation_h * (q.R - 1)) * Wp +
+         q.dilation_w * (q.S - 1);
+}
+
+// Few output channels per group (depthwise, one-channel filtering, a handful of filters
+// on one input channel): the GEMM would fill few rows of its tile, so each tap is a dot
+// product of rows instead, stride 1 on the kernel table's tap_dots (a block of gradient
+// rows against every tap of one input channel); tasks (group, chunk).
 template <class T>
-void weight_grad_rows(const Conv2dParams& q, const WeightPlan& wp, const T* g, const T* x,
-                      T* gw, T* partial) {
+void weight_grad_rows(const kernels::Kernel<kernels::TapDotsFn<T>>& dots, const Conv2dParams& q,
+                      const WeightPlan& wp, const T* g, const T* x, T* gw, T* partial) {
   const int64_t Ho = q.out_h(), Wo = q.out_w(), P = Ho * Wo, HW = q.H * q.W;
-  const int64_t Cg = q.C / q.groups, RS = q.R * q.S, kd = Cg * RS, wsize = q.K * kd;
+  const int64_t Cg = q.C / q.groups, Kg = q.K / q.groups, RS = q.R * q.S, kd = Cg * RS;
+  const int64_t wsize = q.K * kd;
   const bool flat = q.stride_h == 1 && q.stride_w == 1;
   const int64_t Wp = q.W + q.pad_left + q.pad_right, rows_max = wp.item_len / Wo;
-  const int64_t gp_elems = rows_max * Wp;
-  const int64_t scratch = flat ? gp_elems + (rows_max + q.dilation_h * (q.R - 1)) * Wp +
-                                     q.dilation_w * (q.S - 1)
-                               : Wo;
+  const int64_t g_ld = rows_max * Wp, gp_elems = Kg * g_ld;
+  const int64_t scratch = rows_scratch(q, wp.item_len), KB = dots.mr;
+  std::vector<int64_t> off(static_cast<size_t>(RS));
+  for (int64_t r = 0; r < q.R; ++r)
+    for (int64_t s = 0; s < q.S; ++s) off[r * q.S + s] = r * q.dilation_h * Wp + s * q.dilation_w;
   parallel_for(q.groups * wp.chunks, [&](int64_t t) {
     const int64_t c = t % wp.chunks, grp = t / wp.chunks;
-    T* out = chunk_target(gw, partial, wsize, c) + grp * kd;
-    std::fill(out, out + kd, T(0));
+    T* out = chunk_target(gw, partial, wsize, c) + grp * Kg * kd;
+    std::fill(out, out + Kg * kd, T(0));
     T* buf = static_cast<T*>(thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));
+    T* xp = buf + gp_elems;
     const int64_t first = wp.items * c / wp.chunks, last = wp.items * (c + 1) / wp.chunks;
     for (int64_t it = first; it < last; ++it) {
       const int64_t n = it / wp.items_per_image;
       const int64_t i0 = it % wp.items_per_image * rows_max, i1 = std::min(Ho, i0 + rows_max);
-      const T* gy = g + (n * q.K + grp) * P;
+      const T* gy = g + (n * q.K + grp * Kg) * P;
       if (flat)
-        for (int64_t i = i0; i < i1; ++i) {
-          T* row = buf + (i - i0) * Wp;
-          std::copy(gy + i * Wo, gy + (i + 1) * Wo, row);
-          std::fill(row + Wo, row + Wp, T(0));
-        }
+        for (int64_t k = 0; k < Kg; ++k)
+          for (int64_t i = i0; i < i1; ++i) {
+            T* row = buf + k * g_ld + (i - i0) * Wp;
+            std::copy(gy + k * P + i * Wo, gy + k * P + (i + 1) * Wo, row);
+            std::fill(row + Wo, row + Wp, T(0));
+          }
       for (int64_t cc = 0; cc < Cg; ++cc) {
         const T* xc = x + (n * q.C + grp * Cg + cc) * HW;
-        if (!flat || !rows_item_flat(q, buf, xc, i0, i1, buf + gp_elems, out + cc * RS))
-          rows_item_exact(q, gy, xc, i0, i1, flat ? buf + gp_elems : buf, out + cc * RS);
+        if (flat && pad_item_rows(q, xc, i0, i1, xp)) {
+          for (int64_t k0 = 0; k0 < Kg; k0 += KB)
+            dots.fn(buf + k0 * g_ld, g_ld, std::min(KB, Kg - k0), xp, off.data(), RS,
+                    (i1 - i0) * Wp, out + k0 * kd + cc * RS, kd);
+          continue;
+        }
+        for (int64_t k = 0; k < Kg; ++k)
+          rows_item_exact(q, gy + k * P, xc, i0, i1, flat ? xp : buf, out + k * kd + cc * RS);
       }
     }
   });
@@ -468,7 +507,7 @@ template <class T>
 class WeightsPlan final : public ConvPlan<T> {
  public:
   WeightsPlan(const PlanRequest<T>& r, bool rows)
-      : q_(r.problem), gk_(gemm_kernel(r.kernels)), rows_(rows) {}
+      : q_(r.problem), gk_(gemm_kernel(r.kernels)), dots_(r.kernels.tap_dots), rows_(rows) {}
   void run(const ConvTensors<T>& t) const override {
     Conv2dParams q = q_;
     q.N = t.N;
@@ -477,7 +516,7 @@ class WeightsPlan final : public ConvPlan<T> {
     const WeightPlan wp = weight_plan(q, weight_item_len(q), sizeof(T));
     Buffer<T> partial(std::max<int64_t>(1, (wp.chunks - 1) * wsize));
     if (rows_)
-      weight_grad_rows(q, wp, t.dy, t.x, t.dw, partial.get());
+      weight_grad_rows(dots_, q, wp, t.dy, t.x, t.dw, partial.get());
     else
       weight_grad_gemm(gk_, q, wp, t.dy, t.x, t.dw, partial.get());
     add_partials(t.dw, partial.get(), wsize, wp.chunks);
@@ -489,9 +528,8 @@ class WeightsPlan final : public ConvPlan<T> {
     const WeightPlan wp = weight_plan(q, weight_item_len(q), e);
     const int64_t wsize = q.K * (q.C / q.groups) * q.R * q.S;
     int64_t per_thread;
-    if (rows_)  // padded grad_output and input rows of an item (stride 1)
-      per_thread = (2 * (wp.item_len / q.out_w()) + q.dilation_h * (q.R - 1)) *
-                       (q.W + q.pad_left + q.pad_right) + q.dilation_w * (q.S - 1) + q.out_w();
+    if (rows_)
+      per_thread = rows_scratch(q, wp.item_len);
     else
       per_thread = weight_tiles(gk_, q, wp.item_len).scratch;
     return ((wp.chunks - 1) * wsize + threads * per_thread) * e;
@@ -500,6 +538,7 @@ class WeightsPlan final : public ConvPlan<T> {
  private:
   Conv2dParams q_;
   GemmKernel<T> gk_;
+  kernels::Kernel<kernels::TapDotsFn<T>> dots_;
   bool rows_;
 };
 

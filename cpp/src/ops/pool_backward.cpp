@@ -21,6 +21,36 @@ int64_t first_inside(int64_t start, int64_t dilation) {
   return start;
 }
 
+// The index (into base) of the window's winning tap, taps at base + off[t] in row-major
+// window order. As PyTorch: strictly greater replaces (ties keep the first), a NaN always
+// does (so the last NaN wins). Without a NaN that is the first tap equal to the window's
+// maximum: the maximum (maxss) and the first match (integer arithmetic) are short
+// dependency chains, where a running compare-and-select was one long chain plus a
+// mispredicted branch per window or so (4x the forward's time). NT > 0: NT taps, unrolled.
+template <int NT, class T>
+int64_t window_argmax(const T* base, const int64_t* off, int64_t taps) {
+  const int64_t n = NT > 0 ? NT : taps;
+  T mx = base[off[0]];
+  bool nan = false;
+  for (int64_t t = 0; t < n; ++t) {
+    const T v = base[off[t]];
+    mx = v > mx ? v : mx;
+    nan |= v != v;
+  }
+  int64_t best = off[0];
+  if (!nan) {
+    // best += hit * (off - best): arithmetic, as the compiler turns a select on a float
+    // equality into branches (mispredicted: which tap wins is data).
+    for (int64_t t = n - 1; t >= 0; --t) {
+      const int64_t hit = base[off[t]] == mx;
+      best += hit * (off[t] - best);
+    }
+  } else {
+    for (int64_t t = 0; t < n; ++t) best = base[off[t]] != base[off[t]] ? off[t] : best;
+  }
+  return best;
+}
+
 template <class T>
 void max_grad(const Pool2dParams& p, const T* g, const T* x, T* gi) {
   p.validate();
@@ -28,28 +58,46 @@ void max_grad(const Pool2dParams& p, const T* g, const T* x, T* gi) {
   if (g == nullptr || x == nullptr || gi == nullptr)
     throw value_error("max_pool2d_backward: arrays must not be null");
   const int64_t Ho = p.out_h(), Wo = p.out_w(), H = p.H, W = p.W;
+  const int64_t taps = p.R * p.S;
+  std::vector<int64_t> off(static_cast<size_t>(taps));  // a whole window's taps
+  for (int64_t r = 0; r < p.R; ++r)
+    for (int64_t s = 0; s < p.S; ++s) off[r * p.S + s] = r * p.dilation_h * W + s * p.dilation_w;
+  const int64_t span_h = (p.R - 1) * p.dilation_h + 1, span_w = (p.S - 1) * p.dilation_w + 1;
+  const bool disjoint = p.stride_h >= span_h && p.stride_w >= span_w;
   detail::parallel_for(p.N * p.C, [&](int64_t plane) {
     const T* xp = x + plane * H * W;
     const T* gp = g + plane * Ho * Wo;
     T* out = gi + plane * H * W;
     std::fill(out, out + H * W, T(0));
+    std::vector<int64_t> part;  // the taps of a window cut by the border
     for (int64_t oh = 0; oh < Ho; ++oh) {
       const int64_t h0 = oh * p.stride_h - p.pad_h;
-      const int64_t h1 = std::min(h0 + (p.R - 1) * p.dilation_h + 1, H);
+      const int64_t h1 = std::min(h0 + span_h, H);
       const int64_t hs = first_inside(h0, p.dilation_h);
+      const bool rows_inside = h0 >= 0 && h0 + span_h <= H;
       for (int64_t ow = 0; ow < Wo; ++ow) {
         const int64_t w0 = ow * p.stride_w - p.pad_w;
-        const int64_t w1 = std::min(w0 + (p.S - 1) * p.dilation_w + 1, W);
-        const int64_t ws = first_inside(w0, p.dilation_w);
-        // As PyTorch: strictly greater replaces (ties keep the first), a NaN always does.
-        int64_t best = hs * W + ws;
-        T mx = -INFINITY;
-        for (int64_t ih = hs; ih < h1; ih += p.dilation_h)
-          for (int64_t iw = ws; iw < w1; iw += p.dilation_w) {
-            const T v = xp[ih * W + iw];
-            if (v > mx || std::isnan(v)) mx = v, best = ih * W + iw;
-          }
-        out[best] += gp[oh * Wo + ow];
+        int64_t best;
+        if (rows_inside && w0 >= 0 && w0 + span_w <= W) {
+          const T* base = xp + h0 * W + w0;
+          best = h0 * W + w0 + (taps == 4   ? window_argmax<4>(base, off.data(), taps)
+                                : taps == 9 ? window_argmax<9>(base, off.data(), taps)
+                                            : window_argmax<0>(base, off.data(), taps));
+        } else {
+          const int64_t w1 = std::min(w0 + span_w, W);
+          const int64_t ws = first_inside(w0, p.dilation_w);
+          part.clear();
+          for (int64_t ih = hs; ih < h1; ih += p.dilation_h)
+            for (int64_t iw = ws; iw < w1; iw += p.dilation_w) part.push_back(ih * W + iw);
+          best = window_argmax<0>(xp, part.data(), static_cast<int64_t>(part.size()));
+        }
+        // Disjoint windows (stride >= span: LeNet's 2x2 pools) reach each cell at most
+        // once: a store, not a load-add-store waiting on the argmax (+ 0 keeps the bits of
+        // 0 + g, -0 included).
+        if (disjoint)
+          out[best] = gp[oh * Wo + ow] + T(0);
+        else
+          out[best] += gp[oh * Wo + ow];
       }
     }
   });

@@ -42,4 +42,10 @@ void avg_pool_row_f64_avx2(const PoolRowArgs& p, const double* x, double* y, dou
                       double row_count, const double* col_count);
 float peak_fma_12x8_avx2(int64_t steps, float m, float c);
 
+// tap_dots (KB = 2): 2 gradient rows x 3 taps a block, each lane sum two ymm halves.
+void tap_dots_f32_avx2(const float* g, int64_t g_ld, int64_t kn, const float* x,
+                       const int64_t* off, int64_t taps, int64_t n, float* out, int64_t out_ld);
+void tap_dots_f64_avx2(const double* g, int64_t g_ld, int64_t kn, const double* x,
+                       const int64_t* off, int64_t taps, int64_t n, double* out, int64_t out_ld);
+
 }  // namespace convcore::kernels::avx2

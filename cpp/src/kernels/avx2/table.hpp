@@ -32,6 +32,8 @@ constexpr IsaTables make_tables() {
   t.f64.max_pool_row = {"max_pool_row_f64_avx2", "avx2", &max_pool_row_f64_avx2};
   t.f32.avg_pool_row = {"avg_pool_row_f32_avx2", "avx2", &avg_pool_row_f32_avx2};
   t.f64.avg_pool_row = {"avg_pool_row_f64_avx2", "avx2", &avg_pool_row_f64_avx2};
+  t.f32.tap_dots = {"tap_dots_f32_avx2", "avx2", &tap_dots_f32_avx2, 2, 3};
+  t.f64.tap_dots = {"tap_dots_f64_avx2", "avx2", &tap_dots_f64_avx2, 2, 3};
   t.peak_fma = {"peak_fma_12x8_avx2", "avx2", &peak_fma_12x8_avx2, 12, 8};
   return t;
 }

@@ -48,4 +48,10 @@ void direct_plane_f32_avx512(const DirectTileArgs& a, const float* x, const floa
 void direct_plane_f64_avx512(const DirectTileArgs& a, const double* x, const double* w,
                       const double* bias, double* y, const Activation& act);
 
+// tap_dots (KB = 4): 4 gradient rows x 6 taps a block, one zmm per lane sum.
+void tap_dots_f32_avx512(const float* g, int64_t g_ld, int64_t kn, const float* x,
+                         const int64_t* off, int64_t taps, int64_t n, float* out, int64_t out_ld);
+void tap_dots_f64_avx512(const double* g, int64_t g_ld, int64_t kn, const double* x,
+                         const int64_t* off, int64_t taps, int64_t n, double* out, int64_t out_ld);
+
 }  // namespace convcore::kernels::avx512

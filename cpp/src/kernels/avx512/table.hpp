@@ -29,6 +29,8 @@ constexpr IsaTables make_tables() {
                         kDirectNchwcPixels};
   t.f64.direct_nchwc = {"direct_nchwc_f64_avx512", "avx512", &direct_nchwc_f64_avx512, 16,
                         kDirectNchwcPixels};
+  t.f32.tap_dots = {"tap_dots_f32_avx512", "avx512", &tap_dots_f32_avx512, 4, 6};
+  t.f64.tap_dots = {"tap_dots_f64_avx512", "avx512", &tap_dots_f64_avx512, 4, 6};
   t.peak_fma = {"peak_fma_12x16_avx512", "avx512", &peak_fma_12x16_avx512, 12, 16};
   return t;
 }

@@ -49,6 +49,10 @@ void avg_pool_row_f32_scalar(const PoolRowArgs& p, const float* x, float* y, flo
                       float row_count, const float* col_count);
 void avg_pool_row_f64_scalar(const PoolRowArgs& p, const double* x, double* y, double* tmp,
                       double row_count, const double* col_count);
+void tap_dots_f32_scalar(const float* g, int64_t g_ld, int64_t kn, const float* x,
+                         const int64_t* off, int64_t taps, int64_t n, float* out, int64_t out_ld);
+void tap_dots_f64_scalar(const double* g, int64_t g_ld, int64_t kn, const double* x,
+                         const int64_t* off, int64_t taps, int64_t n, double* out, int64_t out_ld);
 float peak_fma_12x8_scalar(int64_t steps, float m, float c);
 
 }  // namespace convcore::kernels::scalar

@@ -40,6 +40,8 @@ constexpr IsaTables make_tables() {
   t.f64.max_pool_row = {"max_pool_row_f64_scalar", "scalar", &max_pool_row_f64_scalar};
   t.f32.avg_pool_row = {"avg_pool_row_f32_scalar", "scalar", &avg_pool_row_f32_scalar};
   t.f64.avg_pool_row = {"avg_pool_row_f64_scalar", "scalar", &avg_pool_row_f64_scalar};
+  t.f32.tap_dots = {"tap_dots_f32_scalar", "scalar", &tap_dots_f32_scalar, 4, 1};
+  t.f64.tap_dots = {"tap_dots_f64_scalar", "scalar", &tap_dots_f64_scalar, 4, 1};
   t.peak_fma = {"peak_fma_12x8_scalar", "scalar", &peak_fma_12x8_scalar, 12, 8};
   return t;
 }
