@@ -495,7 +495,7 @@ PYBIND11_MODULE(_core, m) {
   }, "The names algorithm= takes: 'auto', then the registry's algorithms in order.");
   m.def("choose_algorithm", &choose_algorithm_py, py::arg("nchw"), py::arg("krs_groups"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("algorithm"),
-        "The algorithm conv2d runs for these sizes ('direct' or 'im2col').");
+        "The algorithm conv2d runs for these sizes ('direct', 'im2col' or 'winograd'; float32).");
 
   m.def("linear", &linear_py, py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("out"), py::arg("activation"), py::arg("alpha"), py::arg("beta"),
@@ -519,6 +519,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &get_num_threads);
   bind_threads(m);
   m.def("get_isa", &isa, "The ISA whose kernels run now.");
+  m.def("set_winograd", &set_winograd, py::arg("on"),
+        "Whether algorithm='auto' may choose Winograd (env CONVCORE_WINOGRAD=0: off).");
+  m.def("get_winograd", &get_winograd);
   m.def("set_isa", &set_isa, py::arg("name"), "Force an ISA (must be compiled and supported).");
   m.def("isas_compiled", &isas_compiled);
   m.def("isas_supported", &isas_supported);

@@ -42,4 +42,12 @@ void avg_pool_row_f64_avx2(const PoolRowArgs& p, const double* x, double* y, dou
                       double row_count, const double* col_count);
 float peak_fma_12x8_avx2(int64_t steps, float m, float c);
 
+// Winograd F(4x4 / 2x2, 3x3) transforms (winograd_avx2.cpp; winograd_transform.hpp).
+void winograd_input_f32_avx2(const WinogradInputArgs& a, const float* band, float* v);
+void winograd_input_f64_avx2(const WinogradInputArgs& a, const double* band, double* v);
+void winograd_output_f32_avx2(const WinogradOutputArgs& a, const float* mm, const float* bias,
+                         float* out, const Activation& act);
+void winograd_output_f64_avx2(const WinogradOutputArgs& a, const double* mm, const double* bias,
+                         double* out, const Activation& act);
+
 }  // namespace convcore::kernels::avx2

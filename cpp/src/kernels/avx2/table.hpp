@@ -32,6 +32,12 @@ constexpr IsaTables make_tables() {
   t.f64.max_pool_row = {"max_pool_row_f64_avx2", "avx2", &max_pool_row_f64_avx2};
   t.f32.avg_pool_row = {"avg_pool_row_f32_avx2", "avx2", &avg_pool_row_f32_avx2};
   t.f64.avg_pool_row = {"avg_pool_row_f64_avx2", "avx2", &avg_pool_row_f64_avx2};
+  t.f32.winograd_input = {"winograd_input_f32_avx2", "avx2", &winograd_input_f32_avx2, 0, 8};
+  t.f64.winograd_input = {"winograd_input_f64_avx2", "avx2", &winograd_input_f64_avx2, 0, 4};
+  t.f32.winograd_output = {"winograd_output_f32_avx2", "avx2", &winograd_output_f32_avx2, 0,
+                           8};
+  t.f64.winograd_output = {"winograd_output_f64_avx2", "avx2", &winograd_output_f64_avx2, 0,
+                           4};
   t.peak_fma = {"peak_fma_12x8_avx2", "avx2", &peak_fma_12x8_avx2, 12, 8};
   return t;
 }

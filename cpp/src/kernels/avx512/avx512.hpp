@@ -36,4 +36,12 @@ void direct_plane_f32_avx512(const DirectTileArgs& a, const float* x, const floa
 void direct_plane_f64_avx512(const DirectTileArgs& a, const double* x, const double* w,
                       const double* bias, double* y, const Activation& act);
 
+// Winograd F(4x4 / 2x2, 3x3) transforms (winograd_avx512.cpp; winograd_transform.hpp).
+void winograd_input_f32_avx512(const WinogradInputArgs& a, const float* band, float* v);
+void winograd_input_f64_avx512(const WinogradInputArgs& a, const double* band, double* v);
+void winograd_output_f32_avx512(const WinogradOutputArgs& a, const float* mm, const float* bias,
+                         float* out, const Activation& act);
+void winograd_output_f64_avx512(const WinogradOutputArgs& a, const double* mm, const double* bias,
+                         double* out, const Activation& act);
+
 }  // namespace convcore::kernels::avx512

@@ -23,6 +23,12 @@ constexpr IsaTables make_tables() {
                         true};
   t.f64.direct_plane = {"direct_plane_f64_avx512", "avx512", &direct_plane_f64_avx512, 1, 64,
                         true};
+  t.f32.winograd_input = {"winograd_input_f32_avx512", "avx512", &winograd_input_f32_avx512, 0, 16};
+  t.f64.winograd_input = {"winograd_input_f64_avx512", "avx512", &winograd_input_f64_avx512, 0, 8};
+  t.f32.winograd_output = {"winograd_output_f32_avx512", "avx512", &winograd_output_f32_avx512, 0,
+                           16};
+  t.f64.winograd_output = {"winograd_output_f64_avx512", "avx512", &winograd_output_f64_avx512, 0,
+                           8};
   t.peak_fma = {"peak_fma_12x16_avx512", "avx512", &peak_fma_12x16_avx512, 12, 16};
   return t;
 }

@@ -42,4 +42,12 @@ void avg_pool_row_f64_scalar(const PoolRowArgs& p, const double* x, double* y, d
                       double row_count, const double* col_count);
 float peak_fma_12x8_scalar(int64_t steps, float m, float c);
 
+// Winograd F(4x4 / 2x2, 3x3) transforms (winograd_scalar.cpp; winograd_transform.hpp).
+void winograd_input_f32_scalar(const WinogradInputArgs& a, const float* band, float* v);
+void winograd_input_f64_scalar(const WinogradInputArgs& a, const double* band, double* v);
+void winograd_output_f32_scalar(const WinogradOutputArgs& a, const float* mm, const float* bias,
+                         float* out, const Activation& act);
+void winograd_output_f64_scalar(const WinogradOutputArgs& a, const double* mm, const double* bias,
+                         double* out, const Activation& act);
+
 }  // namespace convcore::kernels::scalar

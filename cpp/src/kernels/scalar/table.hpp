@@ -36,6 +36,12 @@ constexpr IsaTables make_tables() {
   t.f64.max_pool_row = {"max_pool_row_f64_scalar", "scalar", &max_pool_row_f64_scalar};
   t.f32.avg_pool_row = {"avg_pool_row_f32_scalar", "scalar", &avg_pool_row_f32_scalar};
   t.f64.avg_pool_row = {"avg_pool_row_f64_scalar", "scalar", &avg_pool_row_f64_scalar};
+  t.f32.winograd_input = {"winograd_input_f32_scalar", "scalar", &winograd_input_f32_scalar, 0, 1};
+  t.f64.winograd_input = {"winograd_input_f64_scalar", "scalar", &winograd_input_f64_scalar, 0, 1};
+  t.f32.winograd_output = {"winograd_output_f32_scalar", "scalar", &winograd_output_f32_scalar, 0,
+                           1};
+  t.f64.winograd_output = {"winograd_output_f64_scalar", "scalar", &winograd_output_f64_scalar, 0,
+                           1};
   t.peak_fma = {"peak_fma_12x8_scalar", "scalar", &peak_fma_12x8_scalar, 12, 8};
   return t;
 }
