@@ -23,9 +23,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <numeric>
 #include <string>
+#include <vector>
 
 #include "checked.hpp"
 #include "convcore/runtime.hpp"
@@ -153,25 +153,39 @@ void pack_band(const Conv2dParams& p, const WinogradTiling& w, const T* xg, int6
 }
 
 // U = G g G^T of every filter, in double, packed for the GEMM: group g, position pos, then
-// the MR-row A panels of that position's Kg x Cg matrix (rows past Kg zero).
+// the MR-row A panels of that position's Kg x Cg matrix (rows past Kg zero). One task per
+// panel; its values go through a small buffer of kWeightChunk channels, so that each
+// position's part is written as one contiguous run (a filter's alpha^2 values lie a whole
+// position's panels apart: written one by one they cost a TLB miss each).
+constexpr int64_t kWeightChunk = 16;
+
 template <class T, int M>
 void transform_weights(const Conv2dParams& p, int64_t MR, const T* w, T* u, int64_t per_pos) {
   using Mat = kernels::WinogradMatrices<M>;
   constexpr int A = Mat::alpha;
-  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups;
-  parallel_for(p.K, [&](int64_t k) {
-    const int64_t g = k / Kg, kl = k % Kg;
-    T* ug = u + g * A * A * per_pos + (kl / MR) * MR * Cg + kl % MR;
-    for (int64_t c = 0; c < Cg; ++c) {
-      const T* f = w + (k * Cg + c) * 9;
-      double gf[A][3];  // G g
-      for (int i = 0; i < A; ++i)
-        for (int s = 0; s < 3; ++s)
-          gf[i][s] = Mat::G[i][0] * f[s] + Mat::G[i][1] * f[3 + s] + Mat::G[i][2] * f[6 + s];
-      for (int i = 0; i < A; ++i)
-        for (int j = 0; j < A; ++j)
-          ug[(i * A + j) * per_pos + c * MR] = static_cast<T>(
-              gf[i][0] * Mat::G[j][0] + gf[i][1] * Mat::G[j][1] + gf[i][2] * Mat::G[j][2]);
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, panels = ceil_div(Kg, MR);
+  parallel_for(p.groups * panels, [&](int64_t task) {
+    const int64_t g = task / panels, k0 = (task % panels) * MR;
+    const int64_t rows = std::min(MR, Kg - k0);
+    std::vector<T> tmp(static_cast<size_t>(A * A * kWeightChunk * MR), T(0));
+    for (int64_t c0 = 0; c0 < Cg; c0 += kWeightChunk) {
+      const int64_t cn = std::min(kWeightChunk, Cg - c0);
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t c = 0; c < cn; ++c) {
+          const T* f = w + ((g * Kg + k0 + i) * Cg + c0 + c) * 9;
+          double gf[A][3];  // G g
+          for (int a = 0; a < A; ++a)
+            for (int s = 0; s < 3; ++s)
+              gf[a][s] = Mat::G[a][0] * f[s] + Mat::G[a][1] * f[3 + s] + Mat::G[a][2] * f[6 + s];
+          for (int a = 0; a < A; ++a)
+            for (int b = 0; b < A; ++b)
+              tmp[(a * A + b) * kWeightChunk * MR + c * MR + i] = static_cast<T>(
+                  gf[a][0] * Mat::G[b][0] + gf[a][1] * Mat::G[b][1] + gf[a][2] * Mat::G[b][2]);
+        }
+      T* dst = u + g * A * A * per_pos + k0 * Cg + c0 * MR;
+      for (int pos = 0; pos < A * A; ++pos)
+        std::copy(tmp.data() + pos * kWeightChunk * MR, tmp.data() + pos * kWeightChunk * MR + cn * MR,
+                  dst + pos * per_pos);
     }
   });
 }
@@ -193,7 +207,6 @@ class WinogradPlan final : public ConvPlan<T> {
     per_pos_ = checked_product("winograd weights", ceil_div(Kg, gk_.mr), gk_.mr, Cg);
     const int64_t total = checked_product("winograd weights", per_pos_, a2, p_.groups);
     u_ = Buffer<T>(total);
-    if (Kg % gk_.mr != 0) std::fill(u_.get(), u_.get() + total, T(0));  // panel padding
     if (m == 4)
       transform_weights<T, 4>(p_, gk_.mr, r.weight, u_.get(), per_pos_);
     else
