@@ -153,6 +153,17 @@ template <class T>
 using WinogradOutputFn = void (*)(const WinogradOutputArgs& a, const T* mm, const T* bias, T* out,
                                   const Activation& act);
 
+// The weight transform of n filters of the same shape position: filter j's tap (r, s) at
+// g[(r*3 + s)*g_stride + j] (tap-major, so that the filters are the vector lanes),
+//   u[pos*u_stride + j] = (G g_j G^T)[xi][nu],  pos = xi*alpha + nu,  j < n,
+// in the table's dtype (G's fractions rounded to it).
+struct WinogradWeightsArgs {
+  int64_t m, n;
+  int64_t g_stride, u_stride;
+};
+template <class T>
+using WinogradWeightsFn = void (*)(const WinogradWeightsArgs& a, const T* g, T* u);
+
 // The FMA-throughput probe: `steps` steps of acc = acc * m + c on MR independent chains
 // of NR lanes (2*MR*NR FLOPs per step), accumulators starting at 8*chain + lane; returns
 // the sum of the accumulators (chains in order, lanes in order) so none is dead code.
@@ -179,7 +190,8 @@ struct Kernel {
   X(max_pool_row, MaxPoolRowFn<T>)                                                       \
   X(avg_pool_row, AvgPoolRowFn<T>)                                                       \
   X(winograd_input, WinogradInputFn<T>)   /* nr = tiles per vector */                    \
-  X(winograd_output, WinogradOutputFn<T>)
+  X(winograd_output, WinogradOutputFn<T>)                                                \
+  X(winograd_weights, WinogradWeightsFn<T>)
 
 // One ISA's kernels for one dtype.
 template <class T>

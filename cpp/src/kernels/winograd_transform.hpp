@@ -11,7 +11,9 @@
 // The kernel bodies below are instantiated by each ISA's file with its own vector type
 // (internal linkage, as act_scalar.hpp): every value is the same sequence of a multiply
 // (first nonzero coefficient) then FMAs in index order, so the scalar twin (std::fma) and
-// the SIMD kernels give the same bits. Zero coefficients are skipped at compile time.
+// the SIMD kernels give the same bits. Zero coefficients are skipped at compile time. The
+// weight transform too (G's fractions rounded to the dtype: measured, its rounding adds
+// little to the error of the products, README.md "Accuracy").
 #pragma once
 
 #include <algorithm>
@@ -53,12 +55,17 @@ struct WinogradMatrices<2> {
 
 namespace {
 
+// Everything below inlines into one loop body per kernel (a call per lambda cost a fifth
+// of the transforms' time).
+#define CONVCORE_WG_INLINE [[gnu::always_inline]] inline
+#define CONVCORE_WG_LAMBDA __attribute__((always_inline))
+
 template <class F, int... I>
-inline void wg_static_for(F& f, std::integer_sequence<int, I...>) {
+CONVCORE_WG_INLINE void wg_static_for(F& f, std::integer_sequence<int, I...>) {
   (f(std::integral_constant<int, I>{}), ...);
 }
 template <int N, class F>
-inline void wg_for(F&& f) {
+CONVCORE_WG_INLINE void wg_for(F&& f) {
   wg_static_for(f, std::make_integer_sequence<int, N>{});
 }
 
@@ -72,7 +79,7 @@ constexpr int wg_first_nonzero() {
     return wg_first_nonzero<Mat, Row, K + 1>();
 }
 template <class O, class Mat, int Row, int K, class X>
-inline typename O::V wg_lin_rest(typename O::V acc, const X& x) {
+CONVCORE_WG_INLINE typename O::V wg_lin_rest(typename O::V acc, const X& x) {
   if constexpr (K == Mat::cols) {
     return acc;
   } else if constexpr (Mat::at(Row, K) == 0) {
@@ -84,7 +91,7 @@ inline typename O::V wg_lin_rest(typename O::V acc, const X& x) {
   }
 }
 template <class O, class Mat, int Row, class X>
-inline typename O::V wg_lin(const X& x) {
+CONVCORE_WG_INLINE typename O::V wg_lin(const X& x) {
   using T = typename O::T;
   constexpr int k0 = wg_first_nonzero<Mat, Row, 0>();
   return wg_lin_rest<O, Mat, Row, k0 + 1>(
@@ -102,6 +109,38 @@ struct WgAT {
   static constexpr double at(int i, int k) { return WinogradMatrices<M>::AT[i][k]; }
 };
 
+template <int M>
+struct WgG {
+  static constexpr int cols = 3;
+  static constexpr double at(int i, int k) { return WinogradMatrices<M>::G[i][k]; }
+};
+
+// u = G g G^T for O::L filters at a time (WinogradWeightsFn's contract).
+template <class O, int M>
+void winograd_weights_body(const WinogradWeightsArgs& a, const typename O::T* g,
+                           typename O::T* u) {
+  using V = typename O::V;
+  constexpr int A = M + 2;
+  const int64_t gs = a.g_stride, us = a.u_stride;
+  for (int64_t j = 0; j < a.n; j += O::L) {
+    const int64_t lanes = std::min<int64_t>(O::L, a.n - j);
+    wg_for<A>([&](auto xi_c) CONVCORE_WG_LAMBDA {
+      constexpr int xi = decltype(xi_c)::value;
+      V t[3];
+      wg_for<3>([&](auto s_c) CONVCORE_WG_LAMBDA {
+        constexpr int s = decltype(s_c)::value;
+        t[s] = wg_lin<O, WgG<M>, xi>(
+            [&](int r) CONVCORE_WG_LAMBDA { return O::load(g + (r * 3 + s) * gs + j, lanes); });
+      });
+      wg_for<A>([&](auto nu_c) CONVCORE_WG_LAMBDA {
+        constexpr int nu = decltype(nu_c)::value;
+        O::store(u + (xi * A + nu) * us + j,
+                 wg_lin<O, WgG<M>, nu>([&](int s) CONVCORE_WG_LAMBDA { return t[s]; }), lanes);
+      });
+    });
+  }
+}
+
 // v = BT d BT^T for O::L tiles at a time (WinogradInputFn's contract). Per output row xi:
 // the band's rows combined column by column (t), then t's columns combined.
 template <class O, int M>
@@ -112,17 +151,17 @@ void winograd_input_body(const WinogradInputArgs& a, const typename O::T* band,
   const int64_t rs = a.row_stride, ps = a.phase_stride, vs = a.v_stride;
   for (int64_t j = 0; j < a.n; j += O::L) {
     const int64_t lanes = std::min<int64_t>(O::L, a.n - j);
-    wg_for<A>([&](auto xi_c) {
+    wg_for<A>([&](auto xi_c) CONVCORE_WG_LAMBDA {
       constexpr int xi = decltype(xi_c)::value;
       V t[A];
-      wg_for<A>([&](auto s_c) {
+      wg_for<A>([&](auto s_c) CONVCORE_WG_LAMBDA {
         constexpr int s = decltype(s_c)::value;
         const typename O::T* col = band + (s % M) * ps + j + s / M;
-        t[s] = wg_lin<O, WgBT<M>, xi>([&](int r) { return O::load(col + r * rs, lanes); });
+        t[s] = wg_lin<O, WgBT<M>, xi>([&](int r) CONVCORE_WG_LAMBDA { return O::load(col + r * rs, lanes); });
       });
-      wg_for<A>([&](auto nu_c) {
+      wg_for<A>([&](auto nu_c) CONVCORE_WG_LAMBDA {
         constexpr int nu = decltype(nu_c)::value;
-        O::store(v + (xi * A + nu) * vs + j, wg_lin<O, WgBT<M>, nu>([&](int s) { return t[s]; }),
+        O::store(v + (xi * A + nu) * vs + j, wg_lin<O, WgBT<M>, nu>([&](int s) CONVCORE_WG_LAMBDA { return t[s]; }),
                  lanes);
       });
     });
@@ -140,17 +179,17 @@ void winograd_output_body(const WinogradOutputArgs& a, const typename O::T* mm,
   const V b = O::set1(bias != nullptr ? *bias : typename O::T(0));
   for (int64_t j = 0; j < a.n; j += O::L) {
     const int64_t lanes = std::min<int64_t>(O::L, a.n - j);
-    wg_for<M>([&](auto i_c) {
+    wg_for<M>([&](auto i_c) CONVCORE_WG_LAMBDA {
       constexpr int i = decltype(i_c)::value;
       V t[A];
-      wg_for<A>([&](auto c_c) {
+      wg_for<A>([&](auto c_c) CONVCORE_WG_LAMBDA {
         constexpr int c = decltype(c_c)::value;
         t[c] = wg_lin<O, WgAT<M>, i>(
-            [&](int k) { return O::load(mm + (k * A + c) * ms + j, lanes); });
+            [&](int k) CONVCORE_WG_LAMBDA { return O::load(mm + (k * A + c) * ms + j, lanes); });
       });
-      wg_for<M>([&](auto q_c) {
+      wg_for<M>([&](auto q_c) CONVCORE_WG_LAMBDA {
         constexpr int q = decltype(q_c)::value;
-        V y = wg_lin<O, WgAT<M>, q>([&](int c) { return t[c]; });
+        V y = wg_lin<O, WgAT<M>, q>([&](int c) CONVCORE_WG_LAMBDA { return t[c]; });
         if (bias != nullptr) y = O::add(y, b);
         epi.store(out + i * rs + q * ps + j, y, lanes);
       });
@@ -159,6 +198,13 @@ void winograd_output_body(const WinogradOutputArgs& a, const typename O::T* mm,
 }
 
 // The slot functions' dispatch on the tile size.
+template <class O>
+void winograd_weights_any(const WinogradWeightsArgs& a, const typename O::T* g, typename O::T* u) {
+  if (a.m == 4)
+    winograd_weights_body<O, 4>(a, g, u);
+  else
+    winograd_weights_body<O, 2>(a, g, u);
+}
 template <class O>
 void winograd_input_any(const WinogradInputArgs& a, const typename O::T* band, typename O::T* v) {
   if (a.m == 4)
@@ -176,4 +222,8 @@ void winograd_output_any(const WinogradOutputArgs& a, const typename O::T* mm,
 }
 
 }  // namespace
+
+#undef CONVCORE_WG_INLINE
+#undef CONVCORE_WG_LAMBDA
+
 }  // namespace convcore::kernels

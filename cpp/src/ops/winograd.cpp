@@ -12,8 +12,8 @@
 //      every channel of the group, packed in phases (column m*j + q at phase q, element j;
 //      zero outside the image), then V[pos][c][t] = (BT d BT^T)[pos] by the kernel;
 //   2. alpha^2 GEMMs M[pos] (Kg x nt) = U[pos] (Kg x Cg) * V[pos] (Cg x nt), U the
-//      transformed weights G g G^T, computed in double and packed into the GEMM kernel's
-//      A panels once per plan (a Conv2dOp: once; the one-call conv2d: per call);
+//      transformed weights G g G^T (the winograd_weights kernel), packed into the GEMM
+//      kernel's A panels once per plan (a Conv2dOp: once; the one-call conv2d: per call);
 //   3. output transform: act(bias + AT M AT^T) per output channel into a phase buffer,
 //      copied into the output rows (edge tiles clipped).
 // Tasks: (image, group, block, and row blocks of the output channels when there are fewer
@@ -25,7 +25,6 @@
 #include <cstdlib>
 #include <numeric>
 #include <string>
-#include <vector>
 
 #include "checked.hpp"
 #include "convcore/runtime.hpp"
@@ -64,8 +63,14 @@ constexpr int64_t kSmallTileMax = 14;
 // V and M of one block of tiles: half of Zen 4's L2 (1 MiB), so U's panels stream beside it.
 constexpr int64_t kWinogradBlockBytes = 512 << 10;
 
+int64_t block_bytes() {
+  static const int64_t b = std::getenv("WG_BLOCK") ? std::atoll(std::getenv("WG_BLOCK")) << 10 : kWinogradBlockBytes;
+  return b;
+}
+
 int tile_size(const Conv2dParams& p) {
-  return p.out_h() <= kSmallTileMax && p.out_w() <= kSmallTileMax ? 2 : 4;
+  static const int64_t sm = std::getenv("WG_SMALL") ? std::atoll(std::getenv("WG_SMALL")) : kSmallTileMax;
+  return p.out_h() <= sm && p.out_w() <= sm ? 2 : 4;
 }
 
 // How a call is cut into tasks, and the scratch of one; a function of the sizes and the
@@ -94,13 +99,17 @@ WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t thr
   w.tiles = w.th * w.tw;
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, elem = sizeof(T);
   const int64_t per_tile = w.a2 * (Cg + Kg) * elem;
-  const int64_t nt_cache = std::max<int64_t>(1, kWinogradBlockBytes / per_tile / NR) * NR;
+  // Blocks of whole tile rows when a row fits (the transforms then run whole rows of
+  // tiles, full vectors but the row's last), else of whole NR-wide GEMM panels.
+  const int64_t fit = std::max<int64_t>(1, block_bytes() / per_tile);
+  const int64_t unit = w.tw <= fit ? w.tw : NR;
+  const int64_t units = ceil_div(w.tiles, unit), per_block = std::max<int64_t>(1, fit / unit);
   const int64_t base = p.N * p.groups;
   // Enough blocks that the tasks divide evenly over the threads (balanced blocks).
   const int64_t even = threads / std::gcd(base, threads);
-  const int64_t blocks0 = ceil_div(ceil_div(w.tiles, nt_cache), even) * even;
-  const int64_t blocks1 = std::min(blocks0, ceil_div(w.tiles, NR));
-  w.nt = std::min(w.tiles, round_up(ceil_div(w.tiles, blocks1), NR));
+  const int64_t blocks0 = ceil_div(ceil_div(units, per_block), even) * even;
+  const int64_t blocks1 = std::min(blocks0, units);
+  w.nt = std::min(w.tiles, ceil_div(units, blocks1) * unit);
   w.blocks = ceil_div(w.tiles, w.nt);
   // Few tiles (deep layers, small images): split the output channels too.
   const int64_t want = ceil_div(threads, base * w.blocks);
@@ -124,69 +133,85 @@ WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t thr
 
 // Band of tile row ti, tile columns [tj0, tj0 + n), every channel of the group (xg): channel
 // c, row r, phase q, element j (j <= n) = input (ti*m - pad_top + r, (tj0 + j)*m + q -
-// pad_left), zero outside the image.
-template <class T>
+// pad_left), zero outside the image. M = m, a constant so that the copy of the elements
+// whose m phases are all inside the row (all but the edges) is one unrolled loop.
+template <int M, class T>
 void pack_band(const Conv2dParams& p, const WinogradTiling& w, const T* xg, int64_t ti,
                int64_t tj0, int64_t n, T* band) {
   const int64_t Cg = p.C / p.groups, plane = p.H * p.W;
+  const int64_t iw0 = tj0 * M - p.pad_left;  // column of phase 0, element 0
+  // Elements [lo, hi) have all M phases inside the row: iw0 + j*M >= 0, iw0 + j*M + M <= W.
+  const int64_t lo = std::min<int64_t>(n + 1, ceil_div(std::max<int64_t>(-iw0, 0), M));
+  const int64_t hi = std::clamp<int64_t>(
+      iw0 + M > p.W ? 0 : (p.W - iw0 - M) / M + 1, lo, n + 1);
   for (int64_t c = 0; c < Cg; ++c) {
     for (int r = 0; r < w.alpha; ++r) {
       T* row = band + c * w.chan + r * w.row;
-      const int64_t ih = ti * w.m - p.pad_top + r;
+      const int64_t ih = ti * M - p.pad_top + r;
       if (ih < 0 || ih >= p.H) {
-        for (int q = 0; q < w.m; ++q) std::fill(row + q * w.phase, row + q * w.phase + n + 1, T(0));
+        for (int q = 0; q < M; ++q) std::fill(row + q * w.phase, row + q * w.phase + n + 1, T(0));
         continue;
       }
       const T* src = xg + c * plane + ih * p.W;
-      for (int q = 0; q < w.m; ++q) {
-        T* ph = row + q * w.phase;
-        const int64_t iw0 = tj0 * w.m + q - p.pad_left;  // column of element 0
-        // Elements [lo, hi) are inside the row: iw0 + j*m in [0, W).
-        const int64_t lo = std::clamp<int64_t>(ceil_div(std::max<int64_t>(-iw0, 0), w.m), 0, n + 1);
-        const int64_t hi = std::clamp<int64_t>(iw0 >= p.W ? 0 : ceil_div(p.W - iw0, w.m), lo, n + 1);
-        std::fill(ph, ph + lo, T(0));
-        for (int64_t j = lo; j < hi; ++j) ph[j] = src[iw0 + j * w.m];
-        std::fill(ph + hi, ph + n + 1, T(0));
+      T* ph[M];
+      for (int q = 0; q < M; ++q) ph[q] = row + q * w.phase;
+      const auto edge = [&](int64_t j) {
+        for (int q = 0; q < M; ++q) {
+          const int64_t iw = iw0 + j * M + q;
+          ph[q][j] = iw >= 0 && iw < p.W ? src[iw] : T(0);
+        }
+      };
+      for (int64_t j = 0; j < lo; ++j) edge(j);
+      for (int64_t j = lo; j < hi; ++j) {
+        const T* s = src + iw0 + j * M;
+        for (int q = 0; q < M; ++q) ph[q][j] = s[q];
       }
+      for (int64_t j = hi; j <= n; ++j) edge(j);
     }
   }
 }
 
-// U = G g G^T of every filter, in double, packed for the GEMM: group g, position pos, then
-// the MR-row A panels of that position's Kg x Cg matrix (rows past Kg zero). One task per
-// panel; its values go through a small buffer of kWeightChunk channels, so that each
-// position's part is written as one contiguous run (a filter's alpha^2 values lie a whole
-// position's panels apart: written one by one they cost a TLB miss each).
-constexpr int64_t kWeightChunk = 16;
+// Output rows [oh0, oh0 + nrows) of one channel (yk: its row oh0) from the output
+// transform's phase buffer: output column (tj0 + j)*M + q = out[i*row + q*phase + j],
+// columns past Wo dropped.
+template <int M, class T>
+void unpack_rows(const WinogradTiling& w, const T* out, int64_t nrows, int64_t tj0, int64_t n,
+                 int64_t Wo, T* yk) {
+  const int64_t full = std::clamp<int64_t>(Wo / M - tj0, 0, n);  // whole tiles
+  for (int64_t i = 0; i < nrows; ++i) {
+    const T* o = out + i * w.row;
+    T* yr = yk + i * Wo + tj0 * M;
+    for (int64_t j = 0; j < full; ++j)
+      for (int q = 0; q < M; ++q) yr[j * M + q] = o[q * w.phase + j];
+    for (int64_t j = full; j < n; ++j)
+      for (int64_t q = 0; q < std::min<int64_t>(M, Wo - (tj0 + j) * M); ++q)
+        yr[j * M + q] = o[q * w.phase + j];
+  }
+}
 
-template <class T, int M>
-void transform_weights(const Conv2dParams& p, int64_t MR, const T* w, T* u, int64_t per_pos) {
-  using Mat = kernels::WinogradMatrices<M>;
-  constexpr int A = Mat::alpha;
+// U = G g G^T of every filter (the table's winograd_weights kernel), packed for the GEMM:
+// group g, position pos, then the MR-row A panels of that position's Kg x Cg matrix (rows
+// past Kg zero). One task per panel of MR output channels: each channel's filters copied
+// tap-major (the kernel's lanes run over the input channels), transformed into
+// [row][pos][c], then each position's rows packed into its panel.
+template <class T>
+void transform_weights(const Conv2dParams& p, int m, int64_t MR,
+                       kernels::WinogradWeightsFn<T> fn, const T* w, T* u, int64_t per_pos) {
+  const int64_t a2 = (m + 2) * (m + 2);
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, panels = ceil_div(Kg, MR);
   parallel_for(p.groups * panels, [&](int64_t task) {
     const int64_t g = task / panels, k0 = (task % panels) * MR;
     const int64_t rows = std::min(MR, Kg - k0);
-    std::vector<T> tmp(static_cast<size_t>(A * A * kWeightChunk * MR), T(0));
-    for (int64_t c0 = 0; c0 < Cg; c0 += kWeightChunk) {
-      const int64_t cn = std::min(kWeightChunk, Cg - c0);
-      for (int64_t i = 0; i < rows; ++i)
-        for (int64_t c = 0; c < cn; ++c) {
-          const T* f = w + ((g * Kg + k0 + i) * Cg + c0 + c) * 9;
-          double gf[A][3];  // G g
-          for (int a = 0; a < A; ++a)
-            for (int s = 0; s < 3; ++s)
-              gf[a][s] = Mat::G[a][0] * f[s] + Mat::G[a][1] * f[3 + s] + Mat::G[a][2] * f[6 + s];
-          for (int a = 0; a < A; ++a)
-            for (int b = 0; b < A; ++b)
-              tmp[(a * A + b) * kWeightChunk * MR + c * MR + i] = static_cast<T>(
-                  gf[a][0] * Mat::G[b][0] + gf[a][1] * Mat::G[b][1] + gf[a][2] * Mat::G[b][2]);
-        }
-      T* dst = u + g * A * A * per_pos + k0 * Cg + c0 * MR;
-      for (int pos = 0; pos < A * A; ++pos)
-        std::copy(tmp.data() + pos * kWeightChunk * MR, tmp.data() + pos * kWeightChunk * MR + cn * MR,
-                  dst + pos * per_pos);
+    T* ft = static_cast<T*>(thread_scratch(static_cast<size_t>((9 + MR * a2) * Cg) * sizeof(T)));
+    T* tmp = ft + 9 * Cg;
+    for (int64_t i = 0; i < rows; ++i) {
+      const T* src = w + (g * Kg + k0 + i) * Cg * 9;
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int t = 0; t < 9; ++t) ft[t * Cg + c] = src[c * 9 + t];
+      fn(kernels::WinogradWeightsArgs{m, Cg, Cg, Cg}, ft, tmp + i * a2 * Cg);
     }
+    for (int64_t pos = 0; pos < a2; ++pos)
+      pack_panels(tmp + pos * Cg, a2 * Cg, rows, 0, Cg, MR, u + (g * a2 + pos) * per_pos + k0 * Cg);
   });
 }
 
@@ -206,11 +231,15 @@ class WinogradPlan final : public ConvPlan<T> {
     const int64_t Cg = p_.C / p_.groups, Kg = p_.K / p_.groups;
     per_pos_ = checked_product("winograd weights", ceil_div(Kg, gk_.mr), gk_.mr, Cg);
     const int64_t total = checked_product("winograd weights", per_pos_, a2, p_.groups);
-    u_ = Buffer<T>(total);
-    if (m == 4)
-      transform_weights<T, 4>(p_, gk_.mr, r.weight, u_.get(), per_pos_);
-    else
-      transform_weights<T, 2>(p_, gk_.mr, r.weight, u_.get(), per_pos_);
+    // One-shot (the one-call conv2d): the calling thread's kept buffer, no fresh pages.
+    T* u = r.one_shot ? static_cast<T*>(thread_plan_scratch(static_cast<size_t>(total) * sizeof(T)))
+                      : nullptr;
+    if (u == nullptr) {
+      owned_ = Buffer<T>(total);
+      u = owned_.get();
+    }
+    u_ = u;
+    transform_weights<T>(p_, m, gk_.mr, r.kernels.winograd_weights.fn, r.weight, u, per_pos_);
   }
 
   void run(const ConvTensors<T>& t) const override {
@@ -235,13 +264,16 @@ class WinogradPlan final : public ConvPlan<T> {
       // 1. Input transform, one piece of a tile row at a time.
       for (int64_t tt = t0; tt < t0 + nb;) {
         const int64_t ti = tt / w.tw, tj0 = tt % w.tw, len = std::min(w.tw - tj0, t0 + nb - tt);
-        pack_band(p, w, xg, ti, tj0, len, band);
+        if (w.m == 4)
+          pack_band<4>(p, w, xg, ti, tj0, len, band);
+        else
+          pack_band<2>(p, w, xg, ti, tj0, len, band);
         const kernels::WinogradInputArgs a{w.m, len, w.row, w.phase, Cg * w.ld};
         for (int64_t c = 0; c < Cg; ++c) input_(a, band + c * w.chan, v + c * w.ld + (tt - t0));
         tt += len;
       }
       // 2. The element-wise stage: alpha^2 GEMMs over the channels.
-      const T* ug = u_.get() + g * w.a2 * per_pos_ + m0 * Cg;
+      const T* ug = u_ + g * w.a2 * per_pos_ + m0 * Cg;
       const T* no_bias = nullptr;
       for (int pos = 0; pos < w.a2; ++pos) {
         const T* upos = ug + pos * per_pos_;
@@ -263,14 +295,10 @@ class WinogradPlan final : public ConvPlan<T> {
           output_(a, mm + kk * w.ld + (tt - t0), bias != nullptr ? bias + k : nullptr, out,
                   p.activation);
           T* yk = t.y + ((n * p.K + k) * Ho + oh0) * Wo;
-          for (int64_t i = 0; i < nrows; ++i) {
-            const T* o = out + i * w.row;
-            T* yr = yk + i * Wo;
-            for (int64_t j = 0; j < len; ++j) {
-              const int64_t ow = (tj0 + j) * w.m, cols = std::min<int64_t>(w.m, Wo - ow);
-              for (int64_t q = 0; q < cols; ++q) yr[ow + q] = o[q * w.phase + j];
-            }
-          }
+          if (w.m == 4)
+            unpack_rows<4>(w, out, nrows, tj0, len, Wo, yk);
+          else
+            unpack_rows<2>(w, out, nrows, tj0, len, Wo, yk);
         }
         tt += len;
       }
@@ -291,7 +319,8 @@ class WinogradPlan final : public ConvPlan<T> {
   GemmKernel<T> gk_;
   kernels::WinogradInputFn<T> input_;
   kernels::WinogradOutputFn<T> output_;
-  Buffer<T> u_;
+  Buffer<T> owned_;    // the transformed weights of a lasting plan (Conv2dOp)
+  const T* u_ = nullptr;  // those, or a one-shot plan's in thread_plan_scratch
   int64_t per_pos_ = 0;  // elements of one position's panels
   PlanBias<T> bias_;
 };

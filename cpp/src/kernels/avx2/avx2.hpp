@@ -49,5 +49,7 @@ void winograd_output_f32_avx2(const WinogradOutputArgs& a, const float* mm, cons
                          float* out, const Activation& act);
 void winograd_output_f64_avx2(const WinogradOutputArgs& a, const double* mm, const double* bias,
                          double* out, const Activation& act);
+void winograd_weights_f32_avx2(const WinogradWeightsArgs& a, const float* g, float* u);
+void winograd_weights_f64_avx2(const WinogradWeightsArgs& a, const double* g, double* u);
 
 }  // namespace convcore::kernels::avx2

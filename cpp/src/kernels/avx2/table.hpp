@@ -38,6 +38,10 @@ constexpr IsaTables make_tables() {
                            8};
   t.f64.winograd_output = {"winograd_output_f64_avx2", "avx2", &winograd_output_f64_avx2, 0,
                            4};
+  t.f32.winograd_weights = {"winograd_weights_f32_avx2", "avx2", &winograd_weights_f32_avx2, 0,
+                            8};
+  t.f64.winograd_weights = {"winograd_weights_f64_avx2", "avx2", &winograd_weights_f64_avx2, 0,
+                            4};
   t.peak_fma = {"peak_fma_12x8_avx2", "avx2", &peak_fma_12x8_avx2, 12, 8};
   return t;
 }

@@ -1,4 +1,4 @@
-// winograd_avx2.cpp — the Winograd F(4x4 / 2x2, 3x3) input and output transforms on AVX2 +
+// winograd_avx2.cpp — the Winograd F(4x4 / 2x2, 3x3) input, output and weight transforms on AVX2 +
 // FMA: 8 tiles (float) / 4 tiles (double) of one channel per ymm, the tail through lane
 // masks; the body and the matrices are winograd_transform.hpp's (bitwise the scalar twin's
 // before a non-exact activation).
@@ -39,6 +39,13 @@ void winograd_output_f32_avx2(const WinogradOutputArgs& a, const float* mm, cons
 void winograd_output_f64_avx2(const WinogradOutputArgs& a, const double* mm, const double* bias,
                               double* out, const Activation& act) {
   winograd_output_any<Ops<double>>(a, mm, bias, out, act);
+}
+
+void winograd_weights_f32_avx2(const WinogradWeightsArgs& a, const float* g, float* u) {
+  winograd_weights_any<Ops<float>>(a, g, u);
+}
+void winograd_weights_f64_avx2(const WinogradWeightsArgs& a, const double* g, double* u) {
+  winograd_weights_any<Ops<double>>(a, g, u);
 }
 
 }  // namespace convcore::kernels::avx2

@@ -29,6 +29,10 @@ constexpr IsaTables make_tables() {
                            16};
   t.f64.winograd_output = {"winograd_output_f64_avx512", "avx512", &winograd_output_f64_avx512, 0,
                            8};
+  t.f32.winograd_weights = {"winograd_weights_f32_avx512", "avx512", &winograd_weights_f32_avx512, 0,
+                            16};
+  t.f64.winograd_weights = {"winograd_weights_f64_avx512", "avx512", &winograd_weights_f64_avx512, 0,
+                            8};
   t.peak_fma = {"peak_fma_12x16_avx512", "avx512", &peak_fma_12x16_avx512, 12, 16};
   return t;
 }

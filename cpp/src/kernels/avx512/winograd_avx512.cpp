@@ -1,4 +1,4 @@
-// winograd_avx512.cpp — the Winograd F(4x4 / 2x2, 3x3) input and output transforms on
+// winograd_avx512.cpp — the Winograd F(4x4 / 2x2, 3x3) input, output and weight transforms on
 // AVX-512: 16 tiles (float) / 8 tiles (double) of one channel per zmm, the tail through a
 // lane mask; the body and the matrices are winograd_transform.hpp's (bitwise the scalar
 // twin's before a non-exact activation; activations per ymm half, as the AVX2 kernels).
@@ -57,6 +57,13 @@ void winograd_output_f32_avx512(const WinogradOutputArgs& a, const float* mm, co
 void winograd_output_f64_avx512(const WinogradOutputArgs& a, const double* mm,
                                 const double* bias, double* out, const Activation& act) {
   winograd_output_any<Ops<double>>(a, mm, bias, out, act);
+}
+
+void winograd_weights_f32_avx512(const WinogradWeightsArgs& a, const float* g, float* u) {
+  winograd_weights_any<Ops<float>>(a, g, u);
+}
+void winograd_weights_f64_avx512(const WinogradWeightsArgs& a, const double* g, double* u) {
+  winograd_weights_any<Ops<double>>(a, g, u);
 }
 
 }  // namespace convcore::kernels::avx512

@@ -49,5 +49,7 @@ void winograd_output_f32_scalar(const WinogradOutputArgs& a, const float* mm, co
                          float* out, const Activation& act);
 void winograd_output_f64_scalar(const WinogradOutputArgs& a, const double* mm, const double* bias,
                          double* out, const Activation& act);
+void winograd_weights_f32_scalar(const WinogradWeightsArgs& a, const float* g, float* u);
+void winograd_weights_f64_scalar(const WinogradWeightsArgs& a, const double* g, double* u);
 
 }  // namespace convcore::kernels::scalar

@@ -42,6 +42,10 @@ constexpr IsaTables make_tables() {
                            1};
   t.f64.winograd_output = {"winograd_output_f64_scalar", "scalar", &winograd_output_f64_scalar, 0,
                            1};
+  t.f32.winograd_weights = {"winograd_weights_f32_scalar", "scalar", &winograd_weights_f32_scalar, 0,
+                            1};
+  t.f64.winograd_weights = {"winograd_weights_f64_scalar", "scalar", &winograd_weights_f64_scalar, 0,
+                            1};
   t.peak_fma = {"peak_fma_12x8_scalar", "scalar", &peak_fma_12x8_scalar, 12, 8};
   return t;
 }

@@ -1,4 +1,4 @@
-// winograd_scalar.cpp — the Winograd F(4x4 / 2x2, 3x3) input and output transforms, one
+// winograd_scalar.cpp — the Winograd F(4x4 / 2x2, 3x3) input, output and weight transforms, one
 // tile at a time in plain C++ (std::fma): the twins of the SIMD kernels, bit for bit
 // (winograd_transform.hpp holds the one body and the matrices).
 #include <cmath>
@@ -43,6 +43,13 @@ void winograd_output_f32_scalar(const WinogradOutputArgs& a, const float* mm, co
 void winograd_output_f64_scalar(const WinogradOutputArgs& a, const double* mm,
                                 const double* bias, double* out, const Activation& act) {
   winograd_output_any<Ops<double>>(a, mm, bias, out, act);
+}
+
+void winograd_weights_f32_scalar(const WinogradWeightsArgs& a, const float* g, float* u) {
+  winograd_weights_any<Ops<float>>(a, g, u);
+}
+void winograd_weights_f64_scalar(const WinogradWeightsArgs& a, const double* g, double* u) {
+  winograd_weights_any<Ops<double>>(a, g, u);
 }
 
 }  // namespace convcore::kernels::scalar
