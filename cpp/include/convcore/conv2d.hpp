@@ -88,7 +88,8 @@ struct Conv2dParams : ConvGeometry {
 // explicit p.algorithm is returned as is; else direct for one input channel per group
 // (depthwise, one-channel filtering), im2col for 1x1 kernels and for more than 64 input
 // channels per group, direct otherwise (stems, LeNet-like layers) — except that 3x3 stride-1
-// layers with at least 16 input channels per group get winograd while set_winograd is on
+// layers with at least 16 input channels per group and at least 56*56 output pixels in the
+// batch (N*Ho*Wo) get winograd while set_winograd is on
 // (runtime.hpp) — the rule fitted by benchmarks/auto_rule.py (README.md, "How auto
 // chooses"), for float32; float64 never gets winograd automatically. Does not validate.
 Algorithm choose_algorithm(const Conv2dParams& p);

@@ -63,14 +63,8 @@ constexpr int64_t kSmallTileMax = 14;
 // V and M of one block of tiles: half of Zen 4's L2 (1 MiB), so U's panels stream beside it.
 constexpr int64_t kWinogradBlockBytes = 512 << 10;
 
-int64_t block_bytes() {
-  static const int64_t b = std::getenv("WG_BLOCK") ? std::atoll(std::getenv("WG_BLOCK")) << 10 : kWinogradBlockBytes;
-  return b;
-}
-
 int tile_size(const Conv2dParams& p) {
-  static const int64_t sm = std::getenv("WG_SMALL") ? std::atoll(std::getenv("WG_SMALL")) : kSmallTileMax;
-  return p.out_h() <= sm && p.out_w() <= sm ? 2 : 4;
+  return p.out_h() <= kSmallTileMax && p.out_w() <= kSmallTileMax ? 2 : 4;
 }
 
 // How a call is cut into tasks, and the scratch of one; a function of the sizes and the
@@ -101,7 +95,7 @@ WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t thr
   const int64_t per_tile = w.a2 * (Cg + Kg) * elem;
   // Blocks of whole tile rows when a row fits (the transforms then run whole rows of
   // tiles, full vectors but the row's last), else of whole NR-wide GEMM panels.
-  const int64_t fit = std::max<int64_t>(1, block_bytes() / per_tile);
+  const int64_t fit = std::max<int64_t>(1, kWinogradBlockBytes / per_tile);
   const int64_t unit = w.tw <= fit ? w.tw : NR;
   const int64_t units = ceil_div(w.tiles, unit), per_block = std::max<int64_t>(1, fit / unit);
   const int64_t base = p.N * p.groups;
@@ -352,12 +346,18 @@ bool winograd_supports(const Conv2dParams& p, Pass pass, DType dtype) {
 // summation bound, which float64 users choose for), never when switched off
 // (set_winograd(false), CONVCORE_WINOGRAD=0); ahead of the GEMM and direct where
 // benchmarks/auto_rule.py measured it faster: at least kAutoMinChannels input channels
-// per group (fewer make the transforms' cost per multiplication saved too large).
-constexpr int64_t kAutoMinChannels = 16;
+// per group (with fewer the transforms cost more than the multiplications saved) and at
+// least kAutoMinPixels output pixels in the batch (with fewer, the weight transform — per
+// call in the functional conv2d — and the transformed weights, 16/9 or 36/9 times the
+// weights, are paid for too few tiles: measured, 28x28 and smaller outputs of one image
+// lost to direct or im2col by 10-45%, 56x56 won).
+constexpr int64_t kAutoMinChannels = 16, kAutoMinPixels = 56 * 56;
 
 int winograd_auto_rank(const Conv2dParams& p, Pass pass, DType dtype) {
   if (pass != Pass::forward || dtype != DType::f32 || !get_winograd()) return kAutoNever;
-  return p.C / p.groups >= kAutoMinChannels ? kAutoPreferred - 1 : kAutoNever;
+  const bool faster = p.C / p.groups >= kAutoMinChannels &&
+                      p.N * p.out_h() * p.out_w() >= kAutoMinPixels;
+  return faster ? kAutoPreferred - 1 : kAutoNever;
 }
 
 template <class T>
