@@ -233,11 +233,11 @@ Conv2dParams params_krs(Quad nchw, Quad krs_groups, Pair stride, Quad padding, P
 }
 
 std::string choose_algorithm_py(Quad nchw, Quad krs_groups, Pair stride, Quad padding,
-                                Pair dilation, const std::string& algorithm) {
+                                Pair dilation, const std::string& algorithm, int dtype_bytes) {
   Conv2dParams p = params_krs(nchw, krs_groups, stride, padding, dilation);
   p.algorithm = algorithm_from_name(algorithm.c_str());
   p.validate();
-  return algorithm_name(choose_algorithm(p));
+  return algorithm_name(choose_algorithm(p, dtype_bytes));
 }
 
 // linear: x (M, in), w (out, in), bias (out) or None, y (M, out).
@@ -495,7 +495,9 @@ PYBIND11_MODULE(_core, m) {
   }, "The names algorithm= takes: 'auto', then the registry's algorithms in order.");
   m.def("choose_algorithm", &choose_algorithm_py, py::arg("nchw"), py::arg("krs_groups"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("algorithm"),
-        "The algorithm conv2d runs for these sizes ('direct', 'im2col' or 'winograd'; float32).");
+        py::arg("dtype_bytes") = 4,
+        "The algorithm conv2d runs for these sizes and elements of dtype_bytes (4: float32, "
+        "8: float64): 'direct', 'im2col' or 'winograd'.");
 
   m.def("linear", &linear_py, py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("out"), py::arg("activation"), py::arg("alpha"), py::arg("beta"),

@@ -97,6 +97,7 @@ def choose_algorithm(
     padding: tuple[int, int, int, int],
     dilation: tuple[int, int],
     algorithm: str,
+    dtype_bytes: int = ...,
 ) -> str: ...
 def linear(
     input: NDArray[np.floating],

@@ -91,8 +91,9 @@ struct Conv2dParams : ConvGeometry {
 // layers with at least 16 input channels per group and at least 56*56 output pixels in the
 // batch (N*Ho*Wo) get winograd while set_winograd is on
 // (runtime.hpp) — the rule fitted by benchmarks/auto_rule.py (README.md, "How auto
-// chooses"), for float32; float64 never gets winograd automatically. Does not validate.
-Algorithm choose_algorithm(const Conv2dParams& p);
+// chooses"), for elements of dtype_bytes (4: float, 8: double; double never gets winograd
+// automatically: value_error for other sizes). Does not validate.
+Algorithm choose_algorithm(const Conv2dParams& p, int dtype_bytes = 4);
 
 // Scratch bytes one conv2d call with these parameters takes on the current thread count,
 // for elements of dtype_bytes (4: float, 8: double): for im2col, one gathered block of

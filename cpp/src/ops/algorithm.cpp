@@ -116,8 +116,12 @@ const char* algorithm_name(Algorithm a) {
   return a == Algorithm::automatic ? "auto" : detail::conv_algorithm(a).name;
 }
 
-Algorithm choose_algorithm(const Conv2dParams& p) {
-  return detail::select_algorithm(p, detail::Pass::forward, detail::DType::f32).id;
+Algorithm choose_algorithm(const Conv2dParams& p, int dtype_bytes) {
+  if (dtype_bytes != 4 && dtype_bytes != 8)
+    throw value_error("choose_algorithm: dtype_bytes must be 4 or 8, got " +
+                      std::to_string(dtype_bytes));
+  const auto dtype = dtype_bytes == 4 ? detail::DType::f32 : detail::DType::f64;
+  return detail::select_algorithm(p, detail::Pass::forward, dtype).id;
 }
 
 }  // namespace convcore
