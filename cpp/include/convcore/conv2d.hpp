@@ -99,6 +99,9 @@ Algorithm choose_algorithm(const Conv2dParams& p, int dtype_bytes = 4);
 // for elements of dtype_bytes (4: float, 8: double): for im2col, one gathered block of
 // patches (about 256 KiB) and one block of weights (at most 144 KiB) per thread, whatever
 // the image size, and at most 16 MiB in all up to 64 threads (smaller blocks on more);
+// for winograd, one block of transformed tiles and their products per thread (about 1 MiB
+// whatever the image size; the one call also keeps the transformed weights, 16/9 or 36/9
+// times the weights, in a buffer of the calling thread, not counted here);
 // for padding modes other than zeros, plus the padded copy of the input. The direct
 // algorithm's own scratch is not counted.
 int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes);

@@ -1,6 +1,6 @@
 // algorithm.hpp — the convolution algorithms, plugged in through one registry.
 //
-// An algorithm (direct.cpp, im2col.cpp; Winograd, an FFT later) is one file that defines a
+// An algorithm (direct.cpp, im2col.cpp, winograd.cpp; an FFT later) is one file that defines a
 // `const ConvAlgorithm <name>_algorithm` and one line in CONVCORE_CONV_ALGORITHMS
 // (algorithm.cpp). Nothing outside its file knows its packing, its blocking or when it is
 // preferred: the front (conv2d.cpp) validates the problem, materialises padding modes other
