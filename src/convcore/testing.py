@@ -306,7 +306,7 @@ def reference_winograd_scale(input, weight, bias=None, stride=1, padding=0, dila
 
 #: Winograd's measured error constants: ``|y - y_exact| <= (A + B * C/groups) * u *
 #: reference_winograd_scale`` (see ``winograd_tolerance``).
-WINOGRAD_CONSTANTS = (6.0, 1.0 / 64)
+WINOGRAD_CONSTANTS = (8.0, 1.0 / 64)
 
 
 def winograd_tolerance(channels: int, dtype) -> float:
