@@ -233,11 +233,11 @@ Conv2dParams params_krs(Quad nchw, Quad krs_groups, Pair stride, Quad padding, P
 }
 
 std::string choose_algorithm_py(Quad nchw, Quad krs_groups, Pair stride, Quad padding,
-                                Pair dilation, const std::string& algorithm) {
+                                Pair dilation, const std::string& algorithm, int dtype_bytes) {
   Conv2dParams p = params_krs(nchw, krs_groups, stride, padding, dilation);
   p.algorithm = algorithm_from_name(algorithm.c_str());
   p.validate();
-  return algorithm_name(choose_algorithm(p));
+  return algorithm_name(choose_algorithm(p, dtype_bytes));
 }
 
 std::string direct_layout_py(Quad nchw, Quad krs_groups, Pair stride, Quad padding, Pair dilation) {
@@ -501,7 +501,9 @@ PYBIND11_MODULE(_core, m) {
   }, "The names algorithm= takes: 'auto', then the registry's algorithms in order.");
   m.def("choose_algorithm", &choose_algorithm_py, py::arg("nchw"), py::arg("krs_groups"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("algorithm"),
-        "The algorithm conv2d runs for these sizes ('direct' or 'im2col').");
+        py::arg("dtype_bytes") = 4,
+        "The algorithm conv2d runs for these sizes and elements of dtype_bytes (4: float32, "
+        "8: float64): 'direct', 'im2col' or 'winograd'.");
   m.def("direct_layout", &direct_layout_py, py::arg("nchw"), py::arg("krs_groups"),
         py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         "The layout the direct algorithm takes for these sizes on the active ISA: 'nchwc' "
@@ -536,6 +538,9 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &get_num_threads);
   bind_threads(m);
   m.def("get_isa", &isa, "The ISA whose kernels run now.");
+  m.def("set_winograd", &set_winograd, py::arg("on"),
+        "Whether algorithm='auto' may choose Winograd (env CONVCORE_WINOGRAD=0: off).");
+  m.def("get_winograd", &get_winograd);
   m.def("set_isa", &set_isa, py::arg("name"), "Force an ISA (must be compiled and supported).");
   m.def("isas_compiled", &isas_compiled);
   m.def("isas_supported", &isas_supported);

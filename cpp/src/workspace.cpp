@@ -34,4 +34,16 @@ void* thread_scratch(size_t bytes) {
   return s.p;
 }
 
+void* thread_plan_scratch(size_t bytes) {
+  if (bytes > kPlanScratchMax) return nullptr;
+  thread_local Scratch s;
+  if (s.size < bytes) {
+    void* p = aligned_allocate(bytes);
+    std::free(s.p);
+    s.p = p;
+    s.size = bytes;
+  }
+  return s.p;
+}
+
 }  // namespace convcore::detail

@@ -39,4 +39,12 @@ class Buffer {
 // A per-thread buffer of at least `bytes`, valid until the same thread asks again.
 void* thread_scratch(size_t bytes);
 
+// A second per-thread buffer, for what a one-shot plan (the one-call conv2d) derives from
+// the weights and keeps for its one run on this thread (Winograd's transformed weights:
+// a fresh buffer per call cost more in page faults than the transform itself); valid until
+// the same thread asks again. Buffers above kPlanScratchMax are not kept (returns null:
+// the caller allocates its own).
+constexpr size_t kPlanScratchMax = size_t{64} << 20;
+void* thread_plan_scratch(size_t bytes);
+
 }  // namespace convcore::detail

@@ -15,6 +15,8 @@ convcore's threads too (when threadpoolctl is installed).
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import _core, _threadpoolctl, layers, machine, optim, train
 from .functional import (
     abs,
@@ -62,8 +64,37 @@ def get_num_threads() -> int:
     CPUs in this process's affinity mask)."""
     return _core.get_num_threads()
 
-# threadpoolctl.threadpool_limits(n) limits convcore's pool too (when it is installed).
-_threadpoolctl.register()
+def set_winograd(enabled: bool) -> None:
+    """Let ``algorithm="auto"`` choose Winograd (True, the default) or not (False).
+
+    Winograd does fewer multiplications than the other algorithms but rounds more: its
+    error bound is ``c * u * sum|x||w|`` with a larger constant ``c`` than the summation
+    bound of ``direct`` and ``im2col`` (:doc:`/algorithms`). Switched off, ``auto`` keeps
+    to those two; ``algorithm="winograd"`` still runs it when asked for by name. The
+    environment variable ``CONVCORE_WINOGRAD=0`` switches it off at start. Layers that
+    have already packed their weights (eval mode) keep the algorithm they chose.
+
+    Parameters
+    ----------
+    enabled : bool
+        Whether ``auto`` may pick Winograd (float32 3x3 stride-1 layers only).
+
+    Examples
+    --------
+    >>> import convcore
+    >>> convcore.set_winograd(False)
+    >>> convcore.get_winograd()
+    False
+    >>> convcore.set_winograd(True)
+    """
+    if not isinstance(enabled, (bool, np.bool_)):
+        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+    _core.set_winograd(bool(enabled))
+
+
+def get_winograd() -> bool:
+    """Whether ``algorithm="auto"`` may choose Winograd (see :func:`set_winograd`)."""
+    return _core.get_winograd()
 
 
 def info() -> dict:
@@ -74,6 +105,7 @@ def info() -> dict:
         "isas_compiled": _core.isas_compiled(),
         "isas_supported": _core.isas_supported(),
         "threads": _core.get_num_threads(),
+        "winograd": _core.get_winograd(),
         "compiler": _core.compiler(),
         "flags": _core.cxx_flags(),
     }
@@ -92,6 +124,7 @@ __all__ = [
     "cross_entropy",
     "cross_entropy_backward",
     "get_num_threads",
+    "get_winograd",
     "info",
     "layers",
     "leaky_relu",
@@ -105,6 +138,7 @@ __all__ = [
     "optim",
     "relu",
     "set_num_threads",
+    "set_winograd",
     "sigmoid",
     "square",
     "tanh",

@@ -198,6 +198,26 @@ def _convcore(algorithm: str) -> Maker:
     return make
 
 
+def _convcore_winograd(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
+    """``algorithm="winograd"`` (functional: the weights transformed per call), on the
+    geometry it takes."""
+    if (s.r, s.s, s.stride, s.dilation) != (3, 3, 1, 1) or s.c // s.groups < 4:
+        raise Unavailable("winograd takes 3x3, stride-1, undilated layers with C/groups >= 4")
+    return _convcore("winograd")(s, x, w)
+
+
+def _convcore_winograd_layer(s: ConvShape, x: np.ndarray,
+                             w: np.ndarray) -> Callable[[], np.ndarray]:
+    """A ``Conv2dOp`` running Winograd with the weights transformed once (as a layer in
+    eval mode whose ``auto`` picks it, or an ONNX Runtime session's initializers)."""
+    _convcore_winograd(s, x, w)  # the same geometry check
+    y = np.empty(s.output_shape, x.dtype)
+    op = convcore._core.Conv2dOp(w, None, (s.c, s.h, s.w), (s.stride, s.stride),
+                                 (s.padding,) * 4, (s.dilation, s.dilation), s.groups, "zeros",
+                                 "none", 0.0, 0.0, "winograd")
+    return lambda: op.run(x, y) or y
+
+
 def _convcore_layer(s: ConvShape, x: np.ndarray, w: np.ndarray) -> Callable[[], np.ndarray]:
     """A ``layers.Conv2d`` holding the weights (packed once, as a model holds them; ONNX
     Runtime's session likewise packs its initializers once)."""
@@ -588,6 +608,8 @@ CONV2D: Dict[str, Maker] = {
     "convcore-auto": _convcore("auto"),
     "convcore-direct": _convcore("direct"),
     "convcore-im2col": _convcore("im2col"),
+    "convcore-winograd": _convcore_winograd,
+    "convcore-winograd-layer": _convcore_winograd_layer,
     "convcore-layer": _convcore_layer,
     "numpy-im2col": _numpy_im2col,
     "numpy-einsum": _numpy_einsum,

@@ -604,7 +604,7 @@ def conv2d(input: Any, weight: Any, bias: Any = None, stride: F.IntPair = 1,
     # per block could depend on the block's size, and another algorithm sums in another
     # order.
     chosen = _core.choose_algorithm((max(x4.shape[0], 1),) + x4.shape[1:], (k, r, s, int(groups)),
-                                    stride2, pads, dilation2, algorithm)
+                                    stride2, pads, dilation2, algorithm, x.dtype.itemsize)
     op = _ConvOp(w, b, stride2, dilation2, int(groups), F.activation_spec(activation),
                  chosen, x.dtype)
     fill = x.dtype.type(0)

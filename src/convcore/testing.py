@@ -45,6 +45,10 @@ __all__ = [
     "reference_conv2d_backward",
     "shape",
     "unit_roundoff",
+    "winograd_tile",
+    "winograd_tolerance",
+    "reference_winograd_scale",
+    "WINOGRAD_CONSTANTS",
 ]
 
 # --------------------------------------------------------------------------
@@ -251,6 +255,73 @@ def reference_conv2d_abs(input, weight, bias=None, stride=1, padding=0, dilation
     if b is not None:
         y += np.abs(b)[None, :, None, None]
     return y[0] if unbatched else y
+
+
+def winograd_tile(out_h: int, out_w: int) -> int:
+    """The output tile ``m`` of ``algorithm="winograd"``: 2 (F(2x2, 3x3)) when the output
+    is at most 14x14, else 4 (F(4x4, 3x3))."""
+    return 2 if out_h <= 14 and out_w <= 14 else 4
+
+
+def reference_winograd_scale(input, weight, bias=None, stride=1, padding=0, dilation=1,
+                             groups=1, padding_mode="zeros") -> np.ndarray:
+    """The quantity Winograd's rounding error is proportional to, for each output of a
+    3x3, stride-1 convolution (before any activation).
+
+    Winograd computes an output tile of ``m x m`` pixels from the ``(m+2) x (m+2)`` input
+    tile it reads, through transforms that mix every input of the tile with every
+    weight: an output's error depends on the whole tile, not only on its own 3x3 window
+    (inputs of very different sizes within one tile make ``sum |x*w|`` of the window a
+    poor scale). So the scale is, per output channel k and output tile,
+    ``sum_c (sum of |x_c| over the input tile) * (sum of |w_kc|) + |bias_k|``, the
+    channels c of k's group, the input padded by ``padding_mode`` (``winograd_tile``
+    gives ``m``). ``winograd_tolerance`` is the matching factor.
+    """
+    x, w, b, unbatched = _prepare(input, weight, bias)
+    n, c, h, wd = x.shape
+    k, cg, r, s = w.shape
+    if (r, s) != (3, 3) or _pair(stride, "stride") != (1, 1) or _pair(dilation, "dilation") != (1, 1):
+        raise ValueError("Winograd's scale is for 3x3 kernels, stride 1, dilation 1")
+    top, bottom, left, right = _padding_amounts(padding, (3, 3), (1, 1), (1, 1))
+    ho, wo = h + top + bottom - 2, wd + left + right - 2
+    m = winograd_tile(ho, wo)
+    th, tw = -(-ho // m), -(-wo // m)
+    xp = np.abs(np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)),
+                       mode=_NP_PAD_MODE[padding_mode]))
+    # zeros past the padded input, where the last tiles stick out
+    xp = np.pad(xp, ((0, 0), (0, 0), (0, th * m + 2 - xp.shape[2]), (0, tw * m + 2 - xp.shape[3])))
+    tiles = np.lib.stride_tricks.sliding_window_view(xp, (m + 2, m + 2), axis=(2, 3))
+    tile_sums = tiles[:, :, ::m, ::m].sum(axis=(4, 5))[:, :, :th, :tw]  # (n, c, th, tw)
+    w_sums = np.abs(w).sum(axis=(2, 3))  # (k, cg)
+    kg = k // groups
+    scale = np.empty((n, k, th, tw))
+    for g in range(groups):
+        scale[:, g * kg:(g + 1) * kg] = np.einsum(
+            "nctu,kc->nktu", tile_sums[:, g * cg:(g + 1) * cg], w_sums[g * kg:(g + 1) * kg])
+    y = np.repeat(np.repeat(scale, m, axis=2), m, axis=3)[:, :, :ho, :wo]
+    if b is not None:
+        y = y + np.abs(b)[None, :, None, None]
+    return y[0] if unbatched else y
+
+
+#: Winograd's measured error constants: ``|y - y_exact| <= (A + B * C/groups) * u *
+#: reference_winograd_scale`` (see ``winograd_tolerance``).
+WINOGRAD_CONSTANTS = (8.0, 1.0 / 64)
+
+
+def winograd_tolerance(channels: int, dtype) -> float:
+    """The factor ``g`` in ``|y - r| <= g * reference_winograd_scale`` for
+    ``algorithm="winograd"`` with ``channels`` input channels per group.
+
+    ``(A + B * channels) * u`` with ``WINOGRAD_CONSTANTS = (A, B)``, measured (README.md,
+    "Accuracy"; ``benchmarks/winograd_error.py`` re-measures them): the transforms' own
+    roundings grow with the size of their coefficients (a constant), the sum over the
+    channels with their number. Plus the float64 reference's rounding, as
+    ``conv_tolerance``.
+    """
+    a, b = WINOGRAD_CONSTANTS
+    return (a + b * int(channels)) * unit_roundoff(dtype) + _gamma(9 * int(channels) + 2,
+                                                                     unit_roundoff(np.float64))
 
 
 def reference_conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1,

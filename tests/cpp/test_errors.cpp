@@ -124,10 +124,41 @@ void pointers_and_batch() {
 void names() {
   check::context() = "names";
   CHECK_THROWS(convcore::padding_mode_from_name("mirror"), value_error);
-  CHECK_THROWS(convcore::algorithm_from_name("winograd"), value_error);
+  CHECK_THROWS(convcore::algorithm_from_name("fft"), value_error);
+  CHECK(convcore::algorithm_from_name("winograd") == convcore::Algorithm::winograd);
   CHECK_THROWS(convcore::algorithm_from_name("automatic"), value_error);
   CHECK_THROWS(convcore::activation_kind("gelu"), value_error);
   CHECK_THROWS(convcore::activation_kind("ReLU"), value_error);
+}
+
+// Winograd outside its geometry: a value_error naming the constraint, from the operator
+// and the one call alike (the problem itself is valid).
+void winograd_geometry() {
+  check::context() = "winograd geometry";
+  const std::vector<float> w(4 * 4 * 25, 0.0f), x(2 * 4 * 36, 0.0f);
+  std::vector<float> y(2 * 4 * 36);
+  const auto message = [&](const Conv2dParams& p) -> std::string {
+    try {
+      Conv2dOp<float> op(p, w.data(), nullptr);
+    } catch (const value_error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  Conv2dParams p = good();
+  p.algorithm = convcore::Algorithm::winograd;
+  CHECK_NOTHROW(convcore::conv2d(p, x.data(), w.data(), nullptr, y.data()));
+  p.R = p.S = 5;
+  CHECK(message(p).find("needs a 3x3 kernel, got 5x5") != std::string::npos);
+  CHECK_THROWS(convcore::conv2d(p, x.data(), w.data(), nullptr, y.data()), value_error);
+  p = good();
+  p.algorithm = convcore::Algorithm::winograd;
+  p.stride_w = 2;
+  CHECK(message(p).find("needs stride 1") != std::string::npos);
+  p = good();
+  p.algorithm = convcore::Algorithm::winograd;
+  p.groups = 2;
+  CHECK(message(p).find("at least 4 input channels per group") != std::string::npos);
 }
 
 void runtime() {
@@ -175,6 +206,7 @@ int main() {
   one_message();
   pointers_and_batch();
   names();
+  winograd_geometry();
   runtime();
   memory();
   return check::finish("test_errors");

@@ -59,11 +59,14 @@ enum class PaddingMode : int { zeros = 0, reflect, replicate, circular };
 //   automatic  chosen per call by choose_algorithm() below
 //   direct     sliding window over the input, no packing of the input
 //   im2col     the input gathered into panels, multiplied with packed weights (GEMM)
-enum class Algorithm : int { automatic = 0, direct, im2col };
+//   winograd   Winograd F(4x4, 3x3) (F(2x2, 3x3) for outputs of at most 14x14): 3x3,
+//              stride 1, dilation 1, at least 4 input channels per group, forward only;
+//              fewer multiplications, a larger rounding error (README.md: its bound)
+enum class Algorithm : int { automatic = 0, direct, im2col, winograd };
 
 // Name <-> enum, the names the Python API uses. Unknown names throw value_error.
 PaddingMode padding_mode_from_name(const char* name);  // "zeros", "reflect", "replicate", "circular"
-Algorithm algorithm_from_name(const char* name);       // "auto", "direct", "im2col"
+Algorithm algorithm_from_name(const char* name);       // "auto", "direct", "im2col", "winograd"
 const char* algorithm_name(Algorithm a);               // a static string, e.g. "auto"
 std::vector<const char*> algorithm_names();            // every algorithm but "auto", in order
 
@@ -84,9 +87,13 @@ struct Conv2dParams : ConvGeometry {
 // The algorithm `automatic` resolves to for these parameters (never `automatic`): an
 // explicit p.algorithm is returned as is; else direct for one input channel per group
 // (depthwise, one-channel filtering), im2col for 1x1 kernels and for more than 64 input
-// channels per group, direct otherwise (stems, LeNet-like and most 3x3 layers) — the rule
-// fitted by benchmarks/auto_rule.py (README.md, "How auto chooses"). Does not validate.
-Algorithm choose_algorithm(const Conv2dParams& p);
+// channels per group, direct otherwise (stems, LeNet-like layers) — except that 3x3 stride-1
+// layers with at least 16 input channels per group and at least 56*56 output pixels in the
+// batch (N*Ho*Wo) get winograd while set_winograd is on
+// (runtime.hpp) — the rule fitted by benchmarks/auto_rule.py (README.md, "How auto
+// chooses"), for elements of dtype_bytes (4: float, 8: double; double never gets winograd
+// automatically: value_error for other sizes). Does not validate.
+Algorithm choose_algorithm(const Conv2dParams& p, int dtype_bytes = 4);
 
 // The data layout of the direct algorithm's plan (a choice inside the plan, not an
 // algorithm of its own):
@@ -110,6 +117,9 @@ DirectLayout direct_layout(const Conv2dParams& p);
 // for elements of dtype_bytes (4: float, 8: double): for im2col, one gathered block of
 // patches (about 256 KiB) and one block of weights (at most 144 KiB) per thread, whatever
 // the image size, and at most 16 MiB in all up to 64 threads (smaller blocks on more);
+// for winograd, one block of transformed tiles and their products per thread (about 1 MiB
+// whatever the image size; the one call also keeps the transformed weights, 16/9 or 36/9
+// times the weights, in a buffer of the calling thread, not counted here);
 // for padding modes other than zeros, plus the padded copy of the input. The direct
 // algorithm's own scratch is not counted.
 int64_t conv2d_workspace_bytes(const Conv2dParams& p, int dtype_bytes);

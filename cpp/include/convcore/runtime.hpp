@@ -44,6 +44,14 @@ void set_isa(const std::string& name);       // value_error if not compiled or n
 std::vector<std::string> isas_compiled();    // widest first, "scalar" last
 std::vector<std::string> isas_supported();   // compiled and runnable on this CPU
 
+// Whether `automatic` may choose the winograd algorithm (for float32 layers where it was
+// measured faster; its rounding error is larger than the other algorithms', whose error
+// stays within the classic n*u summation bound). Default: on, unless the environment sets
+// CONVCORE_WINOGRAD=0. An explicit Algorithm::winograd runs whatever the switch says;
+// operators already built keep the algorithm they chose.
+void set_winograd(bool on);
+bool get_winograd();
+
 // One slot of one ISA's kernel table (the micro-kernels convcore dispatches to).
 struct KernelInfo {
   std::string table;   // ISA table holding the kernel ("avx512", "avx2", "scalar")

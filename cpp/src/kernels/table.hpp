@@ -132,6 +132,48 @@ template <class T>
 using TapDotsFn = void (*)(const T* g, int64_t g_ld, int64_t kn, const T* x, const int64_t* off,
                            int64_t taps, int64_t n, T* out, int64_t out_ld);
 
+// Winograd F(m x m, 3x3) transforms (m = 2 or 4, alpha = m + 2; the matrices BT, AT, G in
+// winograd_transform.hpp), vectorised over n tiles of one channel side by side in a tile
+// row. The input comes as a band in phases: row r, phase q, element j holds padded input
+// column m*j + q of the band's row r, at band[r*row_stride + q*phase_stride + j], so tile
+// j's column s is band[r*row_stride + (s % m)*phase_stride + j + s / m] (phases 0 and 1 are
+// read up to j = n, the others up to n - 1). Output, for position pos = xi*alpha + nu:
+//   v[pos*v_stride + j] = (BT d_j BT^T)[xi][nu],  d_j[r][s] = tile j's column s of row r,
+// for j < n. Each value is one fixed sequence of multiplies and FMAs (winograd_transform.hpp),
+// the same in every table: results are bitwise equal across ISAs.
+struct WinogradInputArgs {
+  int64_t m, n;
+  int64_t row_stride, phase_stride;
+  int64_t v_stride;
+};
+template <class T>
+using WinogradInputFn = void (*)(const WinogradInputArgs& a, const T* band, T* v);
+
+// The output transform of n tiles of one output channel: from mm[pos*m_stride + j] (the
+// element-wise products summed over the channels, position pos = xi*alpha + nu),
+//   out[i*row_stride + q*phase_stride + j] = act(bias + (AT M_j AT^T)[i][q])
+// for i, q < m, j < n (bias: one value, null: none, then nothing is added), in the same
+// phase layout as the input band (row i, output column m*j + q).
+struct WinogradOutputArgs {
+  int64_t m, n;
+  int64_t m_stride;
+  int64_t row_stride, phase_stride;
+};
+template <class T>
+using WinogradOutputFn = void (*)(const WinogradOutputArgs& a, const T* mm, const T* bias, T* out,
+                                  const Activation& act);
+
+// The weight transform of n filters of the same shape position: filter j's tap (r, s) at
+// g[(r*3 + s)*g_stride + j] (tap-major, so that the filters are the vector lanes),
+//   u[pos*u_stride + j] = (G g_j G^T)[xi][nu],  pos = xi*alpha + nu,  j < n,
+// in the table's dtype (G's fractions rounded to it).
+struct WinogradWeightsArgs {
+  int64_t m, n;
+  int64_t g_stride, u_stride;
+};
+template <class T>
+using WinogradWeightsFn = void (*)(const WinogradWeightsArgs& a, const T* g, T* u);
+
 // The FMA-throughput probe: `steps` steps of acc = acc * m + c on MR independent chains
 // of NR lanes (2*MR*NR FLOPs per step), accumulators starting at 8*chain + lane; returns
 // the sum of the accumulators (chains in order, lanes in order) so none is dead code.
@@ -159,7 +201,10 @@ struct Kernel {
   X(locally_connected_rows, LocallyConnectedRowsFn<T>)                                   \
   X(max_pool_row, MaxPoolRowFn<T>)                                                       \
   X(avg_pool_row, AvgPoolRowFn<T>)                                                       \
-  X(tap_dots, TapDotsFn<T>)           /* mr gradient rows x nr taps a block */
+  X(tap_dots, TapDotsFn<T>)           /* mr gradient rows x nr taps a block */           \
+  X(winograd_input, WinogradInputFn<T>)   /* nr = tiles per vector */                    \
+  X(winograd_output, WinogradOutputFn<T>)                                                \
+  X(winograd_weights, WinogradWeightsFn<T>)
 
 // One ISA's kernels for one dtype.
 template <class T>

@@ -8,7 +8,7 @@ namespace convcore::detail {
 
 // The algorithms, in order (auto's ties go to the earlier). Adding one: its file defines
 // `const ConvAlgorithm <name>_algorithm`, and its name goes here.
-#define CONVCORE_CONV_ALGORITHMS(X) X(direct) X(im2col)
+#define CONVCORE_CONV_ALGORITHMS(X) X(direct) X(im2col) X(winograd)
 
 #define CONVCORE_DECLARE_ALGORITHM(name) extern const ConvAlgorithm name##_algorithm;
 CONVCORE_CONV_ALGORITHMS(CONVCORE_DECLARE_ALGORITHM)
@@ -55,6 +55,8 @@ const ConvAlgorithm& conv_algorithm(const char* name) {
 const ConvAlgorithm& select_algorithm(const Conv2dParams& p, Pass pass, DType dtype) {
   if (p.algorithm != Algorithm::automatic) {
     const ConvAlgorithm& a = conv_algorithm(p.algorithm);
+    if (!a.supports(p, pass, dtype) && a.unsupported != nullptr)
+      throw value_error("conv2d: " + a.unsupported(p, pass, dtype));
     if (!a.supports(p, pass, dtype))
       throw value_error(std::string("conv2d: algorithm '") + a.name + "' does not support the " +
                         pass_name(pass) + " pass of this problem");
@@ -114,8 +116,12 @@ const char* algorithm_name(Algorithm a) {
   return a == Algorithm::automatic ? "auto" : detail::conv_algorithm(a).name;
 }
 
-Algorithm choose_algorithm(const Conv2dParams& p) {
-  return detail::select_algorithm(p, detail::Pass::forward, detail::DType::f32).id;
+Algorithm choose_algorithm(const Conv2dParams& p, int dtype_bytes) {
+  if (dtype_bytes != 4 && dtype_bytes != 8)
+    throw value_error("choose_algorithm: dtype_bytes must be 4 or 8, got " +
+                      std::to_string(dtype_bytes));
+  const auto dtype = dtype_bytes == 4 ? detail::DType::f32 : detail::DType::f64;
+  return detail::select_algorithm(p, detail::Pass::forward, dtype).id;
 }
 
 }  // namespace convcore

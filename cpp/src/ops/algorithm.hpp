@@ -1,6 +1,6 @@
 // algorithm.hpp — the convolution algorithms, plugged in through one registry.
 //
-// An algorithm (direct.cpp, im2col.cpp; Winograd, an FFT later) is one file that defines a
+// An algorithm (direct.cpp, im2col.cpp, winograd.cpp; an FFT later) is one file that defines a
 // `const ConvAlgorithm <name>_algorithm` and one line in CONVCORE_CONV_ALGORITHMS
 // (algorithm.cpp). Nothing outside its file knows its packing, its blocking or when it is
 // preferred: the front (conv2d.cpp) validates the problem, materialises padding modes other
@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "convcore/conv2d.hpp"
@@ -118,6 +119,9 @@ struct ConvAlgorithm {
   int (*auto_rank)(const Conv2dParams& p, Pass pass, DType dtype);
   std::unique_ptr<ConvPlan<float>> (*plan_f32)(const PlanRequest<float>& r);
   std::unique_ptr<ConvPlan<double>> (*plan_f64)(const PlanRequest<double>& r);
+  // Optional: why `supports` says no (the constraint, for the error message when the
+  // algorithm is asked for by name); "" when it says yes. Null: a generic message.
+  std::string (*unsupported)(const Conv2dParams& p, Pass pass, DType dtype) = nullptr;
 };
 constexpr int kAutoPreferred = 0, kAutoDefault = 1, kAutoNever = 1000;
 

@@ -47,5 +47,14 @@ void tap_dots_f32_avx2(const float* g, int64_t g_ld, int64_t kn, const float* x,
                        const int64_t* off, int64_t taps, int64_t n, float* out, int64_t out_ld);
 void tap_dots_f64_avx2(const double* g, int64_t g_ld, int64_t kn, const double* x,
                        const int64_t* off, int64_t taps, int64_t n, double* out, int64_t out_ld);
+// Winograd F(4x4 / 2x2, 3x3) transforms (winograd_avx2.cpp; winograd_transform.hpp).
+void winograd_input_f32_avx2(const WinogradInputArgs& a, const float* band, float* v);
+void winograd_input_f64_avx2(const WinogradInputArgs& a, const double* band, double* v);
+void winograd_output_f32_avx2(const WinogradOutputArgs& a, const float* mm, const float* bias,
+                         float* out, const Activation& act);
+void winograd_output_f64_avx2(const WinogradOutputArgs& a, const double* mm, const double* bias,
+                         double* out, const Activation& act);
+void winograd_weights_f32_avx2(const WinogradWeightsArgs& a, const float* g, float* u);
+void winograd_weights_f64_avx2(const WinogradWeightsArgs& a, const double* g, double* u);
 
 }  // namespace convcore::kernels::avx2

@@ -55,4 +55,14 @@ void tap_dots_f64_scalar(const double* g, int64_t g_ld, int64_t kn, const double
                          const int64_t* off, int64_t taps, int64_t n, double* out, int64_t out_ld);
 float peak_fma_12x8_scalar(int64_t steps, float m, float c);
 
+// Winograd F(4x4 / 2x2, 3x3) transforms (winograd_scalar.cpp; winograd_transform.hpp).
+void winograd_input_f32_scalar(const WinogradInputArgs& a, const float* band, float* v);
+void winograd_input_f64_scalar(const WinogradInputArgs& a, const double* band, double* v);
+void winograd_output_f32_scalar(const WinogradOutputArgs& a, const float* mm, const float* bias,
+                         float* out, const Activation& act);
+void winograd_output_f64_scalar(const WinogradOutputArgs& a, const double* mm, const double* bias,
+                         double* out, const Activation& act);
+void winograd_weights_f32_scalar(const WinogradWeightsArgs& a, const float* g, float* u);
+void winograd_weights_f64_scalar(const WinogradWeightsArgs& a, const double* g, double* u);
+
 }  // namespace convcore::kernels::scalar

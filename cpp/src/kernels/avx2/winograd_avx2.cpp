@@ -1,0 +1,51 @@
+// winograd_avx2.cpp — the Winograd F(4x4 / 2x2, 3x3) input, output and weight transforms on AVX2 +
+// FMA: 8 tiles (float) / 4 tiles (double) of one channel per ymm, the tail through lane
+// masks; the body and the matrices are winograd_transform.hpp's (bitwise the scalar twin's
+// before a non-exact activation).
+#include "kernels/avx2/avx2.hpp"
+#include "kernels/avx2/vec_avx2.hpp"
+#include "kernels/winograd_transform.hpp"
+
+namespace convcore::kernels::avx2 {
+namespace {
+
+template <class Type>
+struct Ops {
+  using T = Type;
+  using W = Vec<Type>;
+  using V = typename W::V;
+  static constexpr int L = W::L;
+  static V set1(T v) { return W::set1(v); }
+  static V mul(V a, V b) { return W::mul(a, b); }
+  static V fmadd(V a, V b, V c) { return W::fmadd(a, b, c); }
+  static V add(V a, V b) { return W::add(a, b); }
+  static V load(const T* p, int64_t lanes) { return W::load(p, W::mask(lanes), lanes == L); }
+  static void store(T* p, V v, int64_t lanes) { W::store(p, v, W::mask(lanes), lanes == L); }
+  using Epilogue = typename W::Epilogue;
+};
+
+}  // namespace
+
+void winograd_input_f32_avx2(const WinogradInputArgs& a, const float* band, float* v) {
+  winograd_input_any<Ops<float>>(a, band, v);
+}
+void winograd_input_f64_avx2(const WinogradInputArgs& a, const double* band, double* v) {
+  winograd_input_any<Ops<double>>(a, band, v);
+}
+void winograd_output_f32_avx2(const WinogradOutputArgs& a, const float* mm, const float* bias,
+                              float* out, const Activation& act) {
+  winograd_output_any<Ops<float>>(a, mm, bias, out, act);
+}
+void winograd_output_f64_avx2(const WinogradOutputArgs& a, const double* mm, const double* bias,
+                              double* out, const Activation& act) {
+  winograd_output_any<Ops<double>>(a, mm, bias, out, act);
+}
+
+void winograd_weights_f32_avx2(const WinogradWeightsArgs& a, const float* g, float* u) {
+  winograd_weights_any<Ops<float>>(a, g, u);
+}
+void winograd_weights_f64_avx2(const WinogradWeightsArgs& a, const double* g, double* u) {
+  winograd_weights_any<Ops<double>>(a, g, u);
+}
+
+}  // namespace convcore::kernels::avx2
