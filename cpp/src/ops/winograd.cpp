@@ -189,8 +189,9 @@ void unpack_rows(const WinogradTiling& w, const T* out, int64_t nrows, int64_t t
 // tap-major (the kernel's lanes run over the input channels), transformed into
 // [row][pos][c], then each position's rows packed into its panel.
 template <class T>
-void transform_weights(const Conv2dParams& p, int m, int64_t MR,
+void transform_weights(const Conv2dParams& p, int m, const GemmKernel<T>& gk,
                        kernels::WinogradWeightsFn<T> fn, const T* w, T* u, int64_t per_pos) {
+  const int64_t MR = gk.mr;
   const int64_t a2 = (m + 2) * (m + 2);
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, panels = ceil_div(Kg, MR);
   parallel_for(p.groups * panels, [&](int64_t task) {
@@ -205,7 +206,8 @@ void transform_weights(const Conv2dParams& p, int m, int64_t MR,
       fn(kernels::WinogradWeightsArgs{m, Cg, Cg, Cg}, ft, tmp + i * a2 * Cg);
     }
     for (int64_t pos = 0; pos < a2; ++pos)
-      pack_panels(tmp + pos * Cg, a2 * Cg, rows, 0, Cg, MR, u + (g * a2 + pos) * per_pos + k0 * Cg);
+      pack_panels(gk, tmp + pos * Cg, a2 * Cg, rows, 0, Cg,
+                  u + (g * a2 + pos) * per_pos + k0 * Cg);
   });
 }
 
@@ -233,7 +235,7 @@ class WinogradPlan final : public ConvPlan<T> {
       u = owned_.get();
     }
     u_ = u;
-    transform_weights<T>(p_, m, gk_.mr, r.kernels.winograd_weights.fn, r.weight, u, per_pos_);
+    transform_weights<T>(p_, m, gk_, r.kernels.winograd_weights.fn, r.weight, u, per_pos_);
   }
 
   void run(const ConvTensors<T>& t) const override {
