@@ -367,6 +367,39 @@ def test_locally_connected2d_backward(rng, xs, k, rs, stride, padding, dilation,
     np.testing.assert_array_equal(gi, convcore.locally_connected2d_backward(g[:1], x[:1], w, **kw)[0][0])
 
 
+@pytest.mark.parametrize("xs,k", [
+    ((37, 3, 5, 6), 4),     # grad_input in blocks of 16 images: 16, 16, 5
+    ((150, 64, 3, 3), 3),   # grad_weight: 64*9 + 3 values an image, blocks of 113 and 37
+])
+def test_locally_connected2d_backward_blocks_bitwise_over_threads(rng, xs, k):
+    n, c, h, wd = xs
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal((h, wd, k, c, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((n, k, h, wd)).astype(np.float32)
+    previous = convcore.get_num_threads()
+    results = []
+    try:
+        for t in (1, 2, 3):
+            convcore.set_num_threads(t)
+            results.append(convcore.locally_connected2d_backward(g, x, w, padding=1))
+    finally:
+        convcore.set_num_threads(previous)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+    f64 = [a.astype(np.float64) for a in (g, x, w)]
+    refs = _lc_reference(*f64, (1, 1), 1, (1, 1))
+    absr = _lc_reference(*[np.abs(a) for a in f64], (1, 1), 1, (1, 1))
+    for a, ref, ra, nt in zip(results[0], refs, absr, (k * 9, n, n)):
+        _assert_within_bound(a, ref, ra, nt, np.float32, "locally_connected2d_backward")
+
+
+def test_locally_connected2d_backward_empty_batch():
+    x, w = np.zeros((0, 2, 4, 4)), np.ones((4, 4, 3, 2, 1, 1))
+    gi, gw, gb = convcore.locally_connected2d_backward(np.zeros((0, 3, 4, 4)), x, w)
+    assert gi.shape == x.shape and not np.any(gw) and not np.any(gb)
+
+
 def test_locally_connected2d_backward_bad_inputs():
     x, w = np.zeros((2, 3, 6, 6)), np.zeros((4, 4, 5, 3, 3, 3))
     with pytest.raises(ValueError, match="grad_output has shape"):

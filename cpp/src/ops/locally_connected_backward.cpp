@@ -1,33 +1,61 @@
 // locally_connected_backward.cpp — the locally connected layer's gradients. Every weight
-// belongs to one output position, so tasks are positions for grad_weight and grad_bias
-// (the batch summed in order) and (image, input channel) planes for grad_input (every
-// position's taps scattered into the plane in position order): each element is written
-// by one task in a fixed order, the same bits for any thread count.
+// belongs to one output position, so each position's gradients are small GEMMs, run
+// through the forward's locally_connected kernel (dot products of contiguous rows) on
+// operands transposed here:
+//   grad_weight[pos] (K x kd) = sum_n g[n, :, pos]^T patch_n: the reduction over images
+//     is the kernel's dot length, so the gradient rows (K x nb) and the patches (kd x nb)
+//     are stored with the images innermost; one task per position;
+//   grad_input: a patch's gradient (nb x kd) = g[n, :, pos] (nb x K) * w[pos] (K x kd):
+//     the reduction over filters is the dot length, so the position's weights are stored
+//     transposed (kd x K); one task per block of images, every position's patch gradient
+//     scattered into the images' planes in position order.
+// Images go in blocks of a size fixed by the geometry alone (kBlockBytes of operands), and
+// grad_weight adds the blocks in order: the same bits for any thread count, and a
+// workspace of at most a few kBlockBytes per thread whatever N.
 #include <algorithm>
 #include <string>
 
 #include "checked.hpp"
 #include "convcore/backward.hpp"
+#include "dispatch.hpp"
 #include "threadpool.hpp"
+#include "workspace.hpp"
 
 namespace convcore {
 namespace {
+
+constexpr int64_t kBlockBytes = 1 << 18;
+constexpr int64_t kInputBlock = 16;
 
 template <class T>
 void lc_grad(const LocallyConnected2dParams& p, const T* g, const T* x, const T* w, T* gi, T* gw,
              T* gb) {
   p.validate();
   const int64_t Ho = p.out_h(), Wo = p.out_w(), HW = p.H * p.W, P = Ho * Wo;
-  const int64_t RS = p.R * p.S, CRS = p.C * RS, bank = p.K * CRS;
+  const int64_t RS = p.R * p.S, kd = p.C * RS, bank = p.K * kd;
   if (p.N > 0 && g == nullptr) throw value_error("locally_connected2d_backward: grad_output must not be null");
   if (gi != nullptr && p.N > 0 && w == nullptr)
     throw value_error("locally_connected2d_backward: weight must not be null");
   if (gw != nullptr && p.N > 0 && x == nullptr)
     throw value_error("locally_connected2d_backward: input must not be null");
+  if (p.N == 0) {
+    if (gw != nullptr) std::fill(gw, gw + P * bank, T(0));
+    if (gb != nullptr) std::fill(gb, gb + p.K * P, T(0));
+    return;
+  }
+  const auto dot = detail::kernels<T>().locally_connected.fn;
+  const Activation none{};
   // Input row and column of tap (r, s) at output (i, j); outside [0, H) x [0, W): none.
   auto ih_of = [&](int64_t i, int64_t r) { return i * p.stride_h + r * p.dilation_h - p.pad_top; };
   auto iw_of = [&](int64_t j, int64_t s) { return j * p.stride_w + s * p.dilation_w - p.pad_left; };
-  if (gw != nullptr || gb != nullptr)
+  // Images per block: operands of about kBlockBytes (at least one image).
+  const int64_t row_len = std::max<int64_t>(kd + p.K, 1);
+  const int64_t nb_max = std::clamp<int64_t>(
+      kBlockBytes / static_cast<int64_t>(sizeof(T)) / row_len, 1, p.N);
+  if (gw != nullptr || gb != nullptr) {
+    // gt (K x nb), pt (kd x nb), a block's product (K x kd).
+    const size_t scratch = static_cast<size_t>(detail::checked_add(
+        detail::checked_mul(nb_max, p.K + kd, "lc scratch"), bank, "lc scratch")) * sizeof(T);
     detail::parallel_for(P, [&](int64_t pos) {
       const int64_t i = pos / Wo, j = pos % Wo;
       if (gb != nullptr)
@@ -37,46 +65,78 @@ void lc_grad(const LocallyConnected2dParams& p, const T* g, const T* x, const T*
           gb[k * P + pos] = s;
         }
       if (gw == nullptr) return;
+      T* gt = static_cast<T*>(detail::thread_scratch(scratch));
+      T* pt = gt + nb_max * p.K;
+      T* part = pt + nb_max * kd;
       T* out = gw + pos * bank;
-      std::fill(out, out + bank, T(0));
-      for (int64_t n = 0; n < p.N; ++n)
-        for (int64_t k = 0; k < p.K; ++k) {
-          const T gv = g[(n * p.K + k) * P + pos];
-          T* ok = out + k * CRS;
+      for (int64_t n0 = 0; n0 < p.N; n0 += nb_max) {
+        const int64_t nb = std::min(nb_max, p.N - n0);
+        for (int64_t k = 0; k < p.K; ++k)
+          for (int64_t n = 0; n < nb; ++n) gt[k * nb + n] = g[((n0 + n) * p.K + k) * P + pos];
+        for (int64_t c = 0; c < p.C; ++c)
+          for (int64_t r = 0; r < p.R; ++r) {
+            const int64_t ih = ih_of(i, r);
+            for (int64_t s = 0; s < p.S; ++s) {
+              const int64_t iw = iw_of(j, s);
+              T* dst = pt + ((c * p.R + r) * p.S + s) * nb;
+              if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) {
+                std::fill(dst, dst + nb, T(0));
+                continue;
+              }
+              const T* src = x + (n0 * p.C + c) * HW + ih * p.W + iw;
+              for (int64_t n = 0; n < nb; ++n) dst[n] = src[n * p.C * HW];
+            }
+          }
+        // y[t*1 + k*kd] = sum_n gt[k, n] * pt[t, n]
+        const kernels::LocallyConnectedArgs a{nb, p.K, kd, 0, kd, 1};
+        if (n0 == 0) {
+          dot(a, gt, pt, nullptr, out, none);
+        } else {
+          dot(a, gt, pt, nullptr, part, none);
+          for (int64_t e = 0; e < bank; ++e) out[e] += part[e];
+        }
+      }
+    });
+  }
+  if (gi != nullptr) {
+    // Blocks of at most kInputBlock images, so that a batch makes several tasks (each
+    // block transposes every position's weights once: 1/nb of its multiply-adds).
+    // gk (nb x K), wt (kd x K), the patches' gradients (nb x kd).
+    const int64_t nb_in = std::min<int64_t>(nb_max, kInputBlock);
+    const size_t scratch = static_cast<size_t>(detail::checked_add(
+        detail::checked_mul(nb_in, p.K + kd, "lc scratch"), bank, "lc scratch")) * sizeof(T);
+    detail::parallel_for(detail::ceil_div(p.N, nb_in), [&](int64_t blk) {
+      const int64_t n0 = blk * nb_in, nb = std::min(nb_in, p.N - n0);
+      T* gk = static_cast<T*>(detail::thread_scratch(scratch));
+      T* wt = gk + nb_in * p.K;
+      T* dp = wt + bank;
+      std::fill(gi + n0 * p.C * HW, gi + (n0 + nb) * p.C * HW, T(0));
+      const kernels::LocallyConnectedArgs a{p.K, kd, nb, 0, 1, kd};
+      for (int64_t pos = 0; pos < P; ++pos) {
+        const int64_t i = pos / Wo, j = pos % Wo;
+        for (int64_t n = 0; n < nb; ++n)
+          for (int64_t k = 0; k < p.K; ++k) gk[n * p.K + k] = g[((n0 + n) * p.K + k) * P + pos];
+        const T* wp = w + pos * bank;
+        for (int64_t k = 0; k < p.K; ++k)
+          for (int64_t t = 0; t < kd; ++t) wt[t * p.K + k] = wp[k * kd + t];
+        // y[n*kd + t] = sum_k wt[t, k] * gk[n, k]
+        dot(a, wt, gk, nullptr, dp, none);
+        for (int64_t n = 0; n < nb; ++n)
           for (int64_t c = 0; c < p.C; ++c) {
-            const T* xc = x + (n * p.C + c) * HW;
+            T* plane = gi + ((n0 + n) * p.C + c) * HW;
+            const T* d = dp + n * kd + c * RS;
             for (int64_t r = 0; r < p.R; ++r) {
               const int64_t ih = ih_of(i, r);
               if (ih < 0 || ih >= p.H) continue;
               for (int64_t s = 0; s < p.S; ++s) {
                 const int64_t iw = iw_of(j, s);
-                if (iw >= 0 && iw < p.W) ok[(c * p.R + r) * p.S + s] += gv * xc[ih * p.W + iw];
+                if (iw >= 0 && iw < p.W) plane[ih * p.W + iw] += d[r * p.S + s];
               }
             }
           }
-        }
-    });
-  if (gi != nullptr)
-    detail::parallel_for(p.N * p.C, [&](int64_t plane) {
-      const int64_t n = plane / p.C, c = plane % p.C;
-      T* out = gi + plane * HW;
-      std::fill(out, out + HW, T(0));
-      for (int64_t pos = 0; pos < P; ++pos) {
-        const int64_t i = pos / Wo, j = pos % Wo;
-        for (int64_t k = 0; k < p.K; ++k) {
-          const T gv = g[(n * p.K + k) * P + pos];
-          const T* wk = w + pos * bank + k * CRS + c * RS;
-          for (int64_t r = 0; r < p.R; ++r) {
-            const int64_t ih = ih_of(i, r);
-            if (ih < 0 || ih >= p.H) continue;
-            for (int64_t s = 0; s < p.S; ++s) {
-              const int64_t iw = iw_of(j, s);
-              if (iw >= 0 && iw < p.W) out[ih * p.W + iw] += gv * wk[r * p.S + s];
-            }
-          }
-        }
       }
     });
+  }
 }
 
 }  // namespace
