@@ -14,6 +14,7 @@
 // workspace of at most a few kBlockBytes per thread whatever N.
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "checked.hpp"
 #include "convcore/backward.hpp"
@@ -26,6 +27,7 @@ namespace {
 
 constexpr int64_t kBlockBytes = 1 << 18;
 constexpr int64_t kInputBlock = 16;
+constexpr int64_t kInputBytes = 1 << 22;  // a block of images' transposed input
 
 template <class T>
 void lc_grad(const LocallyConnected2dParams& p, const T* g, const T* x, const T* w, T* gi, T* gw,
@@ -52,25 +54,44 @@ void lc_grad(const LocallyConnected2dParams& p, const T* g, const T* x, const T*
   const int64_t row_len = std::max<int64_t>(kd + p.K, 1);
   const int64_t nb_max = std::clamp<int64_t>(
       kBlockBytes / static_cast<int64_t>(sizeof(T)) / row_len, 1, p.N);
-  if (gw != nullptr || gb != nullptr) {
-    // gt (K x nb), pt (kd x nb), a block's product (K x kd).
-    const size_t scratch = static_cast<size_t>(detail::checked_add(
-        detail::checked_mul(nb_max, p.K + kd, "lc scratch"), bank, "lc scratch")) * sizeof(T);
+  if (gb != nullptr)
     detail::parallel_for(P, [&](int64_t pos) {
-      const int64_t i = pos / Wo, j = pos % Wo;
-      if (gb != nullptr)
-        for (int64_t k = 0; k < p.K; ++k) {
-          T s = T(0);
-          for (int64_t n = 0; n < p.N; ++n) s += g[(n * p.K + k) * P + pos];
-          gb[k * P + pos] = s;
-        }
-      if (gw == nullptr) return;
-      T* gt = static_cast<T*>(detail::thread_scratch(scratch));
-      T* pt = gt + nb_max * p.K;
-      T* part = pt + nb_max * kd;
-      T* out = gw + pos * bank;
-      for (int64_t n0 = 0; n0 < p.N; n0 += nb_max) {
-        const int64_t nb = std::min(nb_max, p.N - n0);
+      for (int64_t k = 0; k < p.K; ++k) {
+        T s = T(0);
+        for (int64_t n = 0; n < p.N; ++n) s += g[(n * p.K + k) * P + pos];
+        gb[k * P + pos] = s;
+      }
+    });
+  if (gw != nullptr) {
+    // Blocks of nw images, one after the other: the block's input transposed once to
+    // (C, H, W, nw), so that a patch's taps are contiguous rows of nw images (with nw = 1
+    // that is the input itself); then one task per position.
+    const int64_t nw = std::clamp<int64_t>(kInputBytes / static_cast<int64_t>(sizeof(T)) /
+                                               std::max<int64_t>(p.C * HW, 1),
+                                           1, nb_max);
+    std::vector<T> xt_buf(nw > 1 ? static_cast<size_t>(nw * p.C * HW) : 0);
+    // gt (K x nw), pt (kd x nw), a block's product (K x kd).
+    const size_t scratch = static_cast<size_t>(detail::checked_add(
+        detail::checked_mul(nw, p.K + kd, "lc scratch"), bank, "lc scratch")) * sizeof(T);
+    for (int64_t n0 = 0; n0 < p.N; n0 += nw) {
+      const int64_t nb = std::min(nw, p.N - n0);
+      const T* xt = x + n0 * p.C * HW;
+      if (nw > 1) {
+        detail::parallel_for(p.C, [&](int64_t c) {
+          T* dst = xt_buf.data() + c * HW * nb;
+          for (int64_t n = 0; n < nb; ++n) {
+            const T* src = x + ((n0 + n) * p.C + c) * HW;
+            for (int64_t e = 0; e < HW; ++e) dst[e * nb + n] = src[e];
+          }
+        });
+        xt = xt_buf.data();
+      }
+      detail::parallel_for(P, [&](int64_t pos) {
+        const int64_t i = pos / Wo, j = pos % Wo;
+        T* gt = static_cast<T*>(detail::thread_scratch(scratch));
+        T* pt = gt + nw * p.K;
+        T* part = pt + nw * kd;
+        T* out = gw + pos * bank;
         for (int64_t k = 0; k < p.K; ++k)
           for (int64_t n = 0; n < nb; ++n) gt[k * nb + n] = g[((n0 + n) * p.K + k) * P + pos];
         for (int64_t c = 0; c < p.C; ++c)
@@ -81,10 +102,10 @@ void lc_grad(const LocallyConnected2dParams& p, const T* g, const T* x, const T*
               T* dst = pt + ((c * p.R + r) * p.S + s) * nb;
               if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) {
                 std::fill(dst, dst + nb, T(0));
-                continue;
+              } else {
+                const T* src = xt + (c * HW + ih * p.W + iw) * nb;
+                std::copy(src, src + nb, dst);
               }
-              const T* src = x + (n0 * p.C + c) * HW + ih * p.W + iw;
-              for (int64_t n = 0; n < nb; ++n) dst[n] = src[n * p.C * HW];
             }
           }
         // y[t*1 + k*kd] = sum_n gt[k, n] * pt[t, n]
@@ -95,23 +116,32 @@ void lc_grad(const LocallyConnected2dParams& p, const T* g, const T* x, const T*
           dot(a, gt, pt, nullptr, part, none);
           for (int64_t e = 0; e < bank; ++e) out[e] += part[e];
         }
-      }
-    });
+      });
+    }
   }
   if (gi != nullptr) {
-    // Blocks of at most kInputBlock images, so that a batch makes several tasks (each
-    // block transposes every position's weights once: 1/nb of its multiply-adds).
-    // gk (nb x K), wt (kd x K), the patches' gradients (nb x kd).
-    const int64_t nb_in = std::min<int64_t>(nb_max, kInputBlock);
+    // Blocks of nb_in images, at most kInputBlock so that a batch makes several tasks
+    // (each block transposes every position's weights once: 1/nb of its multiply-adds).
+    // A block's gradient is accumulated transposed, (C, H, W, nb), so that a patch's
+    // gradient is added as contiguous rows of nb images, then transposed into the planes
+    // (with nb = 1 that layout is the planes themselves).
+    // gk (nb x K), wt (kd x K), the patches' gradients (kd x nb), the block's gradient.
+    const int64_t nb_in = std::clamp<int64_t>(kInputBytes / static_cast<int64_t>(sizeof(T)) /
+                                                  std::max<int64_t>(p.C * HW, 1),
+                                              1, std::min<int64_t>(nb_max, kInputBlock));
+    const int64_t acc_len = nb_in > 1 ? nb_in * p.C * HW : 0;
     const size_t scratch = static_cast<size_t>(detail::checked_add(
-        detail::checked_mul(nb_in, p.K + kd, "lc scratch"), bank, "lc scratch")) * sizeof(T);
+        detail::checked_add(detail::checked_mul(nb_in, p.K + kd, "lc scratch"), bank, "lc scratch"),
+        acc_len, "lc scratch")) * sizeof(T);
     detail::parallel_for(detail::ceil_div(p.N, nb_in), [&](int64_t blk) {
       const int64_t n0 = blk * nb_in, nb = std::min(nb_in, p.N - n0);
       T* gk = static_cast<T*>(detail::thread_scratch(scratch));
       T* wt = gk + nb_in * p.K;
       T* dp = wt + bank;
-      std::fill(gi + n0 * p.C * HW, gi + (n0 + nb) * p.C * HW, T(0));
-      const kernels::LocallyConnectedArgs a{p.K, kd, nb, 0, 1, kd};
+      T* acc = nb_in > 1 ? dp + nb_in * kd : gi + n0 * p.C * HW;
+      std::fill(acc, acc + nb * p.C * HW, T(0));
+      // y[t*nb + n] = sum_k wt[t, k] * gk[n, k]
+      const kernels::LocallyConnectedArgs a{p.K, kd, nb, 0, nb, 1};
       for (int64_t pos = 0; pos < P; ++pos) {
         const int64_t i = pos / Wo, j = pos % Wo;
         for (int64_t n = 0; n < nb; ++n)
@@ -119,22 +149,27 @@ void lc_grad(const LocallyConnected2dParams& p, const T* g, const T* x, const T*
         const T* wp = w + pos * bank;
         for (int64_t k = 0; k < p.K; ++k)
           for (int64_t t = 0; t < kd; ++t) wt[t * p.K + k] = wp[k * kd + t];
-        // y[n*kd + t] = sum_k wt[t, k] * gk[n, k]
         dot(a, wt, gk, nullptr, dp, none);
-        for (int64_t n = 0; n < nb; ++n)
-          for (int64_t c = 0; c < p.C; ++c) {
-            T* plane = gi + ((n0 + n) * p.C + c) * HW;
-            const T* d = dp + n * kd + c * RS;
-            for (int64_t r = 0; r < p.R; ++r) {
-              const int64_t ih = ih_of(i, r);
-              if (ih < 0 || ih >= p.H) continue;
-              for (int64_t s = 0; s < p.S; ++s) {
-                const int64_t iw = iw_of(j, s);
-                if (iw >= 0 && iw < p.W) plane[ih * p.W + iw] += d[r * p.S + s];
-              }
+        for (int64_t c = 0; c < p.C; ++c)
+          for (int64_t r = 0; r < p.R; ++r) {
+            const int64_t ih = ih_of(i, r);
+            if (ih < 0 || ih >= p.H) continue;
+            for (int64_t s = 0; s < p.S; ++s) {
+              const int64_t iw = iw_of(j, s);
+              if (iw < 0 || iw >= p.W) continue;
+              T* dst = acc + (c * HW + ih * p.W + iw) * nb;
+              const T* d = dp + ((c * p.R + r) * p.S + s) * nb;
+              for (int64_t n = 0; n < nb; ++n) dst[n] += d[n];
             }
           }
       }
+      if (nb_in > 1)
+        for (int64_t n = 0; n < nb; ++n)
+          for (int64_t c = 0; c < p.C; ++c) {
+            T* plane = gi + ((n0 + n) * p.C + c) * HW;
+            const T* src = acc + c * HW * nb + n;
+            for (int64_t e = 0; e < HW; ++e) plane[e] = src[e * nb];
+          }
     });
   }
 }
