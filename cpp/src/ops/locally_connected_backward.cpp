@@ -1,17 +1,18 @@
 // locally_connected_backward.cpp — the locally connected layer's gradients. Every weight
 // belongs to one output position, so each position's gradients are small GEMMs, run
 // through the forward's locally_connected kernel (dot products of contiguous rows) on
-// operands transposed here:
+// operands laid out here with the images innermost:
 //   grad_weight[pos] (K x kd) = sum_n g[n, :, pos]^T patch_n: the reduction over images
-//     is the kernel's dot length, so the gradient rows (K x nb) and the patches (kd x nb)
-//     are stored with the images innermost; one task per position;
-//   grad_input: a patch's gradient (nb x kd) = g[n, :, pos] (nb x K) * w[pos] (K x kd):
-//     the reduction over filters is the dot length, so the position's weights are stored
-//     transposed (kd x K); one task per block of images, every position's patch gradient
-//     scattered into the images' planes in position order.
-// Images go in blocks of a size fixed by the geometry alone (kBlockBytes of operands), and
-// grad_weight adds the blocks in order: the same bits for any thread count, and a
-// workspace of at most a few kBlockBytes per thread whatever N.
+//     is the kernel's dot length; a block of images' input is transposed once to
+//     (C, H, W, nb), so a patch is kd contiguous rows of nb images; one task per position;
+//   grad_input: a patch's gradient (kd x nb) = w[pos]^T (kd x K) * g[:, :, pos]^T: the
+//     reduction over filters is the dot length, so the position's weights are transposed
+//     (kd x K); one task per block of images, every position's patch gradient added in
+//     position order to the block's gradient kept as (C, H, W, nb), then transposed.
+// Block sizes depend on the geometry alone and grad_weight adds its blocks in order: the
+// same bits for any thread count. Workspace: a transposed input block (kInputBytes) and
+// per thread the block's operands (kBlockBytes), one position's weights and, for
+// grad_input, a transposed gradient block (kInputBytes).
 #include <algorithm>
 #include <string>
 #include <vector>
