@@ -207,11 +207,12 @@ void transform_weights(const Conv2dParams& p, int m, const GemmKernel<T>& gk,
     const int64_t g = task / panels, k0 = (task % panels) * MR;
     const int64_t rows = std::min(MR, Kg - k0);
     T* ft = static_cast<T*>(thread_scratch(static_cast<size_t>(9 * n) * sizeof(T)));
-    for (int64_t i = 0; i < rows; ++i) {
-      const T* src = w + (g * Kg + k0 + i) * Cg * 9;
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int t = 0; t < 9; ++t) ft[t * n + c * MR + i] = src[c * 9 + t];
-    }
+    // Channel outer, filter inner: each tap's writes run along the panel (9 streams),
+    // the reads along the panel's rows 9 taps at a time.
+    const T* src = w + (g * Kg + k0) * Cg * 9;
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t i = 0; i < rows; ++i)
+        for (int t = 0; t < 9; ++t) ft[t * n + c * MR + i] = src[(i * Cg + c) * 9 + t];
     // Rows past Kg: zero filters, so zero panel rows.
     for (int t = 0; t < 9 && rows < MR; ++t)
       for (int64_t c = 0; c < Cg; ++c)
