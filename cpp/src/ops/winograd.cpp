@@ -62,6 +62,11 @@ namespace {
 constexpr int64_t kSmallTileMax = 14;
 // V and M of one block of tiles: half of Zen 4's L2 (1 MiB), so U's panels stream beside it.
 constexpr int64_t kWinogradBlockBytes = 512 << 10;
+// ... or up to the size of one group's transformed weights U, at most this: every block
+// streams all of U from L3, so a block whose V and M are smaller than U moves more bytes
+// than spilling V and M to L3 would (deep layers on small images: 1x256x14x14 reads 4.2 MB
+// of U per block for 1.6 MB of V and M for the whole image: one block, not four).
+constexpr int64_t kWinogradBlockMaxBytes = 4 << 20;
 
 int tile_size(const Conv2dParams& p) {
   return p.out_h() <= kSmallTileMax && p.out_w() <= kSmallTileMax ? 2 : 4;
@@ -95,7 +100,9 @@ WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t thr
   const int64_t per_tile = w.a2 * (Cg + Kg) * elem;
   // Blocks of whole tile rows when a row fits (the transforms then run whole rows of
   // tiles, full vectors but the row's last), else of whole NR-wide GEMM panels.
-  const int64_t fit = std::max<int64_t>(1, kWinogradBlockBytes / per_tile);
+  const int64_t u_bytes = w.a2 * Cg * Kg * elem;
+  const int64_t budget = std::max(kWinogradBlockBytes, std::min(u_bytes, kWinogradBlockMaxBytes));
+  const int64_t fit = std::max<int64_t>(1, budget / per_tile);
   const int64_t unit = w.tw <= fit ? w.tw : NR;
   const int64_t units = ceil_div(w.tiles, unit), per_block = std::max<int64_t>(1, fit / unit);
   const int64_t base = p.N * p.groups;
@@ -185,29 +192,32 @@ void unpack_rows(const WinogradTiling& w, const T* out, int64_t nrows, int64_t t
 
 // U = G g G^T of every filter (the table's winograd_weights kernel), packed for the GEMM:
 // group g, position pos, then the MR-row A panels of that position's Kg x Cg matrix (rows
-// past Kg zero). One task per panel of MR output channels: each channel's filters copied
-// tap-major (the kernel's lanes run over the input channels), transformed into
-// [row][pos][c], then each position's rows packed into its panel.
+// past Kg zero). One task per panel of MR output channels: the panel's filters copied
+// tap-major in the panel's own order (element (c, i) at c*MR + i, as pack_mr lays it out),
+// so one kernel call, its lanes running over the whole panel, writes every position's
+// panel in place: no per-channel calls, no packing pass.
 template <class T>
 void transform_weights(const Conv2dParams& p, int m, const GemmKernel<T>& gk,
                        kernels::WinogradWeightsFn<T> fn, const T* w, T* u, int64_t per_pos) {
   const int64_t MR = gk.mr;
   const int64_t a2 = (m + 2) * (m + 2);
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, panels = ceil_div(Kg, MR);
+  const int64_t n = MR * Cg;  // one panel's filters
   parallel_for(p.groups * panels, [&](int64_t task) {
     const int64_t g = task / panels, k0 = (task % panels) * MR;
     const int64_t rows = std::min(MR, Kg - k0);
-    T* ft = static_cast<T*>(thread_scratch(static_cast<size_t>((9 + MR * a2) * Cg) * sizeof(T)));
-    T* tmp = ft + 9 * Cg;
-    for (int64_t i = 0; i < rows; ++i) {
-      const T* src = w + (g * Kg + k0 + i) * Cg * 9;
+    T* ft = static_cast<T*>(thread_scratch(static_cast<size_t>(9 * n) * sizeof(T)));
+    // Channel outer, filter inner: each tap's writes run along the panel (9 streams),
+    // the reads along the panel's rows 9 taps at a time.
+    const T* src = w + (g * Kg + k0) * Cg * 9;
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t i = 0; i < rows; ++i)
+        for (int t = 0; t < 9; ++t) ft[t * n + c * MR + i] = src[(i * Cg + c) * 9 + t];
+    // Rows past Kg: zero filters, so zero panel rows.
+    for (int t = 0; t < 9 && rows < MR; ++t)
       for (int64_t c = 0; c < Cg; ++c)
-        for (int t = 0; t < 9; ++t) ft[t * Cg + c] = src[c * 9 + t];
-      fn(kernels::WinogradWeightsArgs{m, Cg, Cg, Cg}, ft, tmp + i * a2 * Cg);
-    }
-    for (int64_t pos = 0; pos < a2; ++pos)
-      pack_panels(gk, tmp + pos * Cg, a2 * Cg, rows, 0, Cg,
-                  u + (g * a2 + pos) * per_pos + k0 * Cg);
+        std::fill(ft + t * n + c * MR + rows, ft + t * n + c * MR + MR, T(0));
+    fn(kernels::WinogradWeightsArgs{m, n, n, per_pos}, ft, u + g * a2 * per_pos + k0 * Cg);
   });
 }
 
