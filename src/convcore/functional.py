@@ -2,7 +2,7 @@
 
 Every function here converts its arguments (TypeError for dtypes and non-integer
 parameters, naming the argument), turns arrays into C-contiguous aligned ones of a single
-float dtype, asks the core for the output shape — the core's problem types
+float dtype, asks the core for the output shape (once per geometry: cached) — the core's problem types
 (``Conv2dParams``, ``LocallyConnected2dParams``, ``Pool2dParams``) validate the geometry
 once and their ValueError is the one the user sees, whichever entry point (function,
 layer, C++) was used — allocates the output, and hands everything to ``convcore._core``,
