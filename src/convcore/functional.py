@@ -2,7 +2,7 @@
 
 Every function here converts its arguments (TypeError for dtypes and non-integer
 parameters, naming the argument), turns arrays into C-contiguous aligned ones of a single
-float dtype, asks the core for the output shape — the core's problem types
+float dtype, asks the core for the output shape (once per geometry: cached) — the core's problem types
 (``Conv2dParams``, ``LocallyConnected2dParams``, ``Pool2dParams``) validate the geometry
 once and their ValueError is the one the user sees, whichever entry point (function,
 layer, C++) was used — allocates the output, and hands everything to ``convcore._core``,
@@ -32,6 +32,10 @@ _INT64_MAX = 2**63 - 1
 
 def _int_param(value: Any, name: str, minimum: Optional[int] = None) -> int:
     """An integer parameter: int or NumPy integer, never bool, float or str."""
+    if type(value) is int:  # the common case, without the ABC check below
+        if minimum is not None and value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
     value = operator.index(value)
@@ -42,6 +46,8 @@ def _int_param(value: Any, name: str, minimum: Optional[int] = None) -> int:
 
 def _pair(value: Any, name: str, minimum: Optional[int] = None) -> Tuple[int, int]:
     """An int or a pair of ints (height, width)."""
+    if type(value) is int and (minimum is None or value >= minimum):
+        return (value, value)
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
@@ -120,11 +126,25 @@ def _float_arrays(**values: Any) -> Tuple[Optional[np.ndarray], ...]:
     return tuple(None if v is None else _float_array(v, n, dtype) for n, v in values.items())
 
 
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _operands(func: str, input: Any, weight: Any, bias: Any):
+    """(input, weight, bias, dtype) as ``_float_arrays`` then ``_same_dtype`` give them;
+    NumPy arrays already sharing one float dtype pass straight through."""
+    if (type(input) is np.ndarray and type(weight) is np.ndarray
+            and input.dtype in _FLOAT_DTYPES and weight.dtype == input.dtype
+            and (bias is None or type(bias) is np.ndarray and bias.dtype == input.dtype)):
+        return input, weight, bias, input.dtype
+    x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
+    return x, w, b, _same_dtype(func, input=x, weight=w, bias=b)
+
+
 def _layout_hint(x: np.ndarray, w: np.ndarray, groups: Any) -> None:
     """A ValueError naming the layout when ``x`` looks channels-last (NHWC / HWC): its
     last axis, not its channel axis, has the weight's input channels."""
-    if (x.ndim not in (3, 4) or w.ndim != 4 or isinstance(groups, (bool, np.bool_))
-            or not isinstance(groups, numbers.Integral)):
+    if (x.ndim not in (3, 4) or w.ndim != 4 or type(groups) is not int and (
+            isinstance(groups, (bool, np.bool_)) or not isinstance(groups, numbers.Integral))):
         return  # the argument checks that follow say what is wrong
     channels = w.shape[1] * int(groups)
     if x.shape[-3] != channels and x.shape[-1] == channels:
@@ -151,6 +171,9 @@ def _same_dtype(func: str, **arrays: Optional[np.ndarray]) -> np.dtype:
 def _contiguous(arr: np.ndarray) -> np.ndarray:
     """C-contiguous and aligned (copies only when needed: views, Fortran order,
     stride-0 broadcasts, misaligned buffers)."""
+    flags = arr.flags
+    if flags.c_contiguous and flags.aligned:
+        return arr
     return np.require(arr, requirements=["C", "A"])
 
 
@@ -202,6 +225,22 @@ def conv_padding(padding: Any, kernel: Tuple[int, int], stride: Tuple[int, int],
     return (ph, ph, pw, pw)
 
 
+# Output shapes of valid geometries, so a repeated call asks the core once; an invalid
+# geometry is never stored, so its ValueError comes from the core on every call.
+_SHAPES: dict = {}
+_SHAPES_MAX = 256
+
+
+def _conv_output_shape(*geometry) -> Tuple[int, int, int, int]:
+    shape = _SHAPES.get(geometry)
+    if shape is None:
+        shape = tuple(_core.conv2d_output_shape(*geometry))
+        if len(_SHAPES) >= _SHAPES_MAX:
+            _SHAPES.clear()
+        _SHAPES[geometry] = shape
+    return shape
+
+
 def _conv_args(x: np.ndarray, w: np.ndarray, stride: Any, padding: Any, dilation: Any,
                groups: Any, padding_mode: Any):
     """conv2d's geometry arguments converted, shared with conv2d_backward: (input as
@@ -219,8 +258,8 @@ def _conv_args(x: np.ndarray, w: np.ndarray, stride: Any, padding: Any, dilation
     groups = _int_param(groups, "groups")
     pads = conv_padding(padding, w.shape[2:], stride2, dilation2)
     padding_mode = _name(padding_mode, "padding_mode", PADDING_MODES)
-    shape4 = tuple(_core.conv2d_output_shape(x4.shape, w.shape, stride2, pads, dilation2, groups,
-                                             padding_mode))
+    shape4 = _conv_output_shape(x4.shape, w.shape, stride2, pads, dilation2, groups,
+                                padding_mode)
     return x4, batched, stride2, pads, dilation2, groups, padding_mode, shape4
 
 
@@ -317,8 +356,7 @@ def conv2d(
     >>> float(convcore.conv2d(x, -w, activation="relu").max())
     0.0
     """
-    x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
-    dtype = _same_dtype("conv2d", input=x, weight=w, bias=b)
+    x, w, b, dtype = _operands("conv2d", input, weight, bias)
     _layout_hint(x, w, groups)
     x4, batched, stride2, pads, dilation2, groups, padding_mode, shape4 = _conv_args(
         x, w, stride, padding, dilation, groups, padding_mode)
@@ -382,8 +420,7 @@ def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None)
     >>> convcore.linear(np.array([[3.0, 4.0]]), w, np.array([0.5, 0.5]), activation="relu")
     array([[11.5,  0. ]])
     """
-    x, w, b = _float_arrays(input=input, weight=weight, bias=bias)
-    dtype = _same_dtype("linear", input=x, weight=w, bias=b)
+    x, w, b, dtype = _operands("linear", input, weight, bias)
     if w.ndim != 2:
         raise ValueError(f"weight must be (out_features, in_features), got shape {w.shape}")
     if x.ndim < 1:
@@ -416,13 +453,16 @@ def linear(input: Any, weight: Any, bias: Any = None, *, activation: Any = None)
 
 
 def _activate(x: Any, name: str, a: float, b: float) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype.kind in "biu" or arr.dtype == np.float16:
-        arr = arr.astype(np.float64 if arr.dtype.kind in "biu" else np.float32)
-    if arr.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name}: input must be a real array, got dtype {arr.dtype}")
+    if type(x) is np.ndarray and x.dtype in _FLOAT_DTYPES:  # the common case, checked once
+        arr = x
+    else:
+        arr = np.asarray(x)
+        if arr.dtype.kind in "biu" or arr.dtype == np.float16:
+            arr = arr.astype(np.float64 if arr.dtype.kind in "biu" else np.float32)
+        if arr.dtype not in _FLOAT_DTYPES:
+            raise TypeError(f"{name}: input must be a real array, got dtype {arr.dtype}")
     src = _contiguous(arr)
-    y = _core.empty(arr.shape, np.dtype(arr.dtype))
+    y = _core.empty(arr.shape, arr.dtype)
     _core.activate(src, y, name, a, b)
     return y
 

@@ -996,9 +996,9 @@ class Conv2d(_Weighted):
         c, h, w = chw
         if c != self.in_channels:
             raise ValueError(f"Conv2d: input has {c} channels, expected {self.in_channels}")
-        _, k, ho, wo = _core.conv2d_output_shape((1, c, h, w), self._weight_shape(), self.stride,
-                                                 self._pads, self.dilation, self.groups,
-                                                 self.padding_mode)
+        _, k, ho, wo = F._conv_output_shape((1, c, h, w), tuple(self._weight_shape()),
+                                            tuple(self.stride), tuple(self._pads),
+                                            tuple(self.dilation), self.groups, self.padding_mode)
         return (k, ho, wo)
 
     def output_shape(self, input_shape: Sequence[int]) -> Shape:

@@ -1,0 +1,69 @@
+# test_overhead.py — tiny convolutions run inline on the caller's thread (below 65536
+# multiply-adds, cpp/src/ops/conv2d.cpp); their results must be bitwise those of the
+# same images computed by the pool in a batch large enough to wake it.
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import convcore
+from convcore import layers
+from convcore import _core
+from convcore.testing import check_conv2d
+
+# (C, K, H, W, R, S, algorithm): one image is far below the inline threshold, the batch
+# of BATCH images far above it (BATCH * K * Ho * Wo * C * R * S multiply-adds).
+CASES = [
+    (1, 1, 4, 4, 3, 3, "direct"),
+    (1, 1, 4, 4, 3, 3, "auto"),
+    (3, 5, 7, 5, 3, 2, "direct"),
+    (3, 5, 7, 5, 1, 1, "im2col"),
+    (4, 4, 6, 6, 3, 3, "winograd"),
+]
+BATCH = 4096
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    old = convcore.get_num_threads()
+    convcore.set_num_threads(request.param)
+    yield request.param
+    convcore.set_num_threads(old)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}x{c[2]}x{c[3]}-k{c[1]}-{c[4]}x{c[5]}-{c[6]}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inline_equals_pooled_bitwise(case, dtype, threads):
+    c, k, h, w, r, s, algorithm = case
+    if algorithm == "winograd" and dtype == np.float64:
+        pytest.skip("winograd is float32 only")
+    rng = np.random.default_rng(20)
+    x = rng.standard_normal((BATCH, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((k, c, r, s)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    pooled = convcore.conv2d(x, wt, b, padding=1, algorithm=algorithm)
+    for i in (0, 1, BATCH - 1):
+        one = convcore.conv2d(x[i:i + 1], wt, b, padding=1, algorithm=algorithm)
+        assert np.array_equal(one[0], pooled[i])
+    if algorithm != "winograd":  # (winograd's own bound is tested in test_winograd.py)
+        check_conv2d(convcore.conv2d(x[:1], wt, b, padding=1, algorithm=algorithm),
+                     x[:1], wt, b, padding=1)
+
+
+def test_layer_inline_equals_pooled_bitwise(threads):
+    rng = np.random.default_rng(21)
+    layer = layers.Conv2d(2, 3, 3, padding=1).eval()
+    x = rng.standard_normal((BATCH, 2, 5, 5)).astype(np.float32)
+    pooled = layer(x)
+    for i in (0, BATCH // 2):
+        assert np.array_equal(layer(x[i:i + 1])[0], pooled[i])
+
+
+def test_inline_keeps_the_callers_thread_limit():
+    old = _core.get_thread_limit()
+    _core.set_thread_limit(2)
+    try:
+        convcore.conv2d(np.ones((1, 1, 4, 4), np.float32), np.ones((1, 1, 3, 3), np.float32))
+        assert _core.get_thread_limit() == 2
+    finally:
+        _core.set_thread_limit(old)
