@@ -228,3 +228,27 @@ void winograd_output_any(const WinogradOutputArgs& a, const typename O::T* mm,
 #undef CONVCORE_WG_LAMBDA
 
 }  // namespace convcore::kernels
+
+// The six named slot functions of one ISA (`isa`: the suffix, `Ops`: that ISA's vector
+// operations template), each one call of the bodies above; used inside the ISA's namespace.
+#define CONVCORE_WINOGRAD_KERNELS(isa, Ops)                                                   \
+  void winograd_input_f32_##isa(const WinogradInputArgs& a, const float* band, float* v) {    \
+    winograd_input_any<Ops<float>>(a, band, v);                                               \
+  }                                                                                           \
+  void winograd_input_f64_##isa(const WinogradInputArgs& a, const double* band, double* v) {  \
+    winograd_input_any<Ops<double>>(a, band, v);                                              \
+  }                                                                                           \
+  void winograd_output_f32_##isa(const WinogradOutputArgs& a, const float* mm,                \
+                                 const float* bias, float* out, const Activation& act) {      \
+    winograd_output_any<Ops<float>>(a, mm, bias, out, act);                                   \
+  }                                                                                           \
+  void winograd_output_f64_##isa(const WinogradOutputArgs& a, const double* mm,               \
+                                 const double* bias, double* out, const Activation& act) {    \
+    winograd_output_any<Ops<double>>(a, mm, bias, out, act);                                  \
+  }                                                                                           \
+  void winograd_weights_f32_##isa(const WinogradWeightsArgs& a, const float* g, float* u) {   \
+    winograd_weights_any<Ops<float>>(a, g, u);                                                \
+  }                                                                                           \
+  void winograd_weights_f64_##isa(const WinogradWeightsArgs& a, const double* g, double* u) { \
+    winograd_weights_any<Ops<double>>(a, g, u);                                               \
+  }

@@ -44,26 +44,6 @@ struct Ops {
 
 }  // namespace
 
-void winograd_input_f32_avx512(const WinogradInputArgs& a, const float* band, float* v) {
-  winograd_input_any<Ops<float>>(a, band, v);
-}
-void winograd_input_f64_avx512(const WinogradInputArgs& a, const double* band, double* v) {
-  winograd_input_any<Ops<double>>(a, band, v);
-}
-void winograd_output_f32_avx512(const WinogradOutputArgs& a, const float* mm, const float* bias,
-                                float* out, const Activation& act) {
-  winograd_output_any<Ops<float>>(a, mm, bias, out, act);
-}
-void winograd_output_f64_avx512(const WinogradOutputArgs& a, const double* mm,
-                                const double* bias, double* out, const Activation& act) {
-  winograd_output_any<Ops<double>>(a, mm, bias, out, act);
-}
-
-void winograd_weights_f32_avx512(const WinogradWeightsArgs& a, const float* g, float* u) {
-  winograd_weights_any<Ops<float>>(a, g, u);
-}
-void winograd_weights_f64_avx512(const WinogradWeightsArgs& a, const double* g, double* u) {
-  winograd_weights_any<Ops<double>>(a, g, u);
-}
+CONVCORE_WINOGRAD_KERNELS(avx512, Ops)
 
 }  // namespace convcore::kernels::avx512

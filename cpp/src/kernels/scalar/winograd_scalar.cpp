@@ -30,26 +30,6 @@ struct Ops {
 
 }  // namespace
 
-void winograd_input_f32_scalar(const WinogradInputArgs& a, const float* band, float* v) {
-  winograd_input_any<Ops<float>>(a, band, v);
-}
-void winograd_input_f64_scalar(const WinogradInputArgs& a, const double* band, double* v) {
-  winograd_input_any<Ops<double>>(a, band, v);
-}
-void winograd_output_f32_scalar(const WinogradOutputArgs& a, const float* mm, const float* bias,
-                                float* out, const Activation& act) {
-  winograd_output_any<Ops<float>>(a, mm, bias, out, act);
-}
-void winograd_output_f64_scalar(const WinogradOutputArgs& a, const double* mm,
-                                const double* bias, double* out, const Activation& act) {
-  winograd_output_any<Ops<double>>(a, mm, bias, out, act);
-}
-
-void winograd_weights_f32_scalar(const WinogradWeightsArgs& a, const float* g, float* u) {
-  winograd_weights_any<Ops<float>>(a, g, u);
-}
-void winograd_weights_f64_scalar(const WinogradWeightsArgs& a, const double* g, double* u) {
-  winograd_weights_any<Ops<double>>(a, g, u);
-}
+CONVCORE_WINOGRAD_KERNELS(scalar, Ops)
 
 }  // namespace convcore::kernels::scalar
