@@ -24,17 +24,22 @@ def test_empty_is_a_plain_aligned_writeable_array():
 
 
 def test_dead_outputs_are_recycled():
-    a = _core.empty(BIG, np.dtype(np.float32))
+    # An odd size, and a request just 16 floats smaller: a free block left by an earlier
+    # test that fits more tightly (and would rightly be taken instead) is then all but
+    # impossible.
+    big, small = (61, 57, 59), (16, 57, 59)
+    smaller = (61 * 57 * 59 - 16,)
+    a = _core.empty(big, np.dtype(np.float32))
     p = a.ctypes.data
     del a
-    b = _core.empty(BIG, np.dtype(np.float32))
+    b = _core.empty(big, np.dtype(np.float32))
     assert b.ctypes.data == p
-    # A slightly smaller request fits the same block; a much smaller one does not take it.
+    # A slightly smaller request takes the same block; a much smaller one does not.
     del b
-    c = _core.empty((60, 56, 56), np.dtype(np.float32))
+    c = _core.empty(smaller, np.dtype(np.float32))
     assert c.ctypes.data == p
     del c
-    d = _core.empty((16, 56, 56), np.dtype(np.float32))
+    d = _core.empty(small, np.dtype(np.float32))
     assert d.ctypes.data != p
 
 
