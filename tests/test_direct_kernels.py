@@ -17,14 +17,9 @@ depthwise with multipliers.
 import numpy as np
 import pytest
 
-import convcore
 from convcore import _core
 from convcore.testing import check_conv2d
-
-
-
-def _edges(t):
-    return {e for e in (1, t - 1, t, t + 1, 2 * t + 1) if e >= 1}
+from direct_cases import DTYPES, check, edges, isas, run_everywhere
 
 
 def _tile_edges():
@@ -36,49 +31,11 @@ def _tile_edges():
     for k in _core.kernels():
         if k["op"] == "direct_tile_f32":
             lanes = k["nr"] // 3
-            out |= _edges(k["mr"]) | _edges(lanes) | {2 * lanes - 1}
+            out |= edges(k["mr"]) | edges(lanes) | {2 * lanes - 1}
     return sorted(out)
 
 
 EDGES = _tile_edges()
-DTYPES = [np.float32, np.float64]
-EXACT = (None, "relu", "abs", "square", "leaky_relu")
-
-
-def isas():
-    info = convcore.info()
-    return [i for i in info["isas_supported"] if i in info["isas_compiled"]]
-
-
-def run_everywhere(x, w, b, **kw):
-    """{(isa, threads): result} for every ISA and 1, 2 threads."""
-    out = {}
-    prev_isa, prev_threads = _core.get_isa(), convcore.get_num_threads()
-    try:
-        for isa in isas():
-            _core.set_isa(isa)
-            for threads in (1, 2):
-                convcore.set_num_threads(threads)
-                out[isa, threads] = convcore.conv2d(x, w, b, algorithm="direct", **kw)
-    finally:
-        _core.set_isa(prev_isa)
-        convcore.set_num_threads(prev_threads)
-    return out
-
-
-def check(rng, dtype, n, c, h, wd, k, r, s, groups=1, bias=True, **kw):
-    x = rng.standard_normal((n, c, h, wd)).astype(dtype)
-    w = rng.standard_normal((k, c // groups, r, s)).astype(dtype)
-    b = rng.standard_normal(k).astype(dtype) if bias else None
-    results = run_everywhere(x, w, b, groups=groups, **kw)
-    exact = kw.get("activation") in EXACT
-    for (isa, threads), y in results.items():
-        where = f"isa={isa} threads={threads}"
-        check_conv2d(y, x, w, b, groups=groups, **kw)
-        assert np.array_equal(y, results[isa, 1], equal_nan=True), f"{where}: differs from 1 thread"
-        if exact:
-            assert np.array_equal(y, results["scalar", 1], equal_nan=True), (
-                f"{where}: differs from the scalar twin")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
