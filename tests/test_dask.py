@@ -116,6 +116,26 @@ def test_sobel_relu_output_chunks_follow_input(threaded):
     _same(y2.compute(), convcore.conv2d(img[None, None], sobel[None, None], stride=2, padding=1))
 
 
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
+def test_halo_source_follows_the_scheduler(mode):
+    """Made for an in-process scheduler, blocks read their neighbours' chunks in place (no
+    edge tasks); made for another (processes, a cluster), they read published edges. Both
+    graphs give the whole-array result on any scheduler."""
+    img = np.random.default_rng(5).random((2, 3, 45, 38), dtype=np.float32)
+    w = np.random.default_rng(6).random((4, 3, 3, 3), dtype=np.float32) - 0.5
+    x = da.from_array(img, chunks=(1, 3, 16, 13))
+    want = convcore.conv2d(img, w, padding=2, dilation=(2, 1), padding_mode=mode)
+    graphs = {}
+    for scheduler in ("threads", "sync", "processes"):
+        with dask.config.set(scheduler=scheduler):
+            y = cd.conv2d(x, w, padding=2, dilation=(2, 1), padding_mode=mode)
+        graphs[scheduler] = y
+        names = {k[0] if isinstance(k, tuple) else k for k in y.__dask_graph__()}
+        assert any("-edges-" in n for n in names) == (scheduler == "processes"), scheduler
+    for scheduler, y in graphs.items():
+        _same(y.compute(scheduler="sync"), want)
+
+
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_pools_random_geometries_and_chunkings(threaded, kind):
     rng = np.random.default_rng(7 + (kind == "avg"))
