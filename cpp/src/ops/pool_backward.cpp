@@ -64,11 +64,16 @@ void max_grad(const Pool2dParams& p, const T* g, const T* x, T* gi) {
     for (int64_t s = 0; s < p.S; ++s) off[r * p.S + s] = r * p.dilation_h * W + s * p.dilation_w;
   const int64_t span_h = (p.R - 1) * p.dilation_h + 1, span_w = (p.S - 1) * p.dilation_w + 1;
   const bool disjoint = p.stride_h >= span_h && p.stride_w >= span_w;
+  // Two passes per plane: every window's winner first, then the gradients added in
+  // output order. Adding in the same loop made each load of out[best] wait on a store
+  // whose address was not yet known (the argmax of the window before); overlapping
+  // windows (stride 1) often share their winner, so the load was replayed once the
+  // store's address came out equal: about 50 cycles a window.
   detail::parallel_for(p.N * p.C, [&](int64_t plane) {
     const T* xp = x + plane * H * W;
     const T* gp = g + plane * Ho * Wo;
     T* out = gi + plane * H * W;
-    std::fill(out, out + H * W, T(0));
+    std::vector<int64_t> winner(static_cast<size_t>(Ho * Wo));
     std::vector<int64_t> part;  // the taps of a window cut by the border
     for (int64_t oh = 0; oh < Ho; ++oh) {
       const int64_t h0 = oh * p.stride_h - p.pad_h;
@@ -91,15 +96,16 @@ void max_grad(const Pool2dParams& p, const T* g, const T* x, T* gi) {
             for (int64_t iw = ws; iw < w1; iw += p.dilation_w) part.push_back(ih * W + iw);
           best = window_argmax<0>(xp, part.data(), static_cast<int64_t>(part.size()));
         }
-        // Disjoint windows (stride >= span: LeNet's 2x2 pools) reach each cell at most
-        // once: a store, not a load-add-store waiting on the argmax (+ 0 keeps the bits of
-        // 0 + g, -0 included).
-        if (disjoint)
-          out[best] = gp[oh * Wo + ow] + T(0);
-        else
-          out[best] += gp[oh * Wo + ow];
+        winner[oh * Wo + ow] = best;
       }
     }
+    std::fill(out, out + H * W, T(0));
+    // Disjoint windows (stride >= span: LeNet's 2x2 pools) reach each cell at most once:
+    // a store, not a load-add-store (+ 0 keeps the bits of 0 + g, -0 included).
+    if (disjoint)
+      for (int64_t i = 0; i < Ho * Wo; ++i) out[winner[i]] = gp[i] + T(0);
+    else
+      for (int64_t i = 0; i < Ho * Wo; ++i) out[winner[i]] += gp[i];
   });
 }
 
