@@ -77,7 +77,7 @@ void pad_planes(const Conv2dParams& p, const T* x, T* xp) {
   const std::vector<int64_t> edge = edge_columns(p);
   const int64_t* left = edge.data();
   const int64_t* right = left + p.pad_left;
-  detail::parallel_for(p.N * p.C, [&](int64_t plane) {
+  detail::parallel_for(p.N * p.C, p.N * p.C * hp * wp, [&](int64_t plane) {
     const T* src = x + plane * p.H * p.W;
     T* dst = xp + plane * hp * wp;
     for (int64_t i = 0; i < hp; ++i) {
@@ -142,7 +142,7 @@ void check_run(const Conv2dParams& p, int64_t N, const void* x, const void* y) {
 
 // Problems below this many multiply-adds (a few microseconds on one core) run on the
 // calling thread: waking a pool worker and waiting for it costs as much as the work.
-constexpr double kInlineMacs = 65536.0;
+constexpr double kInlineMacs = static_cast<double>(detail::kInlineWork);
 
 // Limits the calling thread's parallel_for calls to itself while it lives (the limit of
 // set_thread_limit), restoring the caller's own limit after, also on an exception.

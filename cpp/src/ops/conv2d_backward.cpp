@@ -141,7 +141,7 @@ template <class T>
 void add_partials(T* gw, const T* partial, int64_t wsize, int64_t chunks) {
   if (chunks <= 1) return;
   constexpr int64_t B = 4096;
-  parallel_for(ceil_div(wsize, B), [&](int64_t t) {
+  parallel_for(ceil_div(wsize, B), wsize * (chunks - 1), [&](int64_t t) {
     const int64_t i0 = t * B, i1 = std::min(wsize, i0 + B);
     for (int64_t c = 1; c < chunks; ++c) {
       const T* src = partial + (c - 1) * wsize;
@@ -332,7 +332,7 @@ void fold_padding(const Conv2dParams& p, const T* gp, T* gi) {
   const std::vector<int64_t> edge = edge_columns(p);
   const int64_t* left = edge.data();
   const int64_t* right = left + p.pad_left;
-  parallel_for(p.N * p.C, [&](int64_t plane) {
+  parallel_for(p.N * p.C, p.N * p.C * Hp * Wp, [&](int64_t plane) {
     const T* src = gp + plane * Hp * Wp;
     T* dst = gi + plane * p.H * p.W;
     std::fill(dst, dst + p.H * p.W, T(0));

@@ -124,7 +124,7 @@ void max_grad(const Pool2dParams& p, const T* g, const T* x, T* gi) {
   // store's address came out equal: about 50 cycles a window.
   const bool rows = p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0 &&
                     p.dilation_h == 1 && p.dilation_w == 1;
-  detail::parallel_for(p.N * p.C, [&](int64_t plane) {
+  detail::parallel_for(p.N * p.C, p.N * p.C * Ho * Wo * taps, [&](int64_t plane) {
     const T* xp = x + plane * H * W;
     const T* gp = g + plane * Ho * Wo;
     T* out = gi + plane * H * W;
@@ -182,7 +182,7 @@ void avg_grad(const Pool2dParams& p, const T* g, T* gi) {
   for (int64_t j = 0; j < Wo; ++j)
     col_count[j] = static_cast<T>(
         detail::window_count(j, W, p.S, p.pad_w, p.stride_w, p.count_include_pad));
-  detail::parallel_for(p.N * p.C, [&](int64_t plane) {
+  detail::parallel_for(p.N * p.C, p.N * p.C * Ho * Wo * p.R * p.S, [&](int64_t plane) {
     const T* gp = g + plane * Ho * Wo;
     T* out = gi + plane * H * W;
     std::fill(out, out + H * W, T(0));
