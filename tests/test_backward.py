@@ -41,6 +41,12 @@ CASES = [
     ((1, 2, 20, 20), (3, 2, 3, 3), dict(padding=1)),
     ((1, 2, 100, 100), (3, 2, 3, 3), dict(stride=2, padding=1)),
     ((3, 7, 6), (4, 3, 3, 3), dict(padding=1, groups=1)),
+    # Maps under 256 pixels: weight-gradient items of several whole images (the last one
+    # short), the filters (at most the GEMM tile's width) on the tile's columns.
+    ((9, 16, 8, 8), (32, 16, 3, 3), dict(padding=1, padding_mode="replicate")),
+    ((5, 32, 7, 7), (20, 32, 3, 3), dict(padding=1)),
+    ((6, 8, 4, 4), (31, 8, 1, 1), {}),
+    ((7, 4, 6, 5), (24, 2, 3, 3), dict(padding=1, groups=2)),
 ]
 CASE_IDS = [f"{x}-{w}-{kw}".replace(" ", "") for x, w, kw in CASES]
 
@@ -142,7 +148,8 @@ def test_conv2d_backward_finite_differences(rng, xs, ws, kwargs):
         assert np.max(np.abs(got - fd)) <= bound, name
 
 
-@pytest.mark.parametrize("xs,ws,kwargs", [CASES[i] for i in (0, 1, 5, 6, 12, 13, 14, 16, 21)])
+@pytest.mark.parametrize("xs,ws,kwargs", [CASES[i] for i in (0, 1, 5, 6, 12, 13, 14, 16, 21,
+                                                           -4, -3, -2, -1)])
 def test_conv2d_backward_bitwise_over_1_2_3_threads(rng, xs, ws, kwargs):
     g, x, w = _case(rng, xs, ws, np.float32, kwargs)
     previous = convcore.get_num_threads()

@@ -18,7 +18,9 @@
 // grad_weight: dW_g (K/g x C/g*R*S) = sum over images and pixels of dY_g * im2col(x)_g^T, the
 //   GEMM reduction running over blocks of at most 256 pixels of one image, or of as many
 //   whole images as fit 256 pixels when the maps are smaller (the im2col gather of each
-//   image's part, packed into B panels one after the other). The blocks of all images form a fixed number of
+//   image's part, packed into B panels one after the other). Groups of at most NR
+//   filters whose taps fill the tile better run it transposed (dW^T = im2col(x) * dY^T:
+//   the taps on the MR rows), the block stored transposed. The blocks of all images form a fixed number of
 //   chunks (at most kMaxChunks, fewer when their partial sums would exceed kPartialBytes, a
 //   function of the sizes only); tasks are (group, row block, column block, chunk), each
 //   chunk's partial sums added in chunk order afterwards: bitwise identical results for any
@@ -110,6 +112,11 @@ WeightPlan weight_plan(const Conv2dParams& q, int64_t elem) {
 struct WeightTiles {
   int64_t mrows, mblocks, ncols, cblocks;
   int64_t ld, scratch;
+  // C^T = im2col(x) * dY^T instead: the taps on the GEMM's MR rows, the filters on its NR
+  // columns (then transposed into dW), when a group has at most NR filters and that
+  // fills the tile better (32 filters on the 14-row tile used 32 of 42 rows; as columns
+  // 32 of 32).
+  bool transposed = false;
 };
 
 template <class T>
@@ -125,8 +132,18 @@ WeightTiles weight_tiles(const GemmKernel<T>& gk, const Conv2dParams& q, int64_t
   t.cblocks = ceil_div(kd, nc_max);
   t.ncols = round_up(ceil_div(kd, t.cblocks), NR);
   t.ld = round_up(item_len, 64 / static_cast<int64_t>(sizeof(T)));
-  // gathered rows (ncols x ld), their B panels (ncols x item_len), one A block.
-  t.scratch = t.ncols * t.ld + t.ncols * item_len + t.mrows * item_len;
+  const auto fill = [](int64_t n, int64_t tile) {
+    return static_cast<double>(n) / static_cast<double>(round_up(n, tile));
+  };
+  t.transposed = Kg <= NR && fill(kd, MR) * fill(Kg, NR) > fill(Kg, MR) * fill(kd, NR);
+  if (t.transposed) {
+    // gathered rows, their A panels, dY's B panels, the C^T block.
+    t.scratch = t.ncols * t.ld + round_up(t.ncols, MR) * item_len +
+                round_up(t.mrows, NR) * item_len + t.ncols * t.mrows;
+  } else {
+    // gathered rows (ncols x ld), their B panels (ncols x item_len), one A block.
+    t.scratch = t.ncols * t.ld + t.ncols * item_len + t.mrows * item_len;
+  }
   return t;
 }
 
@@ -150,6 +167,52 @@ void add_partials(T* gw, const T* partial, int64_t wsize, int64_t chunks) {
   });
 }
 
+// One weight_grad_gemm task, transposed (WeightTiles::transposed): filters [m0, m0 + rows)
+// of group grp, taps [j0, j0 + cols), reduction chunk c; C^T accumulated in scratch over
+// the chunk's items, then stored transposed into out (row stride kd).
+template <class T>
+void weight_grad_gemm_transposed(const GemmKernel<T>& gk, const Conv2dParams& q,
+                                 const WeightPlan& wp, const WeightTiles& wt, bool pointwise,
+                                 const T* g, const T* x, int64_t grp, int64_t m0, int64_t rows,
+                                 int64_t j0, int64_t cols, int64_t c, T* buf, T* out) {
+  const int64_t MR = gk.mr, NR = gk.nr;
+  const int64_t P = q.out_h() * q.out_w(), HW = q.H * q.W;
+  const int64_t Cg = q.C / q.groups, Kg = q.K / q.groups, kd = Cg * q.R * q.S;
+  T* apan = buf + wt.ncols * wt.ld;
+  T* bpan = apan + round_up(wt.ncols, MR) * wp.item_len;
+  T* ct = bpan + round_up(wt.mrows, NR) * wp.item_len;
+  const int64_t first = wp.items * c / wp.chunks, last = wp.items * (c + 1) / wp.chunks;
+  for (int64_t it = first; it < last; ++it) {
+    const int64_t n0 = it / wp.items_per_image * wp.images;
+    const int64_t imgs = std::min(wp.images, q.N - n0);
+    const int64_t q0 = it % wp.items_per_image * wp.item_len;
+    const int64_t kn = wp.images > 1 ? P : std::min(wp.item_len, P - q0), kc = imgs * kn;
+    for (int64_t i = 0; i < imgs; ++i) {
+      const int64_t n = n0 + i;
+      const T* xg = x + (n * q.C + grp * Cg) * HW;
+      const T* src = xg + j0 * P + q0;
+      int64_t ld = P;
+      if (!pointwise) {
+        im2col_gather(q, xg, j0, cols, q0, kn, wt.ld, buf);
+        src = buf, ld = wt.ld;
+      }
+      for (int64_t jj = 0; jj < cols; jj += MR)
+        gk.pack_a(src + jj * ld, ld, std::min(MR, cols - jj), kn, 0, apan + jj * kc + i * kn * MR);
+      const T* gy = g + (n * q.K + grp * Kg + m0) * P + q0;
+      for (int64_t r0 = 0; r0 < rows; r0 += NR)
+        gk.pack(gy + r0 * P, P, std::min(NR, rows - r0), kn, 0, bpan + r0 * kc + i * kn * NR);
+    }
+    auto a_src = [&](int64_t i0, int64_t, int64_t k0, int64_t) {
+      return Panels<T>{apan + i0 * kc + k0 * MR, MR * kc, MR};
+    };
+    auto b_src = [&](int64_t k0, int64_t) { return Panels<T>{bpan + k0 * NR, NR * kc, NR}; };
+    gemm_tile(gk, cols, rows, kc, a_src, b_src, ct, rows, static_cast<const T*>(nullptr), false,
+              Activation{}, it != first);
+  }
+  for (int64_t m = 0; m < rows; ++m)
+    for (int64_t j = 0; j < cols; ++j) out[m * kd + j] = ct[j * rows + m];
+}
+
 template <class T>
 void weight_grad_gemm(const GemmKernel<T>& gk, const Conv2dParams& q, const WeightPlan& wp,
                       const T* g, const T* x, T* gw, T* partial) {
@@ -171,9 +234,14 @@ void weight_grad_gemm(const GemmKernel<T>& gk, const Conv2dParams& q, const Weig
     const int64_t j0 = cb * wt.ncols, cols = std::min(wt.ncols, kd - j0);
     if (rows <= 0 || cols <= 0) return;
     T* buf = static_cast<T*>(thread_scratch(static_cast<size_t>(wt.scratch) * sizeof(T)));
+    T* out = chunk_target(gw, partial, wsize, c) + (grp * Kg + m0) * kd + j0;
+    if (wt.transposed) {
+      weight_grad_gemm_transposed(gk, q, wp, wt, pointwise, g, x, grp, m0, rows, j0, cols, c,
+                                  buf, out);
+      return;
+    }
     T* bpan = buf + wt.ncols * wt.ld;
     T* abuf = bpan + wt.ncols * wp.item_len;
-    T* out = chunk_target(gw, partial, wsize, c) + (grp * Kg + m0) * kd + j0;
     const int64_t first = wp.items * c / wp.chunks, last = wp.items * (c + 1) / wp.chunks;
     for (int64_t it = first; it < last; ++it) {
       // Images [n0, n0 + imgs), pixels [q0, q0 + kn) of each: image i's part of the
