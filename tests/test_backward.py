@@ -41,6 +41,12 @@ CASES = [
     ((1, 2, 20, 20), (3, 2, 3, 3), dict(padding=1)),
     ((1, 2, 100, 100), (3, 2, 3, 3), dict(stride=2, padding=1)),
     ((3, 7, 6), (4, 3, 3, 3), dict(padding=1, groups=1)),
+    # Maps under 256 pixels: weight-gradient items of several whole images (the last one
+    # short), the filters (at most the GEMM tile's width) on the tile's columns.
+    ((9, 16, 8, 8), (32, 16, 3, 3), dict(padding=1, padding_mode="replicate")),
+    ((5, 32, 7, 7), (20, 32, 3, 3), dict(padding=1)),
+    ((6, 8, 4, 4), (31, 8, 1, 1), {}),
+    ((7, 4, 6, 5), (24, 2, 3, 3), dict(padding=1, groups=2)),
 ]
 CASE_IDS = [f"{x}-{w}-{kw}".replace(" ", "") for x, w, kw in CASES]
 
@@ -142,7 +148,8 @@ def test_conv2d_backward_finite_differences(rng, xs, ws, kwargs):
         assert np.max(np.abs(got - fd)) <= bound, name
 
 
-@pytest.mark.parametrize("xs,ws,kwargs", [CASES[i] for i in (0, 1, 5, 6, 12, 13, 14, 16, 21)])
+@pytest.mark.parametrize("xs,ws,kwargs", [CASES[i] for i in (0, 1, 5, 6, 12, 13, 14, 16, 21,
+                                                           -4, -3, -2, -1)])
 def test_conv2d_backward_bitwise_over_1_2_3_threads(rng, xs, ws, kwargs):
     g, x, w = _case(rng, xs, ws, np.float32, kwargs)
     previous = convcore.get_num_threads()
@@ -418,7 +425,9 @@ POOLS = [
 ]
 
 
-@pytest.mark.parametrize("kw", POOLS + [dict(kernel_size=3, stride=1, padding=1, dilation=2)])
+@pytest.mark.parametrize("kw", POOLS + [dict(kernel_size=3, stride=1, padding=1, dilation=2),
+                                        dict(kernel_size=2, stride=1),
+                                        dict(kernel_size=(3, 2), stride=1)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_max_pool2d_backward(rng, kw, dtype):
     # Distinct values spaced 1e-3 apart: a step of 1e-6 moves no maximum, so the central
@@ -439,6 +448,36 @@ def test_max_pool2d_backward(rng, kw, dtype):
     fd = _fd_gradient(loss, x, h)
     bound32 = 0 if dtype == np.float64 else 9 * unit_roundoff(np.float32) * np.abs(fd).max()
     assert np.max(np.abs(gi - fd)) <= bound + bound32
+
+
+@pytest.mark.parametrize("kernel", [(2, 2), (3, 2), (1, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool2d_backward_stride1_ties(rng, kernel, dtype):
+    """Stride 1 without padding (planes without NaN take a vectorised path): values from
+    a small set, so overlapping windows tie and share winners, with infinities; a plane
+    with a NaN in the batch (the per-window path). Against a loop over the windows that
+    gives each window's gradient to its first maximal tap in row-major order (the NaN
+    plane: the NaN), in output order. The gradients are small integers, so every sum is
+    exact and the two must agree bit for bit."""
+    R, S = kernel
+    x = rng.integers(0, 3, (2, 3, 6, 9)).astype(dtype)
+    x[0, 1, 2, 3] = np.inf
+    x[1, 0, 0, 0] = -np.inf
+    x[1, 2, 4, 5] = np.nan
+    y = convcore.max_pool2d(x, kernel, stride=1)
+    g = rng.integers(-4, 5, y.shape).astype(dtype)
+    want = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(*y.shape):
+        win = x[n, c, i:i + R, j:j + S].ravel()
+        nan = np.flatnonzero(np.isnan(win))
+        t = nan[-1] if nan.size else int(np.argmax(win))
+        want[n, c, i + t // S, j + t % S] += g[n, c, i, j]
+    gi = convcore.max_pool2d_backward(g, x, kernel, stride=1)
+    np.testing.assert_array_equal(gi, want)
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(x, requires_grad=True)
+    torch.nn.functional.max_pool2d(tx, kernel, stride=1).backward(torch.tensor(g))
+    np.testing.assert_array_equal(gi, tx.grad.numpy())
 
 
 def test_max_pool2d_backward_ties_nan_and_unbatched():

@@ -205,6 +205,15 @@ void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn) {
   }
 }
 
+void parallel_for(int64_t ntasks, int64_t work, const std::function<void(int64_t)>& fn) {
+  if (work >= kInlineWork) return parallel_for(ntasks, fn);
+  InterruptPoll poll;
+  for (int64_t t = 0; t < ntasks; ++t) {
+    fn(t);
+    if (poll.interrupted()) throw interrupted("convcore: interrupted");
+  }
+}
+
 }  // namespace convcore::detail
 
 namespace convcore {

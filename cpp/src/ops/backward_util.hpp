@@ -83,7 +83,7 @@ bool all_finite(const T* v, int64_t n) {
 // laid out (N, K, plane): conv2d's bias gradient (channel per task).
 template <class T>
 void channel_sums(const T* g, int64_t N, int64_t K, int64_t plane, T* sums) {
-  parallel_for(K, [&](int64_t k) {
+  parallel_for(K, N * K * plane, [&](int64_t k) {
     T s = T(0);
     for (int64_t n = 0; n < N; ++n) s += lane_sum(g + (n * K + k) * plane, plane);
     sums[k] = s;

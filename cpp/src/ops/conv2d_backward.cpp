@@ -16,8 +16,11 @@
 //   stride), so even bands run first, then odd ones: no element is written by two tasks
 //   at once, and each is summed in a fixed order.
 // grad_weight: dW_g (K/g x C/g*R*S) = sum over images and pixels of dY_g * im2col(x)_g^T, the
-//   GEMM reduction running over blocks of at most 256 pixels of one image (the im2col gather
-//   of the block, packed into B panels). The blocks of all images form a fixed number of
+//   GEMM reduction running over blocks of at most 256 pixels of one image, or of as many
+//   whole images as fit 256 pixels when the maps are smaller (the im2col gather of each
+//   image's part, packed into B panels one after the other). Groups of at most NR
+//   filters whose taps fill the tile better run it transposed (dW^T = im2col(x) * dY^T:
+//   the taps on the MR rows), the block stored transposed. The blocks of all images form a fixed number of
 //   chunks (at most kMaxChunks, fewer when their partial sums would exceed kPartialBytes, a
 //   function of the sizes only); tasks are (group, row block, column block, chunk), each
 //   chunk's partial sums added in chunk order afterwards: bitwise identical results for any
@@ -52,17 +55,21 @@ int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
 // ----------------------------------------------------------------------------- grad_weight
 
-// The reduction split: items (blocks of one image's pixels) and chunks of items.
+// The reduction split: items (blocks of one image's pixels, or `images` whole images)
+// and chunks of items.
 struct WeightPlan {
   int64_t item_len, items_per_image, items, chunks;
+  int64_t images = 1;  // whole images per item (item_len their pixels), else 1
 };
 
-WeightPlan weight_plan(const Conv2dParams& q, int64_t item_len, int64_t elem) {
+WeightPlan weight_plan(const Conv2dParams& q, int64_t item_len, int64_t elem,
+                       int64_t images = 1) {
   WeightPlan w;
   const int64_t P = q.out_h() * q.out_w();
+  w.images = images;
   w.item_len = item_len;
-  w.items_per_image = ceil_div(P, item_len);
-  w.items = q.N * w.items_per_image;
+  w.items_per_image = images > 1 ? 1 : ceil_div(P, item_len);
+  w.items = images > 1 ? ceil_div(q.N, images) : q.N * w.items_per_image;
   const int64_t wbytes = q.K * (q.C / q.groups) * q.R * q.S * elem;
   const int64_t fit = 1 + kPartialBytes / std::max<int64_t>(wbytes, 1);
   w.chunks = std::clamp<int64_t>(std::min(fit, kMaxChunks), 1, std::max<int64_t>(w.items, 1));
@@ -80,19 +87,36 @@ bool per_row_weight_grad(const Conv2dParams& q) {
                      q.stride_w == 1);
 }
 
+// Whole images per GEMM item: as many as fit one KC block when an image has fewer pixels
+// (8x8 maps: 64; a reduction of 64 per call stored the gradient tile and packed both
+// operands for every 64 multiply-adds per element), else 1.
+int64_t weight_item_images(const Conv2dParams& q) {
+  if (per_row_weight_grad(q)) return 1;
+  return std::clamp<int64_t>(kGemmKC / (q.out_h() * q.out_w()), 1, q.N);
+}
+
 // A kernel-row item is whole output rows, about kRowItemPixels of them (at most the
-// image's); the GEMM's items are blocks of at most KC pixels.
+// image's); the GEMM's items are blocks of at most KC pixels, or whole small images.
 int64_t weight_item_len(const Conv2dParams& q) {
   const int64_t P = q.out_h() * q.out_w();
   if (per_row_weight_grad(q))
     return std::clamp<int64_t>(kRowItemPixels / q.out_w(), 1, q.out_h()) * q.out_w();
-  return gemm_kc(P);
+  return weight_item_images(q) > 1 ? weight_item_images(q) * P : gemm_kc(P);
+}
+
+WeightPlan weight_plan(const Conv2dParams& q, int64_t elem) {
+  return weight_plan(q, weight_item_len(q), elem, weight_item_images(q));
 }
 
 // Scratch elements of one weight-gradient GEMM task.
 struct WeightTiles {
   int64_t mrows, mblocks, ncols, cblocks;
   int64_t ld, scratch;
+  // C^T = im2col(x) * dY^T instead: the taps on the GEMM's MR rows, the filters on its NR
+  // columns (then transposed into dW), when a group has at most NR filters and that
+  // fills the tile better (32 filters on the 14-row tile used 32 of 42 rows; as columns
+  // 32 of 32).
+  bool transposed = false;
 };
 
 template <class T>
@@ -108,8 +132,18 @@ WeightTiles weight_tiles(const GemmKernel<T>& gk, const Conv2dParams& q, int64_t
   t.cblocks = ceil_div(kd, nc_max);
   t.ncols = round_up(ceil_div(kd, t.cblocks), NR);
   t.ld = round_up(item_len, 64 / static_cast<int64_t>(sizeof(T)));
-  // gathered rows (ncols x ld), their B panels (ncols x item_len), one A block.
-  t.scratch = t.ncols * t.ld + t.ncols * item_len + t.mrows * item_len;
+  const auto fill = [](int64_t n, int64_t tile) {
+    return static_cast<double>(n) / static_cast<double>(round_up(n, tile));
+  };
+  t.transposed = Kg <= NR && fill(kd, MR) * fill(Kg, NR) > fill(Kg, MR) * fill(kd, NR);
+  if (t.transposed) {
+    // gathered rows, their A panels, dY's B panels, the C^T block.
+    t.scratch = t.ncols * t.ld + round_up(t.ncols, MR) * item_len +
+                round_up(t.mrows, NR) * item_len + t.ncols * t.mrows;
+  } else {
+    // gathered rows (ncols x ld), their B panels (ncols x item_len), one A block.
+    t.scratch = t.ncols * t.ld + t.ncols * item_len + t.mrows * item_len;
+  }
   return t;
 }
 
@@ -124,13 +158,59 @@ template <class T>
 void add_partials(T* gw, const T* partial, int64_t wsize, int64_t chunks) {
   if (chunks <= 1) return;
   constexpr int64_t B = 4096;
-  parallel_for(ceil_div(wsize, B), [&](int64_t t) {
+  parallel_for(ceil_div(wsize, B), wsize * (chunks - 1), [&](int64_t t) {
     const int64_t i0 = t * B, i1 = std::min(wsize, i0 + B);
     for (int64_t c = 1; c < chunks; ++c) {
       const T* src = partial + (c - 1) * wsize;
       for (int64_t i = i0; i < i1; ++i) gw[i] += src[i];
     }
   });
+}
+
+// One weight_grad_gemm task, transposed (WeightTiles::transposed): filters [m0, m0 + rows)
+// of group grp, taps [j0, j0 + cols), reduction chunk c; C^T accumulated in scratch over
+// the chunk's items, then stored transposed into out (row stride kd).
+template <class T>
+void weight_grad_gemm_transposed(const GemmKernel<T>& gk, const Conv2dParams& q,
+                                 const WeightPlan& wp, const WeightTiles& wt, bool pointwise,
+                                 const T* g, const T* x, int64_t grp, int64_t m0, int64_t rows,
+                                 int64_t j0, int64_t cols, int64_t c, T* buf, T* out) {
+  const int64_t MR = gk.mr, NR = gk.nr;
+  const int64_t P = q.out_h() * q.out_w(), HW = q.H * q.W;
+  const int64_t Cg = q.C / q.groups, Kg = q.K / q.groups, kd = Cg * q.R * q.S;
+  T* apan = buf + wt.ncols * wt.ld;
+  T* bpan = apan + round_up(wt.ncols, MR) * wp.item_len;
+  T* ct = bpan + round_up(wt.mrows, NR) * wp.item_len;
+  const int64_t first = wp.items * c / wp.chunks, last = wp.items * (c + 1) / wp.chunks;
+  for (int64_t it = first; it < last; ++it) {
+    const int64_t n0 = it / wp.items_per_image * wp.images;
+    const int64_t imgs = std::min(wp.images, q.N - n0);
+    const int64_t q0 = it % wp.items_per_image * wp.item_len;
+    const int64_t kn = wp.images > 1 ? P : std::min(wp.item_len, P - q0), kc = imgs * kn;
+    for (int64_t i = 0; i < imgs; ++i) {
+      const int64_t n = n0 + i;
+      const T* xg = x + (n * q.C + grp * Cg) * HW;
+      const T* src = xg + j0 * P + q0;
+      int64_t ld = P;
+      if (!pointwise) {
+        im2col_gather(q, xg, j0, cols, q0, kn, wt.ld, buf);
+        src = buf, ld = wt.ld;
+      }
+      for (int64_t jj = 0; jj < cols; jj += MR)
+        gk.pack_a(src + jj * ld, ld, std::min(MR, cols - jj), kn, 0, apan + jj * kc + i * kn * MR);
+      const T* gy = g + (n * q.K + grp * Kg + m0) * P + q0;
+      for (int64_t r0 = 0; r0 < rows; r0 += NR)
+        gk.pack(gy + r0 * P, P, std::min(NR, rows - r0), kn, 0, bpan + r0 * kc + i * kn * NR);
+    }
+    auto a_src = [&](int64_t i0, int64_t, int64_t k0, int64_t) {
+      return Panels<T>{apan + i0 * kc + k0 * MR, MR * kc, MR};
+    };
+    auto b_src = [&](int64_t k0, int64_t) { return Panels<T>{bpan + k0 * NR, NR * kc, NR}; };
+    gemm_tile(gk, cols, rows, kc, a_src, b_src, ct, rows, static_cast<const T*>(nullptr), false,
+              Activation{}, it != first);
+  }
+  for (int64_t m = 0; m < rows; ++m)
+    for (int64_t j = 0; j < cols; ++j) out[m * kd + j] = ct[j * rows + m];
 }
 
 template <class T>
@@ -154,24 +234,40 @@ void weight_grad_gemm(const GemmKernel<T>& gk, const Conv2dParams& q, const Weig
     const int64_t j0 = cb * wt.ncols, cols = std::min(wt.ncols, kd - j0);
     if (rows <= 0 || cols <= 0) return;
     T* buf = static_cast<T*>(thread_scratch(static_cast<size_t>(wt.scratch) * sizeof(T)));
+    T* out = chunk_target(gw, partial, wsize, c) + (grp * Kg + m0) * kd + j0;
+    if (wt.transposed) {
+      weight_grad_gemm_transposed(gk, q, wp, wt, pointwise, g, x, grp, m0, rows, j0, cols, c,
+                                  buf, out);
+      return;
+    }
     T* bpan = buf + wt.ncols * wt.ld;
     T* abuf = bpan + wt.ncols * wp.item_len;
-    T* out = chunk_target(gw, partial, wsize, c) + (grp * Kg + m0) * kd + j0;
     const int64_t first = wp.items * c / wp.chunks, last = wp.items * (c + 1) / wp.chunks;
     for (int64_t it = first; it < last; ++it) {
-      const int64_t n = it / wp.items_per_image;
-      const int64_t q0 = it % wp.items_per_image * wp.item_len, kc = std::min(wp.item_len, P - q0);
-      const T* xg = x + (n * q.C + grp * Cg) * HW;
-      if (pointwise) {  // the gathered rows would be a copy of the input's channel rows
-        pack_b_panels(gk, xg + j0 * P + q0, P, cols, 0, kc, bpan);
-      } else {
-        im2col_gather(q, xg, j0, cols, q0, kc, wt.ld, buf);
-        pack_b_panels(gk, buf, wt.ld, cols, 0, kc, bpan);
+      // Images [n0, n0 + imgs), pixels [q0, q0 + kn) of each: image i's part of the
+      // reduction is k rows [i*kn, (i + 1)*kn) of both packed operands.
+      const int64_t n0 = it / wp.items_per_image * wp.images;
+      const int64_t imgs = std::min(wp.images, q.N - n0);
+      const int64_t q0 = it % wp.items_per_image * wp.item_len;
+      const int64_t kn = wp.images > 1 ? P : std::min(wp.item_len, P - q0), kc = imgs * kn;
+      for (int64_t i = 0; i < imgs; ++i) {
+        const int64_t n = n0 + i;
+        const T* xg = x + (n * q.C + grp * Cg) * HW;
+        // pointwise: the gathered rows would be a copy of the input's channel rows
+        const T* src = xg + j0 * P + q0;
+        int64_t ld = P;
+        if (!pointwise) {
+          im2col_gather(q, xg, j0, cols, q0, kn, wt.ld, buf);
+          src = buf, ld = wt.ld;
+        }
+        for (int64_t jj = 0; jj < cols; jj += NR)
+          gk.pack(src + jj * ld, ld, std::min(NR, cols - jj), kn, 0, bpan + jj * kc + i * kn * NR);
+        const T* gy = g + (n * q.K + grp * Kg + m0) * P + q0;
+        for (int64_t r0 = 0; r0 < rows; r0 += MR)
+          gk.pack_a(gy + r0 * P, P, std::min(MR, rows - r0), kn, 0, abuf + r0 * kc + i * kn * MR);
       }
-      const T* gy = g + (n * q.K + grp * Kg + m0) * P + q0;
-      auto a_src = [&](int64_t i0, int64_t mc, int64_t k0, int64_t kcc) {
-        pack_panels(gk, gy + i0 * P, P, mc, k0, kcc, abuf);
-        return Panels<T>{abuf, MR * kcc, MR};
+      auto a_src = [&](int64_t i0, int64_t, int64_t k0, int64_t) {
+        return Panels<T>{abuf + i0 * kc + k0 * MR, MR * kc, MR};
       };
       auto b_src = [&](int64_t k0, int64_t) { return Panels<T>{bpan + k0 * NR, NR * kc, NR}; };
       gemm_tile(gk, rows, cols, kc, a_src, b_src, out, kd, static_cast<const T*>(nullptr),
@@ -299,17 +395,27 @@ void weight_grad_rows(const kernels::Kernel<kernels::TapDotsFn<T>>& dots, const 
 template <class T>
 void fold_padding(const Conv2dParams& p, const T* gp, T* gi) {
   const int64_t Hp = p.H + p.pad_top + p.pad_bottom, Wp = p.W + p.pad_left + p.pad_right;
-  parallel_for(p.N * p.C, [&](int64_t plane) {
+  // Per row: the edge columns through their source index, the W columns between them
+  // added as one run (in column order, as a cell-by-cell fold: the same sums).
+  const std::vector<int64_t> edge = edge_columns(p);
+  const int64_t* left = edge.data();
+  const int64_t* right = left + p.pad_left;
+  parallel_for(p.N * p.C, p.N * p.C * Hp * Wp, [&](int64_t plane) {
     const T* src = gp + plane * Hp * Wp;
     T* dst = gi + plane * p.H * p.W;
     std::fill(dst, dst + p.H * p.W, T(0));
     for (int64_t u = 0; u < Hp; ++u) {
       const int64_t ih = source_index(u - p.pad_top, p.H, p.padding_mode);
       if (ih < 0 || ih >= p.H) continue;
-      for (int64_t v = 0; v < Wp; ++v) {
-        const int64_t iw = source_index(v - p.pad_left, p.W, p.padding_mode);
-        if (iw >= 0 && iw < p.W) dst[ih * p.W + iw] += src[u * Wp + v];
-      }
+      const T* s = src + u * Wp;
+      T* d = dst + ih * p.W;
+      for (int64_t v = 0; v < p.pad_left; ++v)
+        if (left[v] >= 0 && left[v] < p.W) d[left[v]] += s[v];
+      s += p.pad_left;
+      for (int64_t v = 0; v < p.W; ++v) d[v] += s[v];
+      s += p.W;
+      for (int64_t v = 0; v < p.pad_right; ++v)
+        if (right[v] >= 0 && right[v] < p.W) d[right[v]] += s[v];
     }
   });
 }
@@ -513,7 +619,7 @@ class WeightsPlan final : public ConvPlan<T> {
     q.N = t.N;
     if (t.db != nullptr) channel_sums(t.dy, t.N, q.K, q.out_h() * q.out_w(), t.db);
     const int64_t wsize = q.K * (q.C / q.groups) * q.R * q.S;
-    const WeightPlan wp = weight_plan(q, weight_item_len(q), sizeof(T));
+    const WeightPlan wp = weight_plan(q, sizeof(T));
     Buffer<T> partial(std::max<int64_t>(1, (wp.chunks - 1) * wsize));
     if (rows_)
       weight_grad_rows(dots_, q, wp, t.dy, t.x, t.dw, partial.get());
@@ -525,7 +631,7 @@ class WeightsPlan final : public ConvPlan<T> {
     Conv2dParams q = q_;
     q.N = N;
     const int64_t e = sizeof(T);
-    const WeightPlan wp = weight_plan(q, weight_item_len(q), e);
+    const WeightPlan wp = weight_plan(q, e);
     const int64_t wsize = q.K * (q.C / q.groups) * q.R * q.S;
     int64_t per_thread;
     if (rows_)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "convcore/conv2d.hpp"
 
@@ -11,6 +12,9 @@ namespace convcore::detail {
 // Index of padded coordinate i (may be outside [0, n)) in the source, by padding mode
 // (zeros: i itself).
 int64_t source_index(int64_t i, int64_t n, PaddingMode mode);
+// The source columns (source_index) of the pad_left left, then pad_right right padded
+// columns of a row.
+std::vector<int64_t> edge_columns(const Conv2dParams& p);
 // xp (N, C, H + pad_top + pad_bottom, W + pad_left + pad_right) = x padded by p.padding_mode.
 template <class T>
 void pad_planes(const Conv2dParams& p, const T* x, T* xp);

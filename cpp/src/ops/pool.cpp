@@ -60,7 +60,7 @@ void run(const Pool2dParams& p, const T* x, T* y, bool avg) {
   const auto& table = detail::kernels<T>();
   const auto max_row = table.max_pool_row.fn;
   const auto avg_row = table.avg_pool_row.fn;
-  detail::parallel_for(p.N * p.C * blocks, [&](int64_t t) {
+  detail::parallel_for(p.N * p.C * blocks, p.N * p.C * Ho * Wo * p.R * p.S, [&](int64_t t) {
     const int64_t plane = t / blocks, b = t % blocks;
     T* tmp = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(tw) * sizeof(T)));
     kernels::PoolRowArgs a{p.H, p.W, p.R, p.S, 0, Wo, p.stride_h, p.stride_w,

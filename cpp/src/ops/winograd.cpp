@@ -362,13 +362,21 @@ bool winograd_supports(const Conv2dParams& p, Pass pass, DType dtype) {
 // least kAutoMinPixels output pixels in the batch (with fewer, the weight transform — per
 // call in the functional conv2d — and the transformed weights, 16/9 or 36/9 times the
 // weights, are paid for too few tiles: measured, 28x28 and smaller outputs of one image
-// lost to direct or im2col by 10-45%, 56x56 won).
+// lost to direct or im2col by 10-45%, 56x56 won). Outputs of at most 16x16 per image
+// (batches of small images: the classify CNN's 15x15 and 16x16 maps) also need at least
+// kAutoMinChannelsSmall input channels per group: their 4x4 tiles overhang the map by up
+// to a third and the transforms cost more per multiply-add saved; measured (Zen 4, 1
+// thread, batch 32) winograd took 1.47x direct's time at 16 channels, 1.32x at 32, 1.09x
+// at 64 (16x16 and 15x15, 14x14 outputs), and won at 256 (14x14, the lead's shape d).
 constexpr int64_t kAutoMinChannels = 16, kAutoMinPixels = 56 * 56;
+constexpr int64_t kSmallImagePixels = 16 * 16, kAutoMinChannelsSmall = 128;
 
 int winograd_auto_rank(const Conv2dParams& p, Pass pass, DType dtype) {
   if (pass != Pass::forward || dtype != DType::f32 || !get_winograd()) return kAutoNever;
-  const bool faster = p.C / p.groups >= kAutoMinChannels &&
-                      p.N * p.out_h() * p.out_w() >= kAutoMinPixels;
+  const int64_t image = p.out_h() * p.out_w();
+  const int64_t min_channels = image <= kSmallImagePixels ? kAutoMinChannelsSmall
+                                                          : kAutoMinChannels;
+  const bool faster = p.C / p.groups >= min_channels && p.N * image >= kAutoMinPixels;
   return faster ? kAutoPreferred - 1 : kAutoNever;
 }
 
