@@ -361,9 +361,10 @@ bool winograd_supports(const Conv2dParams& p, Pass pass, DType dtype) {
 // per group (with fewer the transforms cost more than the multiplications saved) and at
 // least kAutoMinPixels output pixels in the batch (with fewer, the weight transform — per
 // call in the functional conv2d — and the transformed weights, 16/9 or 36/9 times the
-// weights, are paid for too few tiles: measured, 28x28 and smaller outputs of one image
-// lost to direct or im2col by 10-45%, 56x56 won).
-constexpr int64_t kAutoMinChannels = 16, kAutoMinPixels = 56 * 56;
+// weights, are paid for too few tiles: measured, 7x7 outputs of one image lost to direct
+// or im2col by 10-55%; 14x14 with 128 and 256 channels won by 4-15%, 64 channels were
+// within 6% of direct; 28x28 and larger won).
+constexpr int64_t kAutoMinChannels = 16, kAutoMinPixels = 14 * 14;
 
 int winograd_auto_rank(const Conv2dParams& p, Pass pass, DType dtype) {
   if (pass != Pass::forward || dtype != DType::f32 || !get_winograd()) return kAutoNever;
