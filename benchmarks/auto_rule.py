@@ -158,11 +158,20 @@ def main() -> None:
     pixels = sorted({0} | {f[3] for _, f, _ in rows})
     # Direct vs GEMM first (its threshold alone, Winograd off), then Winograd's two on top.
     max_direct = min((worst(m), m) for m in candidates)[1]
-    fit = min((worst(max_direct, c, px), c, px) for c in candidates + [10**9] for px in pixels)
-    _, min_c, min_px = fit
+    # Winograd's thresholds fitted on the shapes it runs, so that noise between direct and
+    # im2col on shapes it cannot take (a 1x1 layer's worst ratio) does not hide its own.
+    wino = [r for r in rows if r[1][2]]
+
+    def worst_wino(c, px):
+        return round(max(t[rule_pick(f, max_direct, c, px)] / min(t.values())
+                         for _, f, t in wino), 3)
+
+    _, min_c, min_px = min((worst_wino(c, px), c, px)
+                           for c in candidates + [10**9] for px in pixels)
     print(f"\nbest fit: winograd (float32) when it runs, C/groups >= {min_c} and N*Ho*Wo >= "
           f"{min_px}; else im2col when C/groups > 1 and (R*S == 1 or C/groups > {max_direct}), "
-          f"else direct; worst auto/best time ratio {fit[0]:.2f}")
+          f"else direct; worst auto/best time ratio {worst(max_direct, min_c, min_px):.2f} "
+          f"(on the shapes Winograd runs: {worst_wino(min_c, min_px):.2f})")
     print(f"(with direct's threshold as compiled, 64: worst ratio "
           f"{min(worst(64, c, px) for c in candidates + [10**9] for px in pixels):.2f})")
     for s, f, t in rows:

@@ -207,7 +207,9 @@ def test_auto_and_the_switch():
         assert convcore.get_winograd() is True
         assert choose() == "winograd"
         assert choose(c=8, k=8) != "winograd"  # few channels: direct measured faster
-        assert choose(hw=28) != "winograd"  # few pixels: the weight transform does not pay
+        assert choose(c=256, hw=14, k=256) == "winograd"  # anchor d
+        assert choose(hw=7) != "winograd"  # few pixels: the weight transform does not pay
+        assert choose(c=512, hw=7, k=512) != "winograd"
         assert choose(stride=2) != "winograd"
         assert choose(r=5) != "winograd"
         assert choose(dilation=2) != "winograd"

@@ -305,8 +305,8 @@ def conv2d(
         (sigmoid a=1, b=0; leaky_relu slope 0.01).
     algorithm : {"auto", "direct", "im2col", "winograd"}
         ``"auto"`` runs Winograd for float32 3x3, stride-1, undilated layers with at
-        least 16 input channels per group and at least 3136 (56x56) output pixels in the
-        batch (unless :func:`convcore.set_winograd` turned it off), else the packed GEMM (``im2col``) when ``C/groups > 1`` and
+        least 16 input channels per group (128 when each image's output is at most
+        16x16) and at least 196 (14x14) output pixels in the batch (unless :func:`convcore.set_winograd` turned it off), else the packed GEMM (``im2col``) when ``C/groups > 1`` and
         (``R*S == 1`` or ``C/groups > 64``), else the direct kernels. ``"winograd"``
         (F(4x4, 3x3); F(2x2, 3x3) for outputs of at most 14x14) needs a 3x3 kernel,
         stride 1, dilation 1 and at least 4 input channels per group (a ValueError

@@ -361,14 +361,15 @@ bool winograd_supports(const Conv2dParams& p, Pass pass, DType dtype) {
 // per group (with fewer the transforms cost more than the multiplications saved) and at
 // least kAutoMinPixels output pixels in the batch (with fewer, the weight transform — per
 // call in the functional conv2d — and the transformed weights, 16/9 or 36/9 times the
-// weights, are paid for too few tiles: measured, 28x28 and smaller outputs of one image
-// lost to direct or im2col by 10-45%, 56x56 won). Outputs of at most 16x16 per image
+// weights, are paid for too few tiles: measured, 7x7 outputs of one image lost to direct
+// or im2col by 10-55%; 14x14 with 128 and 256 channels won by 4-15%, 64 channels were
+// within 6% of direct; 28x28 and larger won). Outputs of at most 16x16 per image
 // (batches of small images: the classify CNN's 15x15 and 16x16 maps) also need at least
 // kAutoMinChannelsSmall input channels per group: their 4x4 tiles overhang the map by up
 // to a third and the transforms cost more per multiply-add saved; measured (Zen 4, 1
 // thread, batch 32) winograd took 1.47x direct's time at 16 channels, 1.32x at 32, 1.09x
-// at 64 (16x16 and 15x15, 14x14 outputs), and won at 256 (14x14, the lead's shape d).
-constexpr int64_t kAutoMinChannels = 16, kAutoMinPixels = 56 * 56;
+// at 64 (16x16 and 15x15, 14x14 outputs), and won at 256 (14x14, shape d).
+constexpr int64_t kAutoMinChannels = 16, kAutoMinPixels = 14 * 14;
 constexpr int64_t kSmallImagePixels = 16 * 16, kAutoMinChannelsSmall = 128;
 
 int winograd_auto_rank(const Conv2dParams& p, Pass pass, DType dtype) {
