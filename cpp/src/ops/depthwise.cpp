@@ -1,0 +1,142 @@
+// depthwise.cpp — depthwise convolution (C == K == groups) with the channels in the vector
+// lanes: a plan of the direct algorithm (direct.cpp asks here first).
+//
+// The per-plane kernel (direct_plane) vectorises along an output row, so a 7-wide row
+// fills 7 of 16 lanes, and a stride-2 row first goes through a de-interleaved band. Here a
+// block of L channels (the table's depthwise_nchwc mr, which is pack_nr's width) of one
+// image is packed by pack_nr — a transpose — into pixels of L lanes with the padding made
+// explicit, and the kernel runs every tap as whole vectors whatever the width or the
+// stride, storing its tiles back into the NCHW rows. Tasks are (image, channel block,
+// band of output rows); each output is computed whole by one task in a fixed order (the
+// taps, then the bias: the same bits as direct_plane), so results do not depend on the
+// thread count or the bands.
+#include "ops/depthwise.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include "checked.hpp"
+#include "threadpool.hpp"
+#include "workspace.hpp"
+
+namespace convcore::detail {
+namespace {
+
+template <class T>
+class DepthwiseNchwcPlan final : public ConvPlan<T> {
+ public:
+  explicit DepthwiseNchwcPlan(const PlanRequest<T>& r)
+      : p_(r.problem), kernel_(r.kernels.depthwise_nchwc), pack_(r.kernels.pack_nr) {
+    if (pack_.nr != kernel_.mr)
+      throw std::logic_error("depthwise_nchwc: the kernel's block differs from pack_nr's width");
+    const int64_t L = kernel_.mr, taps = p_.R * p_.S, blocks = ceil_div(p_.C, L);
+    wp_ = (p_.out_w() - 1) * p_.stride_w + (p_.S - 1) * p_.dilation_w + 1;
+    for (int64_t r = 0; r < p_.R; ++r)
+      for (int64_t s = 0; s < p_.S; ++s)
+        tap_.push_back((r * p_.dilation_h * wp_ + s * p_.dilation_w) * L);
+    if (r.weight == nullptr) return;
+    // [block][tap][L], lanes past the last channel zero.
+    w_ = Buffer<T>(checked_product("depthwise weights", blocks, taps, L));
+    T* out = w_.get();
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t t = 0; t < taps; ++t)
+        for (int64_t k = 0; k < L; ++k, ++out) {
+          const int64_t c = b * L + k;
+          *out = c < p_.C ? r.weight[c * taps + t] : T(0);
+        }
+    if (r.bias != nullptr) {
+      bias_ = Buffer<T>(blocks * L);
+      std::fill(bias_.get(), bias_.get() + blocks * L, T(0));
+      std::copy(r.bias, r.bias + p_.C, bias_.get());
+    }
+  }
+
+  void run(const ConvTensors<T>& t) const override {
+    const Conv2dParams& p = p_;
+    const int64_t N = t.N, L = kernel_.mr, blocks = ceil_div(p.C, L);
+    const int64_t Ho = p.out_h(), Wo = p.out_w(), HW = p.H * p.W;
+    // Bands of output rows whose packed input stays within about 128 KiB (L2-resident
+    // while the kernel reads each input pixel up to R*S times), and enough tasks for
+    // every thread.
+    const auto band_bytes = [&](int64_t rows) {
+      return ((rows - 1) * p.stride_h + (p.R - 1) * p.dilation_h + 1) * wp_ * L *
+             int64_t(sizeof(T));
+    };
+    int64_t rows = Ho;
+    while (rows > 1 && band_bytes(rows) > 131072) rows = ceil_div(rows, 2);
+    const int64_t want = 4 * pool_threads();
+    if (N * blocks * ceil_div(Ho, rows) < want)
+      rows = std::max<int64_t>(1, ceil_div(Ho, ceil_div(want, N * blocks)));
+    const int64_t bands = ceil_div(Ho, rows);
+    const int64_t rin_max = (rows - 1) * p.stride_h + (p.R - 1) * p.dilation_h + 1;
+    // The padded band, then the band's image rows as pack_nr writes them (one call for
+    // all of them: its transposes need 8 columns or more, a 7-wide row alone would go
+    // element by element), copied row by row into place.
+    const int64_t padded = checked_product("depthwise band", rin_max, wp_, L);
+    const size_t scratch = static_cast<size_t>(padded + std::min(rin_max, p.H) * p.W * L) *
+                           sizeof(T);
+    const int64_t cl = std::min(p.pad_left, wp_);
+    const int64_t cr = std::clamp(p.pad_left + p.W, cl, wp_);
+    const int64_t work = N * p.C * Ho * Wo * p.R * p.S;
+    parallel_for(N * blocks * bands, work, [&](int64_t task) {
+      const int64_t band = task % bands, blk = (task / bands) % blocks, n = task / (bands * blocks);
+      const int64_t oh0 = band * rows, nrows = std::min(rows, Ho - oh0);
+      const int64_t c0 = blk * L, kn = std::min(L, p.C - c0);
+      const int64_t ih0 = oh0 * p.stride_h - p.pad_top;
+      const int64_t rin = (nrows - 1) * p.stride_h + (p.R - 1) * p.dilation_h + 1;
+      T* xb = static_cast<T*>(thread_scratch(scratch));
+      T* staged = xb + padded;
+      const int64_t in0 = std::clamp<int64_t>(ih0, 0, p.H);
+      const int64_t in1 = std::clamp<int64_t>(ih0 + rin, in0, p.H);
+      if (in1 > in0) pack_.fn(t.x + (n * p.C + c0) * HW + in0 * p.W, HW, kn, (in1 - in0) * p.W, 0,
+                              staged);
+      // Image column u - pad_left of padded column u: columns [cl, cr) come from the image.
+      for (int64_t row = 0; row < rin; ++row) {
+        T* d = xb + row * wp_ * L;
+        const int64_t ih = ih0 + row;
+        if (ih < in0 || ih >= in1 || cr == cl) {
+          std::fill(d, d + wp_ * L, T(0));
+          continue;
+        }
+        std::fill(d, d + cl * L, T(0));
+        std::fill(d + cr * L, d + wp_ * L, T(0));
+        const T* s = staged + ((ih - in0) * p.W + cl - p.pad_left) * L;
+        std::copy(s, s + (cr - cl) * L, d + cl * L);
+      }
+      kernels::DepthwiseArgs a{p.R * p.S, tap_.data(), p.stride_h * wp_ * L, p.stride_w * L,
+                               nrows, Wo, kn, Ho * Wo, Wo};
+      kernel_.fn(a, xb, w_.get() + blk * p.R * p.S * L,
+                 bias_.get() != nullptr ? bias_.get() + c0 : nullptr,
+                 t.y + ((n * p.K + c0) * Ho + oh0) * Wo, p.activation);
+    });
+  }
+  // The band buffers (thread_scratch) are the kernel's working set, not counted (as direct's).
+  int64_t workspace_bytes(int64_t, int) const override { return 0; }
+
+ private:
+  Conv2dParams p_;
+  kernels::Kernel<kernels::DepthwiseFn<T>> kernel_;
+  kernels::Kernel<kernels::PackFn<T>> pack_;
+  int64_t wp_ = 0;            // padded columns a band row holds
+  std::vector<int64_t> tap_;  // tap offsets in a band
+  Buffer<T> w_, bias_;
+};
+
+}  // namespace
+
+bool depthwise_nchwc_rule(const Conv2dParams& p) {
+  if (!(p.C == p.groups && p.K == p.groups)) return false;
+  return p.stride_w > 1 || p.out_w() <= 28;
+}
+
+template <class T>
+std::unique_ptr<ConvPlan<T>> depthwise_nchwc_plan(const PlanRequest<T>& r) {
+  if (r.pass != Pass::forward || !depthwise_nchwc_rule(r.problem)) return nullptr;
+  return std::make_unique<DepthwiseNchwcPlan<T>>(r);
+}
+
+template std::unique_ptr<ConvPlan<float>> depthwise_nchwc_plan(const PlanRequest<float>&);
+template std::unique_ptr<ConvPlan<double>> depthwise_nchwc_plan(const PlanRequest<double>&);
+
+}  // namespace convcore::detail
