@@ -31,10 +31,17 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
     if (pack_.nr != kernel_.mr)
       throw std::logic_error("depthwise_nchwc: the kernel's block differs from pack_nr's width");
     const int64_t L = kernel_.mr, taps = p_.R * p_.S, blocks = ceil_div(p_.C, L);
-    wp_ = (p_.out_w() - 1) * p_.stride_w + (p_.S - 1) * p_.dilation_w + 1;
+    // Padded column u holds image column u - pad_left: the band's columns [cl_, cr_) come
+    // from the image. A row is packed 8 columns at a time (pack_nr's transposes; a column
+    // tail would go element by element), reading up to 7 columns into the next image
+    // row, which land past cr_ and are zeroed again: the rows are wide enough for them.
+    const int64_t wp = (p_.out_w() - 1) * p_.stride_w + (p_.S - 1) * p_.dilation_w + 1;
+    cl_ = std::min(p_.pad_left, wp);
+    cr_ = std::clamp(p_.pad_left + p_.W, cl_, wp);
+    wrow_ = std::max(wp, cl_ + ceil_div(cr_ - cl_, 8) * 8);
     for (int64_t r = 0; r < p_.R; ++r)
       for (int64_t s = 0; s < p_.S; ++s)
-        tap_.push_back((r * p_.dilation_h * wp_ + s * p_.dilation_w) * L);
+        tap_.push_back((r * p_.dilation_h * wrow_ + s * p_.dilation_w) * L);
     if (r.weight == nullptr) return;
     // [block][tap][L], lanes past the last channel zero.
     w_ = Buffer<T>(checked_product("depthwise weights", blocks, taps, L));
@@ -60,7 +67,7 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
     // while the kernel reads each input pixel up to R*S times), and enough tasks for
     // every thread.
     const auto band_bytes = [&](int64_t rows) {
-      return ((rows - 1) * p.stride_h + (p.R - 1) * p.dilation_h + 1) * wp_ * L *
+      return ((rows - 1) * p.stride_h + (p.R - 1) * p.dilation_h + 1) * wrow_ * L *
              int64_t(sizeof(T));
     };
     int64_t rows = Ho;
@@ -70,14 +77,9 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
       rows = std::max<int64_t>(1, ceil_div(Ho, ceil_div(want, N * blocks)));
     const int64_t bands = ceil_div(Ho, rows);
     const int64_t rin_max = (rows - 1) * p.stride_h + (p.R - 1) * p.dilation_h + 1;
-    // The padded band, then the band's image rows as pack_nr writes them (one call for
-    // all of them: its transposes need 8 columns or more, a 7-wide row alone would go
-    // element by element), copied row by row into place.
-    const int64_t padded = checked_product("depthwise band", rin_max, wp_, L);
-    const size_t scratch = static_cast<size_t>(padded + std::min(rin_max, p.H) * p.W * L) *
-                           sizeof(T);
-    const int64_t cl = std::min(p.pad_left, wp_);
-    const int64_t cr = std::clamp(p.pad_left + p.W, cl, wp_);
+    const size_t scratch =
+        static_cast<size_t>(checked_product("depthwise band", rin_max, wrow_, L)) * sizeof(T);
+    const int64_t cols = cr_ - cl_, cols8 = ceil_div(cols, 8) * 8;
     const int64_t work = N * p.C * Ho * Wo * p.R * p.S;
     parallel_for(N * blocks * bands, work, [&](int64_t task) {
       const int64_t band = task % bands, blk = (task / bands) % blocks, n = task / (bands * blocks);
@@ -86,25 +88,20 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
       const int64_t ih0 = oh0 * p.stride_h - p.pad_top;
       const int64_t rin = (nrows - 1) * p.stride_h + (p.R - 1) * p.dilation_h + 1;
       T* xb = static_cast<T*>(thread_scratch(scratch));
-      T* staged = xb + padded;
-      const int64_t in0 = std::clamp<int64_t>(ih0, 0, p.H);
-      const int64_t in1 = std::clamp<int64_t>(ih0 + rin, in0, p.H);
-      if (in1 > in0) pack_.fn(t.x + (n * p.C + c0) * HW + in0 * p.W, HW, kn, (in1 - in0) * p.W, 0,
-                              staged);
-      // Image column u - pad_left of padded column u: columns [cl, cr) come from the image.
+      const T* src = t.x + (n * p.C + c0) * HW + cl_ - p.pad_left;
       for (int64_t row = 0; row < rin; ++row) {
-        T* d = xb + row * wp_ * L;
+        T* d = xb + row * wrow_ * L;
         const int64_t ih = ih0 + row;
-        if (ih < in0 || ih >= in1 || cr == cl) {
-          std::fill(d, d + wp_ * L, T(0));
+        if (ih < 0 || ih >= p.H || cols == 0) {
+          std::fill(d, d + wrow_ * L, T(0));
           continue;
         }
-        std::fill(d, d + cl * L, T(0));
-        std::fill(d + cr * L, d + wp_ * L, T(0));
-        const T* s = staged + ((ih - in0) * p.W + cl - p.pad_left) * L;
-        std::copy(s, s + (cr - cl) * L, d + cl * L);
+        // Past the last image row the over-read would leave the plane: exact columns.
+        pack_.fn(src + ih * p.W, HW, kn, ih + 1 < p.H ? cols8 : cols, 0, d + cl_ * L);
+        std::fill(d, d + cl_ * L, T(0));
+        std::fill(d + cr_ * L, d + wrow_ * L, T(0));
       }
-      kernels::DepthwiseArgs a{p.R * p.S, tap_.data(), p.stride_h * wp_ * L, p.stride_w * L,
+      kernels::DepthwiseArgs a{p.R * p.S, tap_.data(), p.stride_h * wrow_ * L, p.stride_w * L,
                                nrows, Wo, kn, Ho * Wo, Wo};
       kernel_.fn(a, xb, w_.get() + blk * p.R * p.S * L,
                  bias_.get() != nullptr ? bias_.get() + c0 : nullptr,
@@ -118,7 +115,8 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
   Conv2dParams p_;
   kernels::Kernel<kernels::DepthwiseFn<T>> kernel_;
   kernels::Kernel<kernels::PackFn<T>> pack_;
-  int64_t wp_ = 0;            // padded columns a band row holds
+  int64_t cl_ = 0, cr_ = 0;   // a band row's columns from the image
+  int64_t wrow_ = 0;          // pixels a band row holds
   std::vector<int64_t> tap_;  // tap offsets in a band
   Buffer<T> w_, bias_;
 };
