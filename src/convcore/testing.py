@@ -638,6 +638,21 @@ SHAPES: Tuple[ConvShape, ...] = (
     ConvShape("deeplabv3-resnet50-layer4.1.conv2", 1, 512, 28, 28, 512, 3, 3, 1, 4, dilation=4),
     ConvShape("lenet-conv1", 1, 1, 32, 32, 6, 5, 5, 1, 0),
     ConvShape("lenet-conv2", 1, 6, 14, 14, 16, 5, 5, 1, 0),
+    # The long tail (issue 20): depthwise with stride 2 and on small images with many
+    # channels, 1x1 with stride 2 (a subsample, then a GEMM), padding wider than the
+    # kernel (output borders that see only zeros), small 5x5 layers with few channels.
+    ConvShape("mobilenetv1-conv_dw_2", 1, 64, 112, 112, 64, 3, 3, 2, 1, groups=64),
+    ConvShape("mobilenetv1-conv_dw_6", 1, 256, 28, 28, 256, 3, 3, 2, 1, groups=256),
+    ConvShape("mobilenetv1-conv_dw_12", 1, 512, 14, 14, 512, 3, 3, 2, 1, groups=512),
+    ConvShape("mobilenetv1-conv_dw_7", 1, 512, 14, 14, 512, 3, 3, 1, 1, groups=512),
+    ConvShape("mobilenetv1-conv_dw_13", 1, 1024, 7, 7, 1024, 3, 3, 1, 1, groups=1024),
+    ConvShape("mobilenetv2-block16.dw", 1, 960, 7, 7, 960, 3, 3, 1, 1, groups=960),
+    ConvShape("resnet50-layer2.0.downsample", 1, 256, 56, 56, 512, 1, 1, 2, 0),
+    ConvShape("resnet50-layer3.0.downsample", 1, 512, 28, 28, 1024, 1, 1, 2, 0),
+    ConvShape("edge-1x1-pad2", 1, 128, 28, 28, 128, 1, 1, 1, 2),
+    ConvShape("googlenet-inception3a.5x5", 1, 16, 28, 28, 32, 5, 5, 1, 2),
+    ConvShape("googlenet-inception4a.5x5", 1, 16, 14, 14, 48, 5, 5, 1, 2),
+    ConvShape("googlenet-inception5a.5x5", 1, 32, 7, 7, 128, 5, 5, 1, 2),
 )
 
 _BY_NAME = {s.name: s for s in SHAPES}

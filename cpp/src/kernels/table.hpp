@@ -81,6 +81,25 @@ template <class T>
 using DirectTileFn = void (*)(const DirectTileArgs& a, const T* x, const T* w, const T* bias,
                               T* y, const Activation& act);
 
+// Depthwise convolution with the channels in the vector lanes (ops/depthwise.cpp; one
+// input and one output channel per group): L = the slot's mr channels of one image, the
+// input packed by the driver as pixels of L lanes (padding made explicit, zero lanes past
+// the last channel). For k < kn <= L, i < rows, j < n:
+// y[k*y_kstride + i*y_rstride + j] = act(bias[k] + sum_{t<taps}
+//     w[t*L + k] * x[i*row_step + j*col_step + tap[t] + k])
+// one FMA per tap in order t = r*S + s, from 0, the bias added last (as direct_plane, so
+// both give the same bits). bias: L values (null: none); w's lanes past kn are zero.
+struct DepthwiseArgs {
+  int64_t taps;
+  const int64_t* tap;  // offset of each tap from an output pixel's input origin, in elements
+  int64_t row_step, col_step;  // input offset of the next output row / column, in elements
+  int64_t rows, n, kn;
+  int64_t y_kstride, y_rstride;
+};
+template <class T>
+using DepthwiseFn = void (*)(const DepthwiseArgs& a, const T* x, const T* w, const T* bias, T* y,
+                             const Activation& act);
+
 // Locally connected layer, one output position for a block of images: untied weights,
 // so each position is its own small matrix product with a reduction of length kd:
 // y[n*ysn + k*ysk] = act(bias[k*bs] + sum_{t<kd} w[k*kd + t] * x[n*kd + t])
@@ -197,6 +216,7 @@ struct Kernel {
   X(direct_tile, DirectTileFn<T>)     /* KB = mr output channels (4; 8 on AVX-512) */    \
   X(direct_plane, DirectTileFn<T>)    /* KB = 1: depthwise, one-channel filtering */     \
   X(direct_nchwc, DirectTileFn<T>)    /* KB = mr channels in the lanes, nr pixels */     \
+  X(depthwise_nchwc, DepthwiseFn<T>)  /* mr channels in the lanes, nr pixels a tile */  \
   X(locally_connected, LocallyConnectedFn<T>)                                            \
   X(locally_connected_rows, LocallyConnectedRowsFn<T>)                                   \
   X(max_pool_row, MaxPoolRowFn<T>)                                                       \

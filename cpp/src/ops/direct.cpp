@@ -24,6 +24,7 @@
 #include "dispatch.hpp"
 #include "ops/algorithm.hpp"
 #include "ops/conv_backward.hpp"
+#include "ops/depthwise.hpp"
 #include "threadpool.hpp"
 #include "workspace.hpp"
 
@@ -339,6 +340,7 @@ int direct_auto_rank(const Conv2dParams& p, Pass pass, DType dtype) {
 template <class T>
 std::unique_ptr<ConvPlan<T>> direct_plan(const PlanRequest<T>& r) {
   if (r.pass != Pass::forward) return backward_plan(Algorithm::direct, r);
+  if (auto plan = depthwise_nchwc_plan(r)) return plan;  // depthwise.cpp's rule
   return std::make_unique<DirectPlan<T>>(r);
 }
 

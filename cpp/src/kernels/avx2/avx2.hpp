@@ -57,4 +57,12 @@ void winograd_output_f64_avx2(const WinogradOutputArgs& a, const double* mm, con
 void winograd_weights_f32_avx2(const WinogradWeightsArgs& a, const float* g, float* u);
 void winograd_weights_f64_avx2(const WinogradWeightsArgs& a, const double* g, double* u);
 
+// Pixels of a depthwise_nchwc tile (8 accumulators a vector of channels).
+constexpr int kDepthwisePixels = 8;
+// depthwise_nchwc_avx2.cpp (16 float / 8 double channels in the lanes)
+void depthwise_nchwc_f32_avx2(const DepthwiseArgs& a, const float* x, const float* w,
+                               const float* bias, float* y, const Activation& act);
+void depthwise_nchwc_f64_avx2(const DepthwiseArgs& a, const double* x, const double* w,
+                               const double* bias, double* y, const Activation& act);
+
 }  // namespace convcore::kernels::avx2

@@ -22,6 +22,10 @@ constexpr IsaTables make_tables() {
   t.f64.direct_tile = {"direct_tile_f64_avx2", "avx2", &direct_tile_f64_avx2, 4, 12};
   t.f32.direct_plane = {"direct_plane_f32_avx2", "avx2", &direct_plane_f32_avx2, 1, 64};
   t.f64.direct_plane = {"direct_plane_f64_avx2", "avx2", &direct_plane_f64_avx2, 1, 32};
+  t.f32.depthwise_nchwc = {"depthwise_nchwc_f32_avx2", "avx2", &depthwise_nchwc_f32_avx2, 16,
+                           kDepthwisePixels};
+  t.f64.depthwise_nchwc = {"depthwise_nchwc_f64_avx2", "avx2", &depthwise_nchwc_f64_avx2, 8,
+                           kDepthwisePixels};
   t.f32.locally_connected = {"locally_connected_f32_avx2", "avx2", &locally_connected_f32_avx2};
   t.f64.locally_connected = {"locally_connected_f64_avx2", "avx2", &locally_connected_f64_avx2};
   t.f32.locally_connected_rows = {"locally_connected_rows_12x8_f32_avx2", "avx2",

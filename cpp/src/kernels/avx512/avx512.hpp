@@ -63,4 +63,12 @@ void winograd_output_f64_avx512(const WinogradOutputArgs& a, const double* mm, c
 void winograd_weights_f32_avx512(const WinogradWeightsArgs& a, const float* g, float* u);
 void winograd_weights_f64_avx512(const WinogradWeightsArgs& a, const double* g, double* u);
 
+// Pixels of a depthwise_nchwc tile (8 accumulators a vector of channels).
+constexpr int kDepthwisePixels = 8;
+// depthwise_nchwc_avx512.cpp (32 float / 16 double channels in the lanes)
+void depthwise_nchwc_f32_avx512(const DepthwiseArgs& a, const float* x, const float* w,
+                               const float* bias, float* y, const Activation& act);
+void depthwise_nchwc_f64_avx512(const DepthwiseArgs& a, const double* x, const double* w,
+                               const double* bias, double* y, const Activation& act);
+
 }  // namespace convcore::kernels::avx512

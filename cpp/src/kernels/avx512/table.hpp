@@ -29,6 +29,10 @@ constexpr IsaTables make_tables() {
                         kDirectNchwcPixels};
   t.f64.direct_nchwc = {"direct_nchwc_f64_avx512", "avx512", &direct_nchwc_f64_avx512, 16,
                         kDirectNchwcPixels};
+  t.f32.depthwise_nchwc = {"depthwise_nchwc_f32_avx512", "avx512", &depthwise_nchwc_f32_avx512,
+                           kGemmNrF32, kDepthwisePixels};
+  t.f64.depthwise_nchwc = {"depthwise_nchwc_f64_avx512", "avx512", &depthwise_nchwc_f64_avx512,
+                           kGemmNrF64, kDepthwisePixels};
   t.f32.tap_dots = {"tap_dots_f32_avx512", "avx512", &tap_dots_f32_avx512, 4, 6};
   t.f64.tap_dots = {"tap_dots_f64_avx512", "avx512", &tap_dots_f64_avx512, 4, 6};
   t.f32.winograd_input = {"winograd_input_f32_avx512", "avx512", &winograd_input_f32_avx512, 0, 16};

@@ -65,4 +65,10 @@ void winograd_output_f64_scalar(const WinogradOutputArgs& a, const double* mm, c
 void winograd_weights_f32_scalar(const WinogradWeightsArgs& a, const float* g, float* u);
 void winograd_weights_f64_scalar(const WinogradWeightsArgs& a, const double* g, double* u);
 
+// depthwise_nchwc_scalar.cpp (16 float / 8 double channels in the lanes)
+void depthwise_nchwc_f32_scalar(const DepthwiseArgs& a, const float* x, const float* w,
+                               const float* bias, float* y, const Activation& act);
+void depthwise_nchwc_f64_scalar(const DepthwiseArgs& a, const double* x, const double* w,
+                               const double* bias, double* y, const Activation& act);
+
 }  // namespace convcore::kernels::scalar

@@ -28,6 +28,10 @@ constexpr IsaTables make_tables() {
   t.f64.direct_plane = {"direct_plane_f64_scalar", "scalar", &direct_plane_f64_scalar, 1, 32};
   t.f32.direct_nchwc = {"direct_nchwc_f32_scalar", "scalar", &direct_nchwc_f32_scalar, 32, 14};
   t.f64.direct_nchwc = {"direct_nchwc_f64_scalar", "scalar", &direct_nchwc_f64_scalar, 16, 14};
+  t.f32.depthwise_nchwc = {"depthwise_nchwc_f32_scalar", "scalar", &depthwise_nchwc_f32_scalar,
+                           16, 1};
+  t.f64.depthwise_nchwc = {"depthwise_nchwc_f64_scalar", "scalar", &depthwise_nchwc_f64_scalar,
+                           8, 1};
   t.f32.locally_connected = {"locally_connected_f32_scalar", "scalar",
                              &locally_connected_f32_scalar};
   t.f64.locally_connected = {"locally_connected_f64_scalar", "scalar",
