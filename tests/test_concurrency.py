@@ -4,6 +4,7 @@ core computes)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -98,3 +99,26 @@ def test_calls_release_the_gil():
         assert len(during) >= max(3, int(0.2 * (end - start) / 0.001)), (len(during), alone)
     finally:
         convcore.set_num_threads(previous)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="lists threads via /proc")
+def test_fewer_threads_and_back_start_no_threads():
+    # The pool grows only: set_num_threads(1) parks the worker, 2 again wakes the same one
+    # (a benchmark interleaving 1 and 2 threads, or a threadpoolctl block, started a new
+    # worker with cold scratch on every switch); the results stay bitwise the same.
+    previous = convcore.get_num_threads()
+    run = OPS["conv2d-im2col"]
+    try:
+        convcore.set_num_threads(2)
+        two = run()
+        before = set(os.listdir("/proc/self/task"))
+        convcore.set_num_threads(1)
+        one = run()
+        convcore.set_num_threads(2)
+        again = run()
+        after = set(os.listdir("/proc/self/task"))
+    finally:
+        convcore.set_num_threads(previous)
+    assert after == before
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(again, two)

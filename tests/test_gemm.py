@@ -73,13 +73,15 @@ def test_linear_column_blocks(rng, isa, dtype):
 
 # --------------------------------------------------------------------------
 # The AVX-512 tile's edges (14 x 32 floats, 14 x 16 doubles; tails of at most half a
-# vector run on 256-bit vectors): rows and columns on each side of every edge, bitwise
-# equal to the AVX2 kernel (same FMA chains; the same vector sigmoid / tanh)
+# vector, alone or after whole vectors, run on 256-bit vectors): rows and columns on each
+# side of every edge, bitwise equal to the AVX2 kernel (same FMA chains; the same vector
+# sigmoid / tanh)
 # --------------------------------------------------------------------------
 
 ACTIVATIONS = [None, "relu", "sigmoid", "tanh", "abs", "square", "leaky_relu"]
 ROWS_512 = [1, 7, 8, 13, 14, 15, 27, 28, 29]
-COLS_512 = [1, 3, 4, 5, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 48, 49, 64, 65]
+COLS_512 = [1, 3, 4, 5, 8, 9, 12, 13, 15, 16, 17, 20, 24, 25, 31, 32, 33, 47, 48, 49, 56, 57,
+            64, 65]
 
 
 def under_isas(fn, isas=("avx512", "avx2")):

@@ -170,7 +170,11 @@ std::shared_ptr<Pool> pool_locked() {
   static bool registered = (pthread_atfork(nullptr, nullptr, after_fork_in_child), true);
   (void)registered;
   if (g_threads == 0) g_threads = initial_threads();
-  if (!*g_pool || (*g_pool)->threads() != g_threads) *g_pool = std::make_shared<Pool>(g_threads);
+  // Grows only: a smaller count leaves the extra workers parked (a call asks fewer to
+  // help), so switching counts back and forth (threadpoolctl blocks, a benchmark
+  // interleaving 1 and N threads) starts no threads and keeps the workers' scratch, whose
+  // first touch of fresh pages cost a new worker more than its share of a millisecond call.
+  if (!*g_pool || (*g_pool)->threads() < g_threads) *g_pool = std::make_shared<Pool>(g_threads);
   return *g_pool;
 }
 
@@ -191,12 +195,16 @@ void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn) {
   if (ntasks <= 0) return;
   if (ntasks > 1 && t_limit != 1) {
     std::shared_ptr<Pool> pool;
+    int threads = 1;
     {
       std::unique_lock<std::mutex> lk(*g_mutex, std::try_to_lock);
-      if (lk.owns_lock()) pool = pool_locked();
+      if (lk.owns_lock()) {
+        pool = pool_locked();
+        threads = g_threads;
+      }
     }
-    const int helpers = t_limit > 0 ? t_limit - 1 : pool ? pool->threads() - 1 : 0;
-    if (pool && pool->threads() > 1 && pool->try_run(ntasks, fn, helpers)) return;
+    if (t_limit > 0) threads = std::min(threads, t_limit);
+    if (pool && threads > 1 && pool->try_run(ntasks, fn, threads - 1)) return;
   }
   InterruptPoll poll;
   for (int64_t t = 0; t < ntasks; ++t) {

@@ -10,7 +10,8 @@
 namespace convcore {
 
 // Threads used by every call (a persistent pool of std::threads, started on first use
-// and resized when n changes; rebuilt in a forked child). The start value is
+// and grown when n exceeds it; a smaller n leaves the extra workers parked, so switching
+// back and forth starts no threads; rebuilt in a forked child). The start value is
 // CONVCORE_NUM_THREADS if set, else the number of CPUs in the process's affinity mask.
 // n must be from 1 to 1024: value_error otherwise (so is a bad CONVCORE_NUM_THREADS, at
 // first use). Results are the same bits for any thread count.

@@ -5,8 +5,8 @@
 //   gemm_14x16_avx512 (double): the same register shape on 8-double vectors.
 // Why this tile: avx512.hpp (kGemmMrF32...). Partial tiles run a k loop compiled for
 // exactly their rows and column vectors (no FMA on rows past m; at most half a vector of
-// columns runs on 256-bit vectors, which on two-pipe 256-bit FMA hardware costs half a
-// zmm), then one epilogue stores through lane masks (masked loads and stores never touch
+// columns, alone or after whole vectors, runs on 256-bit vectors, which on two-pipe
+// 256-bit FMA hardware costs half a zmm), then one epilogue stores through lane masks (masked loads and stores never touch
 // memory outside the mask). A is a packed panel (a[kk*MR + i]); B is a packed panel
 // (ldb == NR) or read in place (ldb > NR): the kernel prefetches B 8 rows ahead and the
 // next panel's line of this row (B read in place: nothing else brings it in early), and
@@ -171,6 +171,19 @@ void gemm(int64_t k, const T* a, const T* b, int64_t ldb, T* c, int64_t ldc, int
   const int64_t rows = std::min<int64_t>(m, MR);
   const int nv = static_cast<int>((std::min<int64_t>(n, NV * L) + L - 1) / L);
   const bool half = n <= L / 2;
+  const int64_t whole = (nv - 1) * L;  // columns before the last vector
+  if (!half && nv > 1 && n - whole <= L / 2) {
+    // A last vector at most half full (49 Winograd tiles: 32 + 17): the whole vectors,
+    // then the rest on the 256-bit loop, half a zmm's FMA time, not a whole one's.
+    loops[(rows - 1) * (NV + 1) + nv - 1](k, a, MR, b, ldb, c, ldc, whole, ep, acc);
+    if (ep.act.kind != Activation::none) activate_store(acc, nv - 1, rows, whole, c, ldc, ep.act);
+    GemmEpilogue<T> rest = ep;
+    if (ep.bias != nullptr && ep.bias_per_column) rest.bias = ep.bias + whole;
+    loops[(rows - 1) * (NV + 1)](k, a, MR, b + whole, ldb, c + whole, ldc, n - whole, rest, acc);
+    if (ep.act.kind != Activation::none)
+      activate_store(acc, 1, rows, n - whole, c + whole, ldc, ep.act);
+    return;
+  }
   loops[(rows - 1) * (NV + 1) + (half ? 0 : nv)](k, a, MR, b, ldb, c, ldc, n, ep, acc);
   if (ep.act.kind != Activation::none) activate_store(acc, nv, rows, n, c, ldc, ep.act);
 }
