@@ -17,7 +17,10 @@ Cases (float32; a 3x3 Sobel kernel then ReLU):
   into a preallocated array (``dask.array.store``);
 * cluster: 8192x8192 in 2048x2048 chunks on a ``distributed.LocalCluster`` of 2 worker
   processes x 1 thread, the input persisted on the workers and the result kept there
-  (``persist`` + ``wait``), against dask-image on the same cluster;
+  (``persist`` + ``wait``), against dask-image on the same cluster; ``--cache-mb M`` adds
+  the fused case run with the workers' output cache set to M MiB
+  (``convcore.set_output_cache_bytes``; the default is 256), to see what recycled output
+  memory is worth;
 * predict: a batch of 4096 28x28 images through a LeNet-5-like ``Sequential``, chunks of
   512, threaded (2 workers) and on the cluster, against the model on the whole batch;
 * out-of-core: a memory-mapped .npy image larger than the cluster's memory limit,
@@ -172,7 +175,7 @@ def run_predict(client: Any, batch: int, reps: int) -> str:
                  f"in chunks of {chunk}; median of {reps}", res, whole)
 
 
-def run_cluster(client: Any, size: int, chunk: int, reps: int) -> str:
+def run_cluster(client: Any, size: int, chunk: int, reps: int, cache_mb: Any = None) -> str:
     import dask.array as da
     import dask_image.ndfilters as ndf
     from distributed import wait
@@ -196,14 +199,28 @@ def run_cluster(client: Any, size: int, chunk: int, reps: int) -> str:
     want = convcore.conv2d(sample[None, None], SOBEL[None, None], padding=1,
                            activation="relu")[0, 0, :chunk, :chunk]
     assert np.array_equal(got, want)
-    cases = {
-        "convcore.dask.conv2d(activation='relu')": lambda: run(
-            lambda: cd.conv2d(x[None, None], SOBEL[None, None], padding=1, activation="relu")),
+    def fused():
+        return cd.conv2d(x[None, None], SOBEL[None, None], padding=1, activation="relu")
+
+    def with_cache(nbytes):
+        default = client.run(convcore.get_output_cache_bytes)
+        client.run(convcore.set_output_cache_bytes, nbytes)
+        try:
+            run(fused)
+        finally:
+            for addr, old in default.items():
+                client.run(convcore.set_output_cache_bytes, old, workers=[addr])
+
+    cases = {"convcore.dask.conv2d(activation='relu')": lambda: run(fused)}
+    if cache_mb is not None:
+        cases[f"convcore.dask.conv2d(activation='relu'), workers' output cache {cache_mb} MiB"] = \
+            lambda: with_cache(int(cache_mb) << 20)
+    cases.update({
         "convcore.dask.correlate2d + map_blocks(relu)": lambda: run(
             lambda: cd.correlate2d(x, SOBEL, "same").map_blocks(convcore.relu)),
         "dask-image ndfilters.correlate + maximum(0)": lambda: run(
             lambda: da.maximum(ndf.correlate(x, SOBEL, mode="constant"), 0)),
-    }
+    })
     res = interleaved(cases, reps)
     key = "dask-image ndfilters.correlate + maximum(0)"
     return table(f"Sobel + ReLU, {size}x{size} float32 in {chunk}x{chunk} chunks, "
@@ -309,15 +326,20 @@ def main(argv: Any = None) -> int:
                         help="comma-separated cases (default: all)")
     parser.add_argument("--ooc-size", type=int, default=16384)
     parser.add_argument("--ooc-limit", default="300MiB")
+    parser.add_argument("--cache-mb", type=int, default=None,
+                        help="cluster: also run the fused case with the workers' output cache "
+                             "at this many MiB")
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="for the out-of-core files")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     convcore.set_num_threads(2)
     q = args.quick
     print(f"convcore {convcore.__version__}, ISA {convcore.info()['isa']}, "
-          f"{os.cpu_count()} CPUs", flush=True)
+          f"{os.cpu_count()} CPUs, output cache {convcore.get_output_cache_bytes() >> 20} MiB, "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
     if "threaded" in only:
-        print(run_threaded(1024 if q else 4096, 256 if q else 1024, args.reps), "\n", flush=True)
+        print(run_threaded(1024 if q else 4096, 256 if q else 1024, args.reps),
+              f"\n(load average {os.getloadavg()[0]:.1f})\n", flush=True)
     client = cluster = None
     if only & {"cluster", "predict"}:
         from distributed import Client, LocalCluster
@@ -327,8 +349,9 @@ def main(argv: Any = None) -> int:
         client = Client(cluster)
     try:
         if "cluster" in only:
-            print(run_cluster(client, 2048 if q else 8192, 512 if q else 2048, args.reps),
-                  "\n", flush=True)
+            print(run_cluster(client, 2048 if q else 8192, 512 if q else 2048, args.reps,
+                              args.cache_mb),
+                  f"\n(load average {os.getloadavg()[0]:.1f})\n", flush=True)
         if "predict" in only:
             print(run_predict(client, 512 if q else 4096, args.reps), "\n", flush=True)
     finally:

@@ -80,3 +80,60 @@ def test_empty_refuses_impossible_sizes():
         _core.empty((2**40, 2**40), np.dtype(np.float32))
     with pytest.raises(ValueError, match="negative"):
         _core.empty((-1,), np.dtype(np.float32))
+
+
+@pytest.fixture
+def cache_limit():
+    """Restores the cache's limit after a test that changes it."""
+    previous = convcore.get_output_cache_bytes()
+    yield
+    convcore.set_output_cache_bytes(previous)
+
+
+def test_cache_limit_setting(cache_limit):
+    assert _core.get_output_cache_bytes() == convcore.get_output_cache_bytes() > 0
+    assert convcore.info()["output_cache_bytes"] == convcore.get_output_cache_bytes()
+    for n in (0, 1, 5 << 20, np.int64(3 << 20), 2**50):
+        convcore.set_output_cache_bytes(n)
+        assert convcore.get_output_cache_bytes() == n
+    for bad, err in ((-1, ValueError), (2**50 + 1, ValueError), (2**70, ValueError),
+                     (1.5, TypeError), ("64", TypeError), (True, TypeError), (None, TypeError)):
+        with pytest.raises(err, match="nbytes"):
+            convcore.set_output_cache_bytes(bad)
+
+
+def test_cache_honours_the_limit(cache_limit):
+    block = int(np.prod(BIG)) * 4  # a multiple of 64: the blocks hold exactly this
+    convcore.set_output_cache_bytes(0)  # empties the cache: no earlier test's blocks
+    convcore.set_output_cache_bytes(3 * block + block // 2)  # room for 3 of these blocks
+    live = [_core.empty(BIG, np.dtype(np.float32)) for _ in range(6)]
+    live_before = _core.output_cache_stats()[2]
+    del live
+    kept, blocks, live_after, high = _core.output_cache_stats()
+    assert (kept, blocks) == (3 * block, 3)
+    assert live_before - live_after == 6 * block and high >= live_before
+    # Lowering the limit frees the excess at once; 0 keeps nothing.
+    convcore.set_output_cache_bytes(block + block // 2)
+    assert _core.output_cache_stats()[:2] == (block, 1)
+    convcore.set_output_cache_bytes(0)
+    a = _core.empty(BIG, np.dtype(np.float32))
+    del a
+    assert _core.output_cache_stats()[:2] == (0, 0)
+
+
+@pytest.mark.parametrize("value, ok", [("8", True), ("0", True), ("", True), ("-1", False),
+                                       ("1.5", False), ("lots", False), ("99999999999", False)])
+def test_cache_limit_environment(value, ok):
+    import os
+    import subprocess
+    import sys
+
+    code = "import convcore; print(convcore.get_output_cache_bytes())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=120, env={**os.environ, "CONVCORE_OUTPUT_CACHE_MB": value})
+    if ok:
+        assert r.returncode == 0, r.stderr
+        assert int(r.stdout) == (int(value) << 20 if value else 256 << 20)
+    else:
+        assert r.returncode != 0
+        assert "CONVCORE_OUTPUT_CACHE_MB" in r.stderr and "ValueError" in r.stderr

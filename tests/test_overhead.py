@@ -1,6 +1,8 @@
-# test_overhead.py — tiny convolutions run inline on the caller's thread (below 65536
-# multiply-adds, cpp/src/ops/conv2d.cpp); their results must be bitwise those of the
-# same images computed by the pool in a batch large enough to wake it.
+# test_overhead.py — small convolutions run inline on the caller's thread (below
+# kInlineWork * kMacsPerWork = 2**20 multiply-adds, cpp/src/threadpool.hpp); their results
+# must be bitwise those of the same images computed by the pool in a batch large enough
+# to wake it. The same for the backward pass's input gradient and the locally connected
+# layer.
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +22,7 @@ CASES = [
     (3, 5, 7, 5, 1, 1, "im2col"),
     (4, 4, 6, 6, 3, 3, "winograd"),
 ]
-BATCH = 4096
+BATCH = 8192  # the smallest case's batch: 1.2 M multiply-adds
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
@@ -57,6 +59,45 @@ def test_layer_inline_equals_pooled_bitwise(threads):
     pooled = layer(x)
     for i in (0, BATCH // 2):
         assert np.array_equal(layer(x[i:i + 1])[0], pooled[i])
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "replicate"])
+def test_backward_inline_equals_pooled_bitwise(threads, padding_mode):
+    # The input gradient of one image does not depend on the others: alone (inline) and in
+    # the batch (pooled) it must agree bit for bit.
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal((BATCH, 3, 6, 6)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((BATCH, 4, 6, 6)).astype(np.float32)
+    gi = convcore.conv2d_backward(g, x, w, padding=1, padding_mode=padding_mode,
+                                  output_mask=(True, False, False))[0]
+    for i in (0, BATCH - 1):
+        one = convcore.conv2d_backward(g[i:i + 1], x[i:i + 1], w, padding=1,
+                                       padding_mode=padding_mode,
+                                       output_mask=(True, False, False))[0]
+        assert np.array_equal(one[0], gi[i])
+
+
+def test_locally_connected_inline_equals_pooled_bitwise():
+    # Its kernels take images 8 at a time, so a batch is compared with itself: run inline
+    # (the thread limit at 1) and over 2 threads, forward and both gradients.
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((BATCH // 8, 2, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((5, 5, 3, 2, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((BATCH // 8, 3, 5, 5)).astype(np.float32)
+    old, limit = convcore.get_num_threads(), _core.get_thread_limit()
+    convcore.set_num_threads(2)
+    try:
+        runs = []
+        for cap in (1, 0):
+            _core.set_thread_limit(cap)
+            runs.append((convcore.locally_connected2d(x, w, padding=1),)
+                        + convcore.locally_connected2d_backward(g, x, w, padding=1))
+    finally:
+        _core.set_thread_limit(limit)
+        convcore.set_num_threads(old)
+    for a, b in zip(*runs):
+        assert np.array_equal(a, b)
 
 
 def test_inline_keeps_the_callers_thread_limit():

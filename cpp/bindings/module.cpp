@@ -462,6 +462,13 @@ PYBIND11_MODULE(_core, m) {
   m.def("empty", &bindings::OutputCache::empty, py::arg("shape"), py::arg("dtype"),
         "An uninitialised C-contiguous array like numpy.empty, its memory recycled from "
         "dead outputs (output_cache.hpp): repeated calls touch no fresh pages.");
+  m.def("set_output_cache_bytes", &bindings::OutputCache::set_limit, py::arg("nbytes"),
+        "The most bytes of dead outputs kept for reuse (0: none); frees the excess at once.");
+  m.def("get_output_cache_bytes", &bindings::OutputCache::limit,
+        "The output cache's limit in bytes (start: CONVCORE_OUTPUT_CACHE_MB MiB, or 256 MiB).");
+  m.def("output_cache_stats", &bindings::OutputCache::stats,
+        "(kept bytes, kept blocks, live bytes, most live bytes at once) of the outputs "
+        "made by empty() at or above its 256 KiB threshold.");
   m.def("conv2d", &conv2d_py, py::arg("input"), py::arg("weight"), py::arg("bias"),
         py::arg("out"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("padding_mode"), py::arg("activation"), py::arg("alpha"),

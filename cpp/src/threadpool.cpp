@@ -81,7 +81,9 @@ class Pool {
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Runs on the caller and up to `helpers` workers. Returns false (running nothing) when
-  // another job holds the pool.
+  // another job holds the pool. Workers join while the job has unclaimed tasks; once the
+  // caller has claimed the last one it waits only for the workers that joined, never for
+  // one still asleep or descheduled (on a shared machine that wait was a time slice).
   bool try_run(int64_t ntasks, const std::function<void(int64_t)>& fn, int helpers) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
@@ -92,14 +94,16 @@ class Pool {
       next_.store(0);
       error_ = nullptr;
       helpers_ = std::min(helpers, static_cast<int>(workers_.size()));
-      active_ = helpers_;
+      open_ = true;
+      running_ = 0;
       ++generation_;
     }
     cv_.notify_all();
     InterruptPoll poll;
     work(&poll);
     std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [this] { return active_ == 0; });
+    open_ = false;  // every task is claimed: a worker waking from now on stays out
+    done_cv_.wait(lk, [this] { return running_ == 0; });
     fn_ = nullptr;
     if (error_) std::rethrow_exception(error_);
     return true;
@@ -130,11 +134,12 @@ class Pool {
         cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
-        if (index >= helpers_) continue;
+        if (index >= helpers_ || !open_) continue;
+        ++running_;
       }
       work(nullptr);
       std::lock_guard<std::mutex> lk(m_);
-      if (--active_ == 0) done_cv_.notify_one();
+      if (--running_ == 0) done_cv_.notify_one();
     }
   }
 
@@ -146,8 +151,9 @@ class Pool {
   int64_t ntasks_ = 0;
   std::atomic<int64_t> next_{0};
   std::exception_ptr error_;
-  int helpers_ = 0;  // workers taking part in the current job
-  int active_ = 0;   // of those, the ones still working
+  int helpers_ = 0;    // workers that may take part in the current job
+  bool open_ = false;  // the current job still has unclaimed tasks: workers may join
+  int running_ = 0;    // workers that joined the current job and are still in it
   uint64_t generation_ = 0;
   bool stop_ = false;
 };
@@ -221,6 +227,9 @@ void parallel_for(int64_t ntasks, int64_t work, const std::function<void(int64_t
     if (poll.interrupted()) throw interrupted("convcore: interrupted");
   }
 }
+
+InlineScope::InlineScope() : saved_(t_limit) { t_limit = 1; }
+InlineScope::~InlineScope() { t_limit = saved_; }
 
 }  // namespace convcore::detail
 

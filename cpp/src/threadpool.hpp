@@ -14,12 +14,30 @@
 namespace convcore::detail {
 
 void parallel_for(int64_t ntasks, const std::function<void(int64_t)>& fn);
-// Work below this (multiply-adds or element operations in all, a few microseconds on one
-// core) runs on the calling thread: waking a pool worker and waiting for it costs as much
-// as the work (a training step of a small network makes dozens of such calls).
+// Work below kInlineWork runs on the calling thread: handing tasks to a pool worker costs
+// about as much (the wake-up of a sleeping worker, 10-50 us on a shared VM; a training
+// step of a small network makes dozens of such calls). Work is counted in element
+// operations (a copy, an add, a pooling tap: a fraction of a nanosecond each in a vector
+// loop); a multiply-add in a convolution or GEMM kernel is kMacsPerWork times cheaper
+// (macs_work converts).
 constexpr int64_t kInlineWork = 65536;
-// parallel_for for `work` operations in all: on the calling thread below kInlineWork.
+constexpr int64_t kMacsPerWork = 16;
+constexpr int64_t macs_work(int64_t macs) { return macs / kMacsPerWork; }
+// parallel_for for `work` element operations in all: on the calling thread below kInlineWork.
 void parallel_for(int64_t ntasks, int64_t work, const std::function<void(int64_t)>& fn);
+// Caps the calling thread's parallel_for calls at itself while it lives (the limit of
+// set_thread_limit), restoring the caller's own limit after, also on an exception: a
+// call whose whole work is below kInlineWork runs inline however many calls it makes.
+class InlineScope {
+ public:
+  InlineScope();
+  ~InlineScope();
+  InlineScope(const InlineScope&) = delete;
+  InlineScope& operator=(const InlineScope&) = delete;
+
+ private:
+  int saved_;
+};
 // The threads a call from this thread uses: get_num_threads(), capped by this thread's
 // set_thread_limit. Drivers size their work split with it.
 int pool_threads();

@@ -9,12 +9,12 @@
 
 namespace convcore::detail {
 
-// dst (cols x rows) = src (rows x cols)^T, in 32 x 32 tiles over the pool.
+// dst (cols x rows) = src (rows x cols)^T, in 32 x 32 tiles over the pool (small: inline).
 template <class T>
 void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
   constexpr int64_t B = 32;
   const int64_t rb = (rows + B - 1) / B, cb = (cols + B - 1) / B;
-  parallel_for(rb * cb, [&](int64_t t) {
+  parallel_for(rb * cb, rows * cols, [&](int64_t t) {
     const int64_t i0 = t / cb * B, j0 = t % cb * B;
     const int64_t i1 = std::min(rows, i0 + B), j1 = std::min(cols, j0 + B);
     for (int64_t j = j0; j < j1; ++j)
@@ -26,7 +26,7 @@ void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
 template <class T>
 void column_sums(const T* m, int64_t rows, int64_t cols, T* sums) {
   constexpr int64_t B = 256;
-  parallel_for((cols + B - 1) / B, [&](int64_t t) {
+  parallel_for((cols + B - 1) / B, rows * cols, [&](int64_t t) {
     const int64_t j0 = t * B, j1 = std::min(cols, j0 + B);
     std::fill(sums + j0, sums + j1, T(0));
     for (int64_t i = 0; i < rows; ++i)

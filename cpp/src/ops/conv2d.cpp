@@ -140,25 +140,8 @@ void check_run(const Conv2dParams& p, int64_t N, const void* x, const void* y) {
   checked_product("conv2d output", N, p.K, p.out_h(), p.out_w());
 }
 
-// Problems below this many multiply-adds (a few microseconds on one core) run on the
-// calling thread: waking a pool worker and waiting for it costs as much as the work.
-constexpr double kInlineMacs = static_cast<double>(detail::kInlineWork);
-
-// Limits the calling thread's parallel_for calls to itself while it lives (the limit of
-// set_thread_limit), restoring the caller's own limit after, also on an exception.
-class InlineScope {
- public:
-  InlineScope() : saved_(get_thread_limit()) { set_thread_limit(1); }
-  ~InlineScope() { set_thread_limit(saved_); }
-  InlineScope(const InlineScope&) = delete;
-  InlineScope& operator=(const InlineScope&) = delete;
-
- private:
-  int saved_;
-};
-
 // y = conv2d(x) with `plan` (made for inner_params(p)): pads the input for the padding
-// modes other than zeros, then runs (tiny problems inline, see kInlineMacs).
+// modes other than zeros, then runs (small problems inline, see kInlineWork).
 template <class T>
 void run_plan(const detail::ConvPlan<T>& plan, const Conv2dParams& params, int64_t N,
               const T* x, T* y) {
@@ -169,8 +152,9 @@ void run_plan(const detail::ConvPlan<T>& plan, const Conv2dParams& params, int64
   // In double: the product of all the factors may exceed int64 for a huge problem.
   const double macs = static_cast<double>(N) * p.K * p.out_h() * p.out_w() *
                       (p.C / p.groups) * p.R * p.S;
-  std::optional<InlineScope> inline_scope;
-  if (macs < kInlineMacs) inline_scope.emplace();
+  std::optional<detail::InlineScope> inline_scope;
+  if (macs < static_cast<double>(detail::kInlineWork * detail::kMacsPerWork))
+    inline_scope.emplace();
   const Conv2dParams q = inner_params(p);
   detail::Buffer<T> padded;
   detail::ConvTensors<T> t;

@@ -29,6 +29,7 @@
 //   few rows of its tile, so each tap is a sum of dot products of rows (the kernel table's
 //   tap_dots).
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -663,6 +664,11 @@ void backward(const Conv2dParams& p, const T* g, const T* x, const T* w, T* gi, 
   if (gi != nullptr && w == nullptr) throw value_error("conv2d_backward: weight must not be null");
   if (gw != nullptr && x == nullptr)
     throw value_error("conv2d_backward: input must not be null");
+  // Small problems on the calling thread (each pass does the forward's multiply-adds).
+  const double macs = static_cast<double>(p.N) * p.K * p.out_h() * p.out_w() *
+                      (p.C / p.groups) * p.R * p.S * ((gi != nullptr) + (gw != nullptr));
+  std::optional<InlineScope> inline_scope;
+  if (macs < static_cast<double>(kInlineWork * kMacsPerWork)) inline_scope.emplace();
   Conv2dParams q = inner_params(p);
   q.algorithm = Algorithm::automatic;
   const bool padded = p.padding_mode != PaddingMode::zeros;

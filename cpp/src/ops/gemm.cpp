@@ -116,7 +116,7 @@ void linear_gemm(const kernels::KernelTable<T>& kt, int64_t M, int64_t K, int64_
   const int64_t MC = std::min(detail::gemm_mc<T>() / MR * MR, mrows);
   const bool in_place = packed != nullptr;
   const int64_t scratch = MC * KC + (in_place ? 0 : ncb * KC);
-  detail::parallel_for(mb * nb, M * K * N, [&](int64_t t) {
+  detail::parallel_for(mb * nb, detail::macs_work(M * K * N), [&](int64_t t) {
     const int64_t i0 = (t % mb) * mrows, j0 = (t / mb) * ncb;
     const int64_t rows = std::min(mrows, M - i0), cols = std::min(ncb, N - j0);
     T* abuf = static_cast<T*>(detail::thread_scratch(static_cast<size_t>(scratch) * sizeof(T)));

@@ -11,6 +11,7 @@
 #include "convcore/locally_connected.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "checked.hpp"
@@ -82,6 +83,10 @@ void run(const LocallyConnected2dParams& p, const T* x, const T* w, const T* bia
   const int64_t Ho = p.out_h(), Wo = p.out_w(), P = Ho * Wo;
   const int64_t kd = p.C * p.R * p.S;
   const int64_t Wp = p.W + p.pad_left + p.pad_right;
+  std::optional<detail::InlineScope> inline_scope;  // small layers on the calling thread
+  if (static_cast<double>(p.N) * P * p.K * kd <
+      static_cast<double>(detail::kInlineWork * detail::kMacsPerWork))
+    inline_scope.emplace();
   const int64_t per_image = checked_product("locally_connected2d rows", p.C, p.R, Wp);
   // Images that go through the rows kernel (none when 8 images' rows would not fit).
   const bool rows_fit = per_image <= kRows8Bytes / 8 / static_cast<int64_t>(sizeof(T));

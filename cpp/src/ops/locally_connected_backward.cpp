@@ -14,6 +14,7 @@
 // per thread the block's operands (kBlockBytes), one position's weights and, for
 // grad_input, a transposed gradient block (kInputBytes).
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ void lc_grad(const LocallyConnected2dParams& p, const T* g, const T* x, const T*
   p.validate();
   const int64_t Ho = p.out_h(), Wo = p.out_w(), HW = p.H * p.W, P = Ho * Wo;
   const int64_t RS = p.R * p.S, kd = p.C * RS, bank = p.K * kd;
+  // Small layers on the calling thread (each pass does about the forward's multiply-adds).
+  std::optional<detail::InlineScope> inline_scope;
+  if (static_cast<double>(p.N) * P * bank * ((gi != nullptr) + (gw != nullptr)) <
+      static_cast<double>(detail::kInlineWork * detail::kMacsPerWork))
+    inline_scope.emplace();
   if (p.N > 0 && g == nullptr) throw value_error("locally_connected2d_backward: grad_output must not be null");
   if (gi != nullptr && p.N > 0 && w == nullptr)
     throw value_error("locally_connected2d_backward: weight must not be null");
