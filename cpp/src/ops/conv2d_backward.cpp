@@ -8,7 +8,8 @@
 //   grad_output, padded by dilation*(R-1) rows (and columns) on each side, with the
 //   weights flipped in R and S and transposed in K and C per group; with zero padding no
 //   larger than that span this is a forward conv2d straight into grad_input (its `auto`
-//   choice of direct or im2col, its bounded workspace), else into the padded gradient.
+//   choice of direct, im2col or, for float32 3x3 layers with set_winograd on, Winograd;
+//   its bounded workspace), else into the padded gradient.
 // grad_input, larger strides: per (image, group) a GEMM of the transposed weights
 //   (C/groups*R*S x K/groups, packed once per call) with grad_output (read in place) into a
 //   column block of at most kColBytes, scattered back (col2im). Tasks are bands of output
@@ -168,22 +169,36 @@ void add_partials(T* gw, const T* partial, int64_t wsize, int64_t chunks) {
   });
 }
 
-// One weight_grad_gemm task, transposed (WeightTiles::transposed): filters [m0, m0 + rows)
-// of group grp, taps [j0, j0 + cols), reduction chunk c; C^T accumulated in scratch over
-// the chunk's items, then stored transposed into out (row stride kd).
+// One operand of weight_grad_gemm's GEMM as it is packed: the kernel table's pack function
+// (pack_a for the GEMM's A, MR-row panels; pack for its B, NR-column panels), that panel
+// width, and the buffer its panels go to.
 template <class T>
-void weight_grad_gemm_transposed(const GemmKernel<T>& gk, const Conv2dParams& q,
-                                 const WeightPlan& wp, const WeightTiles& wt, bool pointwise,
-                                 const T* g, const T* x, int64_t grp, int64_t m0, int64_t rows,
-                                 int64_t j0, int64_t cols, int64_t c, T* buf, T* out) {
-  const int64_t MR = gk.mr, NR = gk.nr;
+struct PackedOperand {
+  kernels::PackFn<T> pack;
+  int64_t width;
+  T* panels;
+};
+
+// One weight_grad_gemm task: filters [m0, m0 + rows) of group grp, taps [j0, j0 + cols),
+// reduction chunk c, summed over the chunk's items. The gathered input's tap rows are
+// packed as `taps`, the gradient's filter rows as `grad`. Not transposed: C = dY * im2col^T
+// (grad is A, taps are B) accumulated straight into out (row stride kd). Transposed
+// (WeightTiles::transposed): C^T = im2col * dY^T (taps are A, grad is B) accumulated in ct,
+// then stored transposed into out.
+template <class T>
+void weight_grad_task(const GemmKernel<T>& gk, const Conv2dParams& q, const WeightPlan& wp,
+                      const WeightTiles& wt, bool pointwise, const T* g, const T* x,
+                      int64_t grp, int64_t m0, int64_t rows, int64_t j0, int64_t cols,
+                      int64_t c, T* gathered, PackedOperand<T> taps, PackedOperand<T> grad,
+                      bool transposed, T* ct, T* out) {
   const int64_t P = q.out_h() * q.out_w(), HW = q.H * q.W;
   const int64_t Cg = q.C / q.groups, Kg = q.K / q.groups, kd = Cg * q.R * q.S;
-  T* apan = buf + wt.ncols * wt.ld;
-  T* bpan = apan + round_up(wt.ncols, MR) * wp.item_len;
-  T* ct = bpan + round_up(wt.mrows, NR) * wp.item_len;
+  const PackedOperand<T>& a = transposed ? taps : grad;
+  const PackedOperand<T>& b = transposed ? grad : taps;
   const int64_t first = wp.items * c / wp.chunks, last = wp.items * (c + 1) / wp.chunks;
   for (int64_t it = first; it < last; ++it) {
+    // Images [n0, n0 + imgs), pixels [q0, q0 + kn) of each: image i's part of the
+    // reduction is k rows [i*kn, (i + 1)*kn) of both packed operands.
     const int64_t n0 = it / wp.items_per_image * wp.images;
     const int64_t imgs = std::min(wp.images, q.N - n0);
     const int64_t q0 = it % wp.items_per_image * wp.item_len;
@@ -191,34 +206,43 @@ void weight_grad_gemm_transposed(const GemmKernel<T>& gk, const Conv2dParams& q,
     for (int64_t i = 0; i < imgs; ++i) {
       const int64_t n = n0 + i;
       const T* xg = x + (n * q.C + grp * Cg) * HW;
+      // pointwise: the gathered rows would be a copy of the input's channel rows
       const T* src = xg + j0 * P + q0;
       int64_t ld = P;
       if (!pointwise) {
-        im2col_gather(q, xg, j0, cols, q0, kn, wt.ld, buf);
-        src = buf, ld = wt.ld;
+        im2col_gather(q, xg, j0, cols, q0, kn, wt.ld, gathered);
+        src = gathered, ld = wt.ld;
       }
-      for (int64_t jj = 0; jj < cols; jj += MR)
-        gk.pack_a(src + jj * ld, ld, std::min(MR, cols - jj), kn, 0, apan + jj * kc + i * kn * MR);
+      for (int64_t jj = 0; jj < cols; jj += taps.width)
+        taps.pack(src + jj * ld, ld, std::min(taps.width, cols - jj), kn, 0,
+                  taps.panels + jj * kc + i * kn * taps.width);
       const T* gy = g + (n * q.K + grp * Kg + m0) * P + q0;
-      for (int64_t r0 = 0; r0 < rows; r0 += NR)
-        gk.pack(gy + r0 * P, P, std::min(NR, rows - r0), kn, 0, bpan + r0 * kc + i * kn * NR);
+      for (int64_t r0 = 0; r0 < rows; r0 += grad.width)
+        grad.pack(gy + r0 * P, P, std::min(grad.width, rows - r0), kn, 0,
+                  grad.panels + r0 * kc + i * kn * grad.width);
     }
     auto a_src = [&](int64_t i0, int64_t, int64_t k0, int64_t) {
-      return Panels<T>{apan + i0 * kc + k0 * MR, MR * kc, MR};
+      return Panels<T>{a.panels + i0 * kc + k0 * a.width, a.width * kc, a.width};
     };
-    auto b_src = [&](int64_t k0, int64_t) { return Panels<T>{bpan + k0 * NR, NR * kc, NR}; };
-    gemm_tile(gk, cols, rows, kc, a_src, b_src, ct, rows, static_cast<const T*>(nullptr), false,
-              Activation{}, it != first);
+    auto b_src = [&](int64_t k0, int64_t) {
+      return Panels<T>{b.panels + k0 * b.width, b.width * kc, b.width};
+    };
+    if (transposed)
+      gemm_tile(gk, cols, rows, kc, a_src, b_src, ct, rows, static_cast<const T*>(nullptr),
+                false, Activation{}, it != first);
+    else
+      gemm_tile(gk, rows, cols, kc, a_src, b_src, out, kd, static_cast<const T*>(nullptr),
+                false, Activation{}, it != first);
   }
-  for (int64_t m = 0; m < rows; ++m)
-    for (int64_t j = 0; j < cols; ++j) out[m * kd + j] = ct[j * rows + m];
+  if (transposed)
+    for (int64_t m = 0; m < rows; ++m)
+      for (int64_t j = 0; j < cols; ++j) out[m * kd + j] = ct[j * rows + m];
 }
 
 template <class T>
 void weight_grad_gemm(const GemmKernel<T>& gk, const Conv2dParams& q, const WeightPlan& wp,
                       const T* g, const T* x, T* gw, T* partial) {
   const int64_t MR = gk.mr, NR = gk.nr;
-  const int64_t P = q.out_h() * q.out_w(), HW = q.H * q.W;
   const int64_t Cg = q.C / q.groups, Kg = q.K / q.groups, kd = Cg * q.R * q.S;
   const int64_t wsize = q.K * kd;
   const WeightTiles wt = weight_tiles(gk, q, wp.item_len);
@@ -236,43 +260,19 @@ void weight_grad_gemm(const GemmKernel<T>& gk, const Conv2dParams& q, const Weig
     if (rows <= 0 || cols <= 0) return;
     T* buf = static_cast<T*>(thread_scratch(static_cast<size_t>(wt.scratch) * sizeof(T)));
     T* out = chunk_target(gw, partial, wsize, c) + (grp * Kg + m0) * kd + j0;
+    // Scratch (weight_tiles): the gathered rows, then the two operands' panels (and C^T).
+    T* first = buf + wt.ncols * wt.ld;
     if (wt.transposed) {
-      weight_grad_gemm_transposed(gk, q, wp, wt, pointwise, g, x, grp, m0, rows, j0, cols, c,
-                                  buf, out);
-      return;
-    }
-    T* bpan = buf + wt.ncols * wt.ld;
-    T* abuf = bpan + wt.ncols * wp.item_len;
-    const int64_t first = wp.items * c / wp.chunks, last = wp.items * (c + 1) / wp.chunks;
-    for (int64_t it = first; it < last; ++it) {
-      // Images [n0, n0 + imgs), pixels [q0, q0 + kn) of each: image i's part of the
-      // reduction is k rows [i*kn, (i + 1)*kn) of both packed operands.
-      const int64_t n0 = it / wp.items_per_image * wp.images;
-      const int64_t imgs = std::min(wp.images, q.N - n0);
-      const int64_t q0 = it % wp.items_per_image * wp.item_len;
-      const int64_t kn = wp.images > 1 ? P : std::min(wp.item_len, P - q0), kc = imgs * kn;
-      for (int64_t i = 0; i < imgs; ++i) {
-        const int64_t n = n0 + i;
-        const T* xg = x + (n * q.C + grp * Cg) * HW;
-        // pointwise: the gathered rows would be a copy of the input's channel rows
-        const T* src = xg + j0 * P + q0;
-        int64_t ld = P;
-        if (!pointwise) {
-          im2col_gather(q, xg, j0, cols, q0, kn, wt.ld, buf);
-          src = buf, ld = wt.ld;
-        }
-        for (int64_t jj = 0; jj < cols; jj += NR)
-          gk.pack(src + jj * ld, ld, std::min(NR, cols - jj), kn, 0, bpan + jj * kc + i * kn * NR);
-        const T* gy = g + (n * q.K + grp * Kg + m0) * P + q0;
-        for (int64_t r0 = 0; r0 < rows; r0 += MR)
-          gk.pack_a(gy + r0 * P, P, std::min(MR, rows - r0), kn, 0, abuf + r0 * kc + i * kn * MR);
-      }
-      auto a_src = [&](int64_t i0, int64_t, int64_t k0, int64_t) {
-        return Panels<T>{abuf + i0 * kc + k0 * MR, MR * kc, MR};
-      };
-      auto b_src = [&](int64_t k0, int64_t) { return Panels<T>{bpan + k0 * NR, NR * kc, NR}; };
-      gemm_tile(gk, rows, cols, kc, a_src, b_src, out, kd, static_cast<const T*>(nullptr),
-                        false, Activation{}, it != first);
+      T* second = first + round_up(wt.ncols, MR) * wp.item_len;
+      T* ct = second + round_up(wt.mrows, NR) * wp.item_len;
+      weight_grad_task(gk, q, wp, wt, pointwise, g, x, grp, m0, rows, j0, cols, c, buf,
+                       PackedOperand<T>{gk.pack_a, MR, first}, PackedOperand<T>{gk.pack, NR, second},
+                       true, ct, out);
+    } else {
+      T* second = first + wt.ncols * wp.item_len;
+      weight_grad_task(gk, q, wp, wt, pointwise, g, x, grp, m0, rows, j0, cols, c, buf,
+                       PackedOperand<T>{gk.pack, NR, first}, PackedOperand<T>{gk.pack_a, MR, second},
+                       false, static_cast<T*>(nullptr), out);
     }
   });
 }
@@ -444,7 +444,7 @@ template <class T>
 class TransposedDataPlan final : public ConvPlan<T> {
  public:
   TransposedDataPlan(const PlanRequest<T>& r, Algorithm id)
-      : p_(r.problem), f_(transposed_params(p_, id, direct_)) {
+      : p_(r.problem), f_(transposed_params(p_, id, direct_)), kernels_(r.kernels) {
     const int64_t Cg = p_.C / p_.groups, Kg = p_.K / p_.groups, RS = p_.R * p_.S;
     if (r.weight != nullptr) {  // wt[g*Cg + c, k, R-1-r, S-1-s] = w[g*Kg + k, c, r, s]
       wt_ = Buffer<T>(checked_product("conv2d_backward weights", p_.K, Cg, RS));
@@ -459,6 +459,14 @@ class TransposedDataPlan final : public ConvPlan<T> {
         }
       });
     }
+    // `auto` (the public conv2d_backward): Winograd where the forward rule would take it
+    // for this transposed problem (float32, set_winograd on, its measured thresholds);
+    // else the registry entry `id`, ranked among direct and im2col by that same rule.
+    Conv2dParams fa = f_;
+    fa.algorithm = Algorithm::automatic;
+    if (p_.algorithm == Algorithm::automatic &&
+        select_algorithm(fa, Pass::forward, dtype_of<T>()).id == Algorithm::winograd)
+      f_.algorithm = Algorithm::winograd;
     // The plan lives as long as wt_: it may read it in place (one-shot).
     fwd_ = make_plan<T>(f_, Pass::forward, r.kernels, wt_.get(), nullptr, true);
   }
@@ -484,13 +492,22 @@ class TransposedDataPlan final : public ConvPlan<T> {
                                        int64_t{sizeof(T)});
     const int64_t crop = direct_ ? 0 : checked_product("conv2d_backward padded gradient", N, p_.C,
                                                         f_.out_h(), f_.out_w(), int64_t{sizeof(T)});
-    return wt + crop + fwd_->workspace_bytes(N, threads);
+    // Winograd's one call also keeps its transformed weights (not in its workspace_bytes):
+    // at most 36/9 times the weights, filters rounded up to whole MR-row panels.
+    const int64_t wino =
+        f_.algorithm != Algorithm::winograd
+            ? 0
+            : checked_product("conv2d_backward transformed weights", int64_t{4}, f_.groups,
+                              round_up(f_.K / f_.groups, gemm_kernel(kernels_).mr),
+                              f_.C / f_.groups, f_.R * f_.S, int64_t{sizeof(T)});
+    return wt + crop + wino + fwd_->workspace_bytes(N, threads);
   }
 
  private:
   Conv2dParams p_;
   bool direct_ = false;
   Conv2dParams f_;
+  const kernels::KernelTable<T>& kernels_;
   Buffer<T> wt_;
   std::unique_ptr<ConvPlan<T>> fwd_;
 };
