@@ -16,15 +16,16 @@
 //      kernel's A panels once per plan (a Conv2dOp: once; the one-call conv2d: per call);
 //   3. output transform: act(bias + AT M AT^T) per output channel into a phase buffer,
 //      copied into the output rows (edge tiles clipped).
-// Tasks: (image, group, block, and row blocks of the output channels when there are fewer
-// blocks than threads; each then repeats the block's input transform). Every output is
-// computed by one fixed sequence of operations whatever the blocking (the GEMM's KC blocks
+// Tasks: (image, group, block, row block of the output channels; each row block repeats
+// the block's input transform), the block size and the row blocks chosen by a cost model
+// of the busiest thread (busiest_thread: GEMM vectors, transform vectors, the claim
+// order), so that few tiles still keep every thread busy. Every output is computed by one fixed sequence of operations whatever the blocking (the GEMM's KC blocks
 // depend on Cg only), so the bits do not depend on the thread count.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <numeric>
 #include <string>
+#include <vector>
 
 #include "checked.hpp"
 #include "convcore/runtime.hpp"
@@ -87,8 +88,70 @@ struct WinogradTiling {
 
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
+// GEMM cost of n columns in vectors of L = NR/2 (AVX-512: 16 floats): per NR panel its
+// vectors, a last one of at most L/2 columns counted as half (the kernels' 256-bit tail).
+double gemm_vectors(int64_t n, int64_t NR) {
+  const int64_t L = std::max<int64_t>(1, NR / 2);
+  double v = 0;
+  for (int64_t j = 0; j < n; j += NR) {
+    const int64_t w = std::min(NR, n - j), full = (w - 1) / L, rest = w - full * L;
+    v += static_cast<double>(full) + (rest <= L / 2 ? 0.5 : 1.0);
+  }
+  return v;
+}
+
+// Transform vectors (of `lanes` tiles) of the block of nt tiles from tile t0: each piece
+// of a tile row in the block is a call, its vectors full but the last.
+int64_t transform_vectors(int64_t t0, int64_t nt, int64_t tiles, int64_t tw, int64_t lanes) {
+  int64_t v = 0;
+  for (int64_t t = t0; t < std::min(tiles, t0 + nt);) {
+    const int64_t len = std::min(tw - t % tw, t0 + nt - t);
+    v += ceil_div(len, lanes);
+    t += len;
+  }
+  return v;
+}
+
+// Estimated time of the busiest thread when (image, group) pairs are cut into blocks of
+// nt tiles and mb row blocks of the output channels, the tasks claimed in order by
+// whichever thread is free. A task's time, in units of one multiply-add of its GEMMs per
+// output channel, input channel, position and GEMM vector: its GEMM vectors (plus a
+// quarter vector for streaming U), its input transform (every channel, whatever mb) and
+// output transform (its rows); the weights measured on Zen 4 (a and d of ANCHORS.md: an
+// input transform vector costs ~28 GEMM vectors of one output channel, an output one ~16).
+double busiest_thread(const WinogradTiling& w, const Conv2dParams& p, int64_t nt, int64_t mb, int64_t MR,
+                      int64_t NR, int64_t lanes, int64_t threads) {
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, blocks = ceil_div(w.tiles, nt);
+  std::vector<double> cost(static_cast<size_t>(blocks * mb));
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t t0 = b * nt;
+    const double gv = gemm_vectors(std::min(nt, w.tiles - t0), NR);
+    const double tv = static_cast<double>(transform_vectors(t0, nt, w.tiles, w.tw, lanes));
+    for (int64_t r = 0; r < mb; ++r) {
+      const int64_t m0 = w.mpanels * r / mb * MR;
+      const double rows = static_cast<double>(std::min(Kg, w.mpanels * (r + 1) / mb * MR) - m0);
+      cost[b * mb + r] = rows * Cg * (gv + 0.25) + 28.0 * Cg * tv + 16.0 * rows * tv;
+    }
+  }
+  // Claimed in order: task i goes to the thread that frees first. Many tasks or threads:
+  // whole rounds of the mean task.
+  const int64_t tasks = p.N * p.groups * blocks * mb;
+  if (threads > 64 || tasks > 8 * threads) {
+    double total = 0;
+    for (double c : cost) total += c;
+    return static_cast<double>(ceil_div(tasks, threads)) * total / static_cast<double>(blocks * mb);
+  }
+  std::vector<double> load(static_cast<size_t>(threads), 0.0);
+  for (int64_t i = 0; i < tasks; ++i) {
+    auto free = std::min_element(load.begin(), load.end());
+    *free += cost[static_cast<size_t>(i % (blocks * mb))];
+  }
+  return *std::max_element(load.begin(), load.end());
+}
+
 template <class T>
-WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) {
+WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t lanes,
+                      int64_t threads) {
   WinogradTiling w;
   w.m = tile_size(p);
   w.alpha = w.m + 2;
@@ -98,24 +161,31 @@ WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t thr
   w.tiles = w.th * w.tw;
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, elem = sizeof(T);
   const int64_t per_tile = w.a2 * (Cg + Kg) * elem;
-  // Blocks of whole tile rows when a row fits (the transforms then run whole rows of
-  // tiles, full vectors but the row's last), else of whole NR-wide GEMM panels.
   const int64_t u_bytes = w.a2 * Cg * Kg * elem;
   const int64_t budget = std::max(kWinogradBlockBytes, std::min(u_bytes, kWinogradBlockMaxBytes));
   const int64_t fit = std::max<int64_t>(1, budget / per_tile);
+  // Blocks of whole tile rows when a row fits (the transforms then run whole rows of
+  // tiles, full vectors but the row's last), else of whole NR-wide GEMM panels: every
+  // size up to the budget is a candidate, with the output channels split in 1 to
+  // `threads` row blocks; the one with the least estimated time of the busiest thread
+  // wins.
   const int64_t unit = w.tw <= fit ? w.tw : NR;
-  const int64_t units = ceil_div(w.tiles, unit), per_block = std::max<int64_t>(1, fit / unit);
-  const int64_t base = p.N * p.groups;
-  // Enough blocks that the tasks divide evenly over the threads (balanced blocks).
-  const int64_t even = threads / std::gcd(base, threads);
-  const int64_t blocks0 = ceil_div(ceil_div(units, per_block), even) * even;
-  const int64_t blocks1 = std::min(blocks0, units);
-  w.nt = std::min(w.tiles, ceil_div(units, blocks1) * unit);
-  w.blocks = ceil_div(w.tiles, w.nt);
-  // Few tiles (deep layers, small images): split the output channels too.
-  const int64_t want = ceil_div(threads, base * w.blocks);
+  const int64_t most = std::min(ceil_div(w.tiles, unit), std::max<int64_t>(1, fit / unit));
   w.mpanels = ceil_div(Kg, MR);
-  w.mblocks = std::min(want, w.mpanels);
+  double best = -1;
+  // The largest blocks and up to 15 smaller ones (with more blocks, the threads balance).
+  for (int64_t units = most; units >= std::max<int64_t>(1, most - 15); --units) {
+    const int64_t nt = std::min(w.tiles, units * unit);
+    for (int64_t mb = 1; mb <= std::min<int64_t>(threads, w.mpanels); ++mb) {
+      const double t = busiest_thread(w, p, nt, mb, MR, NR, lanes, threads);
+      if (best < 0 || t < best) {
+        best = t;
+        w.nt = nt;
+        w.mblocks = mb;
+      }
+    }
+  }
+  w.blocks = ceil_div(w.tiles, w.nt);
   w.mrows = ceil_div(w.mpanels, w.mblocks) * MR;
   const int64_t line = 64 / elem;
   w.ld = round_up(w.nt, NR);
@@ -230,6 +300,7 @@ class WinogradPlan final : public ConvPlan<T> {
       : p_(r.problem),
         gk_(gemm_kernel(r.kernels)),
         input_(r.kernels.winograd_input.fn),
+        lanes_(std::max(1, r.kernels.winograd_input.nr)),
         output_(r.kernels.winograd_output.fn),
         bias_(r.bias, p_.K, r.one_shot) {
     if (r.weight == nullptr) return;
@@ -251,7 +322,7 @@ class WinogradPlan final : public ConvPlan<T> {
   void run(const ConvTensors<T>& t) const override {
     Conv2dParams p = p_;
     p.N = t.N;
-    const WinogradTiling w = tiling<T>(p, gk_.mr, gk_.nr, pool_threads());
+    const WinogradTiling w = tiling<T>(p, gk_.mr, gk_.nr, lanes_, pool_threads());
     const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, MR = gk_.mr;
     const int64_t Ho = p.out_h(), Wo = p.out_w(), per_image = w.blocks * w.mblocks;
     const T* bias = bias_.get();
@@ -314,7 +385,7 @@ class WinogradPlan final : public ConvPlan<T> {
   int64_t workspace_bytes(int64_t N, int threads) const override {
     Conv2dParams p = p_;
     p.N = N;
-    const WinogradTiling w = tiling<T>(p, gk_.mr, gk_.nr, threads);
+    const WinogradTiling w = tiling<T>(p, gk_.mr, gk_.nr, lanes_, threads);
     const int64_t tasks = checked_product("winograd tasks", N, p.groups, w.blocks, w.mblocks);
     return checked_product("winograd workspace", std::min<int64_t>(threads, tasks),
                            w.scratch_elems, static_cast<int64_t>(sizeof(T)));
@@ -324,6 +395,7 @@ class WinogradPlan final : public ConvPlan<T> {
   Conv2dParams p_;
   GemmKernel<T> gk_;
   kernels::WinogradInputFn<T> input_;
+  int64_t lanes_;  // tiles per vector of the transforms
   kernels::WinogradOutputFn<T> output_;
   Buffer<T> owned_;    // the transformed weights of a lasting plan (Conv2dOp)
   const T* u_ = nullptr;  // those, or a one-shot plan's in thread_plan_scratch
