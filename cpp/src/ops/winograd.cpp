@@ -115,13 +115,19 @@ int64_t transform_vectors(int64_t t0, int64_t nt, int64_t tiles, int64_t tw, int
 // Estimated time of the busiest thread when (image, group) pairs are cut into blocks of
 // nt tiles and mb row blocks of the output channels, the tasks claimed in order by
 // whichever thread is free. A task's time, in units of one multiply-add of its GEMMs per
-// output channel, input channel, position and GEMM vector: its GEMM vectors (plus a
-// quarter vector for streaming U), its input transform (every channel, whatever mb) and
+// output channel, input channel, position and GEMM vector: its GEMM vectors (plus the
+// streaming of its rows of U), its input transform (every channel, whatever mb) and
 // output transform (its rows); the weights measured on Zen 4 (a and d of ANCHORS.md: an
 // input transform vector costs ~28 GEMM vectors of one output channel, an output one ~16).
-double busiest_thread(const WinogradTiling& w, const Conv2dParams& p, int64_t nt, int64_t mb, int64_t MR,
-                      int64_t NR, int64_t lanes, int64_t threads) {
+double busiest_thread(const WinogradTiling& w, const Conv2dParams& p, int64_t elem, int64_t nt,
+                      int64_t mb, int64_t MR, int64_t NR, int64_t lanes, int64_t threads) {
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, blocks = ceil_div(w.tiles, nt);
+  // Streaming the task's rows of U: from L2 a quarter vector; larger than L2 (twice the
+  // block budget), from L3 or memory, as much as a vector (measured: two threads each
+  // streaming all of the 7x7 512-channel layer's 16.8 MB of U took as long as one thread
+  // doing all the work).
+  const int64_t u_bytes = w.a2 * Cg * Kg * static_cast<int64_t>(elem);
+  const double stream = u_bytes > 2 * kWinogradBlockBytes ? 1.0 : 0.25;
   std::vector<double> cost(static_cast<size_t>(blocks * mb));
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t t0 = b * nt;
@@ -130,7 +136,7 @@ double busiest_thread(const WinogradTiling& w, const Conv2dParams& p, int64_t nt
     for (int64_t r = 0; r < mb; ++r) {
       const int64_t m0 = w.mpanels * r / mb * MR;
       const double rows = static_cast<double>(std::min(Kg, w.mpanels * (r + 1) / mb * MR) - m0);
-      cost[b * mb + r] = rows * Cg * (gv + 0.25) + 28.0 * Cg * tv + 16.0 * rows * tv;
+      cost[b * mb + r] = rows * Cg * (gv + stream) + 28.0 * Cg * tv + 16.0 * rows * tv;
     }
   }
   // Claimed in order: task i goes to the thread that frees first. Many tasks or threads:
@@ -177,7 +183,7 @@ WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t lan
   for (int64_t units = most; units >= std::max<int64_t>(1, most - 15); --units) {
     const int64_t nt = std::min(w.tiles, units * unit);
     for (int64_t mb = 1; mb <= std::min<int64_t>(threads, w.mpanels); ++mb) {
-      const double t = busiest_thread(w, p, nt, mb, MR, NR, lanes, threads);
+      const double t = busiest_thread(w, p, elem, nt, mb, MR, NR, lanes, threads);
       if (best < 0 || t < best) {
         best = t;
         w.nt = nt;
