@@ -83,6 +83,7 @@ struct WinogradTiling {
   int64_t ld;                   // row length of V and M (whole NR panels, odd cache lines)
   int64_t seg;                  // longest piece of a tile row in a block
   int64_t phase, row, chan;     // band strides (phase, row, channel)
+  int64_t vpos, mpos;           // position strides of V and M (odd cache lines)
   int64_t band_elems, v_elems, m_elems, out_elems, scratch_elems;
 };
 
@@ -201,8 +202,14 @@ WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t lan
   w.row = w.m * w.phase;
   w.chan = w.alpha * w.row;
   w.band_elems = Cg * w.chan;
-  w.v_elems = checked_product("winograd workspace", w.a2, Cg, w.ld);
-  w.m_elems = checked_product("winograd workspace", w.a2, w.mrows, w.ld);
+  // The transforms write (read) all a2 positions of a tile at once: position strides of
+  // an odd number of lines, or Cg * ld (a multiple of 4 KiB for 64 or 256 channels) puts
+  // all 16 or 36 streams in one L1 set.
+  const auto odd_lines = [&](int64_t n) { return (n / line) % 2 == 0 ? n + line : n; };
+  w.vpos = odd_lines(checked_product("winograd workspace", Cg, w.ld));
+  w.mpos = odd_lines(checked_product("winograd workspace", w.mrows, w.ld));
+  w.v_elems = checked_product("winograd workspace", w.a2, w.vpos);
+  w.m_elems = checked_product("winograd workspace", w.a2, w.mpos);
   w.out_elems = w.m * w.row;
   w.scratch_elems = w.band_elems + w.v_elems + w.m_elems + w.out_elems;
   return w;
@@ -351,7 +358,7 @@ class WinogradPlan final : public ConvPlan<T> {
           pack_band<4>(p, w, xg, ti, tj0, len, band);
         else
           pack_band<2>(p, w, xg, ti, tj0, len, band);
-        const kernels::WinogradInputArgs a{w.m, len, w.row, w.phase, Cg * w.ld};
+        const kernels::WinogradInputArgs a{w.m, len, w.row, w.phase, w.vpos};
         for (int64_t c = 0; c < Cg; ++c) input_(a, band + c * w.chan, v + c * w.ld + (tt - t0));
         tt += len;
       }
@@ -360,18 +367,18 @@ class WinogradPlan final : public ConvPlan<T> {
       const T* no_bias = nullptr;
       for (int pos = 0; pos < w.a2; ++pos) {
         const T* upos = ug + pos * per_pos_;
-        const T* vpos = v + pos * Cg * w.ld;
+        const T* vpos = v + pos * w.vpos;
         auto a_src = [&](int64_t i0, int64_t, int64_t k0, int64_t) {
           return Panels<T>{upos + i0 * Cg + k0 * MR, MR * Cg, MR};
         };
         auto b_src = [&](int64_t k0, int64_t) { return Panels<T>{vpos + k0 * w.ld, gk_.nr, w.ld}; };
-        gemm_tile(gk_, rows, nb, Cg, a_src, b_src, mm + pos * w.mrows * w.ld, w.ld, no_bias,
+        gemm_tile(gk_, rows, nb, Cg, a_src, b_src, mm + pos * w.mpos, w.ld, no_bias,
                   false, Activation{});
       }
       // 3. Output transform per output channel, into the output rows.
       for (int64_t tt = t0; tt < t0 + nb;) {
         const int64_t ti = tt / w.tw, tj0 = tt % w.tw, len = std::min(w.tw - tj0, t0 + nb - tt);
-        const kernels::WinogradOutputArgs a{w.m, len, w.mrows * w.ld, w.row, w.phase};
+        const kernels::WinogradOutputArgs a{w.m, len, w.mpos, w.row, w.phase};
         const int64_t oh0 = ti * w.m, nrows = std::min<int64_t>(w.m, Ho - oh0);
         for (int64_t kk = 0; kk < rows; ++kk) {
           const int64_t k = g * Kg + m0 + kk;
