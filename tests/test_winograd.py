@@ -148,6 +148,29 @@ def test_bitwise_over_threads(rng):
     testing.bitwise_over_threads(lambda: convcore.conv2d(x, w, padding=1, algorithm="winograd"))
 
 
+@pytest.mark.parametrize("name", ["resnet18-layer1.0.conv1", "resnet18-layer3.0.conv2",
+                                  "resnet18-layer4.0.conv2"])
+def test_bitwise_over_threads_on_the_tuned_splits(rng, name):
+    # The split is chosen per thread count (blocks of one or two tile rows for a, the output
+    # channels in two or three row blocks for d and the 7x7 layer, each repeating the input
+    # transform): 1, 2 and 3 threads give the same bits.
+    s = testing.shape(name)
+    x = randn(rng, s.input_shape, np.float32)
+    w = randn(rng, s.weight_shape, np.float32)
+    b = randn(rng, (s.k,), np.float32)
+    previous = convcore.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            convcore.set_num_threads(threads)
+            results.append(convcore.conv2d(x, w, b, **s.conv2d_kwargs, algorithm="winograd",
+                                           activation="relu"))
+    finally:
+        convcore.set_num_threads(previous)
+    for y in results[1:]:
+        np.testing.assert_array_equal(y, results[0])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_bitwise_across_isas(rng, dtype):
     # Transforms share one body, the GEMM kernels one order of accumulation: every kernel

@@ -178,8 +178,8 @@ std::shared_ptr<Pool> pool_locked() {
   if (g_threads == 0) g_threads = initial_threads();
   // Grows only: a smaller count leaves the extra workers parked (a call asks fewer to
   // help), so switching counts back and forth (threadpoolctl blocks, a benchmark
-  // interleaving 1 and N threads) starts no threads and keeps the workers' scratch, whose
-  // first touch of fresh pages cost a new worker more than its share of a millisecond call.
+  // interleaving 1 and N threads) starts no threads: each switch used to destroy the
+  // workers and start new ones, with empty thread-local scratch, for the next call.
   if (!*g_pool || (*g_pool)->threads() < g_threads) *g_pool = std::make_shared<Pool>(g_threads);
   return *g_pool;
 }

@@ -16,15 +16,16 @@
 //      kernel's A panels once per plan (a Conv2dOp: once; the one-call conv2d: per call);
 //   3. output transform: act(bias + AT M AT^T) per output channel into a phase buffer,
 //      copied into the output rows (edge tiles clipped).
-// Tasks: (image, group, block, and row blocks of the output channels when there are fewer
-// blocks than threads; each then repeats the block's input transform). Every output is
-// computed by one fixed sequence of operations whatever the blocking (the GEMM's KC blocks
+// Tasks: (image, group, block, row block of the output channels; each row block repeats
+// the block's input transform), the block size and the row blocks chosen by a cost model
+// of the busiest thread (busiest_thread: GEMM vectors, transform vectors, the claim
+// order), so that few tiles still keep every thread busy. Every output is computed by one fixed sequence of operations whatever the blocking (the GEMM's KC blocks
 // depend on Cg only), so the bits do not depend on the thread count.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <numeric>
 #include <string>
+#include <vector>
 
 #include "checked.hpp"
 #include "convcore/runtime.hpp"
@@ -82,13 +83,82 @@ struct WinogradTiling {
   int64_t ld;                   // row length of V and M (whole NR panels, odd cache lines)
   int64_t seg;                  // longest piece of a tile row in a block
   int64_t phase, row, chan;     // band strides (phase, row, channel)
+  int64_t vpos, mpos;           // position strides of V and M (odd cache lines)
   int64_t band_elems, v_elems, m_elems, out_elems, scratch_elems;
 };
 
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
+// GEMM cost of n columns in vectors of L = NR/2 (AVX-512: 16 floats): per NR panel its
+// vectors, a last one of at most L/2 columns counted as half (the kernels' 256-bit tail).
+double gemm_vectors(int64_t n, int64_t NR) {
+  const int64_t L = std::max<int64_t>(1, NR / 2);
+  double v = 0;
+  for (int64_t j = 0; j < n; j += NR) {
+    const int64_t w = std::min(NR, n - j), full = (w - 1) / L, rest = w - full * L;
+    v += static_cast<double>(full) + (rest <= L / 2 ? 0.5 : 1.0);
+  }
+  return v;
+}
+
+// Transform vectors (of `lanes` tiles) of the block of nt tiles from tile t0: each piece
+// of a tile row in the block is a call, its vectors full but the last.
+int64_t transform_vectors(int64_t t0, int64_t nt, int64_t tiles, int64_t tw, int64_t lanes) {
+  int64_t v = 0;
+  for (int64_t t = t0; t < std::min(tiles, t0 + nt);) {
+    const int64_t len = std::min(tw - t % tw, t0 + nt - t);
+    v += ceil_div(len, lanes);
+    t += len;
+  }
+  return v;
+}
+
+// Estimated time of the busiest thread when (image, group) pairs are cut into blocks of
+// nt tiles and mb row blocks of the output channels, the tasks claimed in order by
+// whichever thread is free. A task's time, in units of one multiply-add of its GEMMs per
+// output channel, input channel, position and GEMM vector: its GEMM vectors (plus the
+// streaming of its rows of U), its input transform (every channel, whatever mb) and
+// output transform (its rows); the weights measured on Zen 4 (a and d of ANCHORS.md: an
+// input transform vector costs ~28 GEMM vectors of one output channel, an output one ~16).
+double busiest_thread(const WinogradTiling& w, const Conv2dParams& p, int64_t elem, int64_t nt,
+                      int64_t mb, int64_t MR, int64_t NR, int64_t lanes, int64_t threads) {
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, blocks = ceil_div(w.tiles, nt);
+  // Streaming the task's rows of U: from L2 a quarter vector; larger than L2 (twice the
+  // block budget), from L3 or memory, as much as a vector (measured: two threads each
+  // streaming all of the 7x7 512-channel layer's 16.8 MB of U took as long as one thread
+  // doing all the work).
+  const int64_t u_bytes = w.a2 * Cg * Kg * static_cast<int64_t>(elem);
+  const double stream = u_bytes > 2 * kWinogradBlockBytes ? 1.0 : 0.25;
+  std::vector<double> cost(static_cast<size_t>(blocks * mb));
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t t0 = b * nt;
+    const double gv = gemm_vectors(std::min(nt, w.tiles - t0), NR);
+    const double tv = static_cast<double>(transform_vectors(t0, nt, w.tiles, w.tw, lanes));
+    for (int64_t r = 0; r < mb; ++r) {
+      const int64_t m0 = w.mpanels * r / mb * MR;
+      const double rows = static_cast<double>(std::min(Kg, w.mpanels * (r + 1) / mb * MR) - m0);
+      cost[b * mb + r] = rows * Cg * (gv + stream) + 28.0 * Cg * tv + 16.0 * rows * tv;
+    }
+  }
+  // Claimed in order: task i goes to the thread that frees first. Many tasks or threads:
+  // whole rounds of the mean task.
+  const int64_t tasks = p.N * p.groups * blocks * mb;
+  if (threads > 64 || tasks > 8 * threads) {
+    double total = 0;
+    for (double c : cost) total += c;
+    return static_cast<double>(ceil_div(tasks, threads)) * total / static_cast<double>(blocks * mb);
+  }
+  std::vector<double> load(static_cast<size_t>(threads), 0.0);
+  for (int64_t i = 0; i < tasks; ++i) {
+    auto free = std::min_element(load.begin(), load.end());
+    *free += cost[static_cast<size_t>(i % (blocks * mb))];
+  }
+  return *std::max_element(load.begin(), load.end());
+}
+
 template <class T>
-WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t threads) {
+WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t lanes,
+                      int64_t threads) {
   WinogradTiling w;
   w.m = tile_size(p);
   w.alpha = w.m + 2;
@@ -98,24 +168,31 @@ WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t thr
   w.tiles = w.th * w.tw;
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, elem = sizeof(T);
   const int64_t per_tile = w.a2 * (Cg + Kg) * elem;
-  // Blocks of whole tile rows when a row fits (the transforms then run whole rows of
-  // tiles, full vectors but the row's last), else of whole NR-wide GEMM panels.
   const int64_t u_bytes = w.a2 * Cg * Kg * elem;
   const int64_t budget = std::max(kWinogradBlockBytes, std::min(u_bytes, kWinogradBlockMaxBytes));
   const int64_t fit = std::max<int64_t>(1, budget / per_tile);
+  // Blocks of whole tile rows when a row fits (the transforms then run whole rows of
+  // tiles, full vectors but the row's last), else of whole NR-wide GEMM panels: every
+  // size up to the budget is a candidate, with the output channels split in 1 to
+  // `threads` row blocks; the one with the least estimated time of the busiest thread
+  // wins.
   const int64_t unit = w.tw <= fit ? w.tw : NR;
-  const int64_t units = ceil_div(w.tiles, unit), per_block = std::max<int64_t>(1, fit / unit);
-  const int64_t base = p.N * p.groups;
-  // Enough blocks that the tasks divide evenly over the threads (balanced blocks).
-  const int64_t even = threads / std::gcd(base, threads);
-  const int64_t blocks0 = ceil_div(ceil_div(units, per_block), even) * even;
-  const int64_t blocks1 = std::min(blocks0, units);
-  w.nt = std::min(w.tiles, ceil_div(units, blocks1) * unit);
-  w.blocks = ceil_div(w.tiles, w.nt);
-  // Few tiles (deep layers, small images): split the output channels too.
-  const int64_t want = ceil_div(threads, base * w.blocks);
+  const int64_t most = std::min(ceil_div(w.tiles, unit), std::max<int64_t>(1, fit / unit));
   w.mpanels = ceil_div(Kg, MR);
-  w.mblocks = std::min(want, w.mpanels);
+  double best = -1;
+  // The largest blocks and up to 15 smaller ones (with more blocks, the threads balance).
+  for (int64_t units = most; units >= std::max<int64_t>(1, most - 15); --units) {
+    const int64_t nt = std::min(w.tiles, units * unit);
+    for (int64_t mb = 1; mb <= std::min<int64_t>(threads, w.mpanels); ++mb) {
+      const double t = busiest_thread(w, p, elem, nt, mb, MR, NR, lanes, threads);
+      if (best < 0 || t < best) {
+        best = t;
+        w.nt = nt;
+        w.mblocks = mb;
+      }
+    }
+  }
+  w.blocks = ceil_div(w.tiles, w.nt);
   w.mrows = ceil_div(w.mpanels, w.mblocks) * MR;
   const int64_t line = 64 / elem;
   w.ld = round_up(w.nt, NR);
@@ -125,8 +202,14 @@ WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t thr
   w.row = w.m * w.phase;
   w.chan = w.alpha * w.row;
   w.band_elems = Cg * w.chan;
-  w.v_elems = checked_product("winograd workspace", w.a2, Cg, w.ld);
-  w.m_elems = checked_product("winograd workspace", w.a2, w.mrows, w.ld);
+  // The transforms write (read) all a2 positions of a tile at once: position strides of
+  // an odd number of lines, or Cg * ld (a multiple of 4 KiB for 64 or 256 channels) puts
+  // all 16 or 36 streams in one L1 set.
+  const auto odd_lines = [&](int64_t n) { return (n / line) % 2 == 0 ? n + line : n; };
+  w.vpos = odd_lines(checked_product("winograd workspace", Cg, w.ld));
+  w.mpos = odd_lines(checked_product("winograd workspace", w.mrows, w.ld));
+  w.v_elems = checked_product("winograd workspace", w.a2, w.vpos);
+  w.m_elems = checked_product("winograd workspace", w.a2, w.mpos);
   w.out_elems = w.m * w.row;
   w.scratch_elems = w.band_elems + w.v_elems + w.m_elems + w.out_elems;
   return w;
@@ -230,6 +313,7 @@ class WinogradPlan final : public ConvPlan<T> {
       : p_(r.problem),
         gk_(gemm_kernel(r.kernels)),
         input_(r.kernels.winograd_input.fn),
+        lanes_(std::max(1, r.kernels.winograd_input.nr)),
         output_(r.kernels.winograd_output.fn),
         bias_(r.bias, p_.K, r.one_shot) {
     if (r.weight == nullptr) return;
@@ -251,7 +335,7 @@ class WinogradPlan final : public ConvPlan<T> {
   void run(const ConvTensors<T>& t) const override {
     Conv2dParams p = p_;
     p.N = t.N;
-    const WinogradTiling w = tiling<T>(p, gk_.mr, gk_.nr, pool_threads());
+    const WinogradTiling w = tiling<T>(p, gk_.mr, gk_.nr, lanes_, pool_threads());
     const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, MR = gk_.mr;
     const int64_t Ho = p.out_h(), Wo = p.out_w(), per_image = w.blocks * w.mblocks;
     const T* bias = bias_.get();
@@ -274,7 +358,7 @@ class WinogradPlan final : public ConvPlan<T> {
           pack_band<4>(p, w, xg, ti, tj0, len, band);
         else
           pack_band<2>(p, w, xg, ti, tj0, len, band);
-        const kernels::WinogradInputArgs a{w.m, len, w.row, w.phase, Cg * w.ld};
+        const kernels::WinogradInputArgs a{w.m, len, w.row, w.phase, w.vpos};
         for (int64_t c = 0; c < Cg; ++c) input_(a, band + c * w.chan, v + c * w.ld + (tt - t0));
         tt += len;
       }
@@ -283,18 +367,18 @@ class WinogradPlan final : public ConvPlan<T> {
       const T* no_bias = nullptr;
       for (int pos = 0; pos < w.a2; ++pos) {
         const T* upos = ug + pos * per_pos_;
-        const T* vpos = v + pos * Cg * w.ld;
+        const T* vpos = v + pos * w.vpos;
         auto a_src = [&](int64_t i0, int64_t, int64_t k0, int64_t) {
           return Panels<T>{upos + i0 * Cg + k0 * MR, MR * Cg, MR};
         };
         auto b_src = [&](int64_t k0, int64_t) { return Panels<T>{vpos + k0 * w.ld, gk_.nr, w.ld}; };
-        gemm_tile(gk_, rows, nb, Cg, a_src, b_src, mm + pos * w.mrows * w.ld, w.ld, no_bias,
+        gemm_tile(gk_, rows, nb, Cg, a_src, b_src, mm + pos * w.mpos, w.ld, no_bias,
                   false, Activation{});
       }
       // 3. Output transform per output channel, into the output rows.
       for (int64_t tt = t0; tt < t0 + nb;) {
         const int64_t ti = tt / w.tw, tj0 = tt % w.tw, len = std::min(w.tw - tj0, t0 + nb - tt);
-        const kernels::WinogradOutputArgs a{w.m, len, w.mrows * w.ld, w.row, w.phase};
+        const kernels::WinogradOutputArgs a{w.m, len, w.mpos, w.row, w.phase};
         const int64_t oh0 = ti * w.m, nrows = std::min<int64_t>(w.m, Ho - oh0);
         for (int64_t kk = 0; kk < rows; ++kk) {
           const int64_t k = g * Kg + m0 + kk;
@@ -314,7 +398,7 @@ class WinogradPlan final : public ConvPlan<T> {
   int64_t workspace_bytes(int64_t N, int threads) const override {
     Conv2dParams p = p_;
     p.N = N;
-    const WinogradTiling w = tiling<T>(p, gk_.mr, gk_.nr, threads);
+    const WinogradTiling w = tiling<T>(p, gk_.mr, gk_.nr, lanes_, threads);
     const int64_t tasks = checked_product("winograd tasks", N, p.groups, w.blocks, w.mblocks);
     return checked_product("winograd workspace", std::min<int64_t>(threads, tasks),
                            w.scratch_elems, static_cast<int64_t>(sizeof(T)));
@@ -324,6 +408,7 @@ class WinogradPlan final : public ConvPlan<T> {
   Conv2dParams p_;
   GemmKernel<T> gk_;
   kernels::WinogradInputFn<T> input_;
+  int64_t lanes_;  // tiles per vector of the transforms
   kernels::WinogradOutputFn<T> output_;
   Buffer<T> owned_;    // the transformed weights of a lasting plan (Conv2dOp)
   const T* u_ = nullptr;  // those, or a one-shot plan's in thread_plan_scratch
