@@ -11,7 +11,6 @@ import pytest
 
 import convcore
 import convcore.functional
-from convcore import testing
 from convcore.testing import conv_tolerance, reference_conv2d_backward, unit_roundoff
 
 # (input shape, weight shape, conv2d keyword arguments): strides, padding modes, dilation,
@@ -180,82 +179,6 @@ def test_conv2d_backward_many_chunks_bitwise_over_threads(rng):
     for a, b in zip(one, three):
         np.testing.assert_array_equal(a, b)
     _check_against_reference(g, x, w, {}, np.float32)
-
-
-# grad_input of 3x3 stride-1 layers whose transposed problem (dy with the flipped,
-# transposed weights: K/groups input channels, an H x W output) the forward `auto` rule
-# runs through Winograd (float32, at least 16 such channels on more than 16x16 pixels,
-# 14x14 per batch): F(4x4) and F(2x2) tiles, every zero padding of the direct form
-# (0, 1, 2, asymmetric "same"), the padded-gradient form (padding 3), groups.
-WINOGRAD_CASES = [
-    ((1, 4, 17, 17), (16, 4, 3, 3), dict(padding=1)),
-    ((2, 5, 18, 19), (24, 5, 3, 3), dict()),
-    ((1, 3, 21, 18), (20, 3, 3, 3), dict(padding=2)),
-    ((1, 6, 19, 17), (32, 3, 3, 3), dict(padding=(0, 1), groups=2)),
-    ((2, 4, 15, 17), (16, 4, 3, 3), dict(padding=3)),
-    ((1, 8, 14, 14), (128, 8, 3, 3), dict(padding=1)),
-]
-
-
-def _flipped_transposed(w, groups):
-    """The weights of grad_input's forward form: (C, K/groups, R, S), flipped in R and S."""
-    k, cg, r, s = w.shape
-    kg = k // groups
-    wt = w.reshape(groups, kg, cg, r, s).transpose(0, 2, 1, 3, 4).reshape(groups * cg, kg, r, s)
-    return np.ascontiguousarray(wt[:, :, ::-1, ::-1])
-
-
-@pytest.mark.parametrize("xs,ws,kwargs", WINOGRAD_CASES,
-                         ids=[f"{x}-{w}-{kw}".replace(" ", "") for x, w, kw in WINOGRAD_CASES])
-def test_conv2d_backward_grad_input_winograd(isa, rng, xs, ws, kwargs):
-    """grad_input is Winograd's forward of dy (bitwise, so Winograd's error bound holds,
-    README "Accuracy": the tile scale of the transposed problem); with set_winograd(False)
-    it is the classic algorithms' (the n * u bound); grad_weight and grad_bias keep it."""
-    g, x, w = _case(rng, xs, ws, np.float32, kwargs)
-    groups = kwargs.get("groups", 1)
-    pad = kwargs.get("padding", 0)
-    top, left = (pad, pad) if isinstance(pad, int) else pad
-    wt = _flipped_transposed(w, groups)
-    # The forward form: dy padded by 2 - padding, or by 2 into the padded input's
-    # gradient, then cropped by the padding.
-    direct = top <= 2 and left <= 2
-    fpad = (2 - top, 2 - left) if direct else 2
-    crop = (0, 0) if direct else (top, left)
-    h, wd = x.shape[-2:]
-
-    def cut(a):
-        return a[..., crop[0]:crop[0] + h, crop[1]:crop[1] + wd]
-
-    previous = convcore.get_winograd()
-    try:
-        convcore.set_winograd(True)
-        gi, gw, gb = convcore.conv2d_backward(g, x, w, **kwargs)
-        np.testing.assert_array_equal(
-            gi, cut(convcore.conv2d(g, wt, padding=fpad, groups=groups, algorithm="winograd")))
-        convcore.set_winograd(False)
-        off = convcore.conv2d_backward(g, x, w, **kwargs)
-        np.testing.assert_array_equal(
-            off[0], cut(convcore.conv2d(g, wt, padding=fpad, groups=groups)))
-        for a, b in zip((gw, gb), off[1:]):
-            np.testing.assert_array_equal(a, b)
-    finally:
-        convcore.set_winograd(previous)
-    ref = reference_conv2d_backward(g, x, w, **kwargs)
-    scale = cut(testing.reference_winograd_scale(g, wt, padding=fpad, groups=groups))
-    err = np.abs(gi.astype(np.float64) - ref[0])
-    assert np.all(err <= testing.winograd_tolerance(w.shape[0] // groups, np.float32) * scale)
-    _check_against_reference(g, x, w, kwargs, np.float32, (False, True, True))
-    convcore.set_winograd(False)
-    try:
-        _check_against_reference(g, x, w, kwargs, np.float32, (True, False, False))
-    finally:
-        convcore.set_winograd(previous)
-
-
-def test_conv2d_backward_grad_input_winograd_bitwise_over_threads(rng):
-    g, x, w = _case(rng, (2, 4, 18, 17), (16, 4, 3, 3), np.float32, dict(padding=1))
-    testing.bitwise_over_threads(
-        lambda: convcore.conv2d_backward(g, x, w, padding=1, output_mask=(True, False, False))[0])
 
 
 def test_conv2d_backward_empty_batch():

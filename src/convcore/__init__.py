@@ -71,10 +71,8 @@ def set_winograd(enabled: bool) -> None:
 
     Winograd does fewer multiplications than the other algorithms but rounds more: its
     error bound is ``c * u * sum|x||w|`` with a larger constant ``c`` than the summation
-    bound of ``direct`` and ``im2col`` (:doc:`/algorithms`). The same switch governs
-    :func:`conv2d_backward`'s grad_input of 3x3 stride-1 layers, the forward convolution
-    of the gradient with the flipped weights, which runs through Winograd where ``auto``
-    would pick it for that convolution. Switched off, ``auto`` keeps to those two; ``algorithm="winograd"`` still runs it when asked for by name. The
+    bound of ``direct`` and ``im2col`` (:doc:`/algorithms`). Switched off, ``auto`` keeps
+    to those two; ``algorithm="winograd"`` still runs it when asked for by name. The
     environment variable ``CONVCORE_WINOGRAD=0`` switches it off at start. Layers that
     have already packed their weights (eval mode) keep the algorithm they chose.
 

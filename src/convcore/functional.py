@@ -893,11 +893,7 @@ def conv2d_backward(
     ``torch.ops.aten.convolution_backward``: a ``False`` in ``output_mask`` gives ``None``
     in that place. Same arguments, dtype rules and errors as ``conv2d``; unbatched
     ``(C, H, W)`` inputs give an unbatched ``grad_input``. Bitwise the same for any thread
-    count. For float32 3x3 stride-1 undilated layers, ``grad_input`` (the forward
-    convolution of ``grad_output`` with the flipped, transposed weights) runs through
-    Winograd where ``algorithm="auto"`` would choose it for that convolution, with
-    Winograd's error bound; :func:`convcore.set_winograd` (False) keeps it on the
-    algorithms of the classic summation bound.
+    count.
     """
     x = _float_array(input, "input")
     w = _float_array(weight, "weight")

@@ -60,9 +60,8 @@ void linear_backward(int64_t M, int64_t in_features, int64_t out_features,
                      double* grad_input, double* grad_weight, double* grad_bias);
 
 // conv2d (p as for the forward call; p.activation and p.algorithm are ignored):
-//   grad_input (N, C, H, W): stride 1 — the forward conv2d (its `auto` choice of direct,
-//     im2col or, float32 3x3 with set_winograd on, winograd) of grad_output with the
-//     flipped, transposed weights; larger strides — a
+//   grad_input (N, C, H, W): stride 1 — the forward conv2d (its `auto` choice of direct or
+//     im2col) of grad_output with the flipped, transposed weights; larger strides — a
 //     GEMM of the transposed weights with grad_output (read in place) into bounded
 //     column blocks, scattered back (col2im) in bands of output rows, even bands then odd
 //     ones so that no two tasks touch one element. Padding modes other than zeros compute

@@ -48,9 +48,7 @@ std::vector<std::string> isas_supported();   // compiled and runnable on this CP
 // Whether `automatic` may choose the winograd algorithm (for float32 layers where it was
 // measured faster; its rounding error is larger than the other algorithms', whose error
 // stays within the classic n*u summation bound). Default: on, unless the environment sets
-// CONVCORE_WINOGRAD=0. The switch also governs conv2d_backward's grad_input of 3x3 stride-1
-// layers (a forward convolution of the gradient, Winograd where `automatic` would pick it).
-// An explicit Algorithm::winograd runs whatever the switch says;
+// CONVCORE_WINOGRAD=0. An explicit Algorithm::winograd runs whatever the switch says;
 // operators already built keep the algorithm they chose.
 void set_winograd(bool on);
 bool get_winograd();

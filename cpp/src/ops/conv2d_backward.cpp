@@ -8,8 +8,7 @@
 //   grad_output, padded by dilation*(R-1) rows (and columns) on each side, with the
 //   weights flipped in R and S and transposed in K and C per group; with zero padding no
 //   larger than that span this is a forward conv2d straight into grad_input (its `auto`
-//   choice of direct, im2col or, for float32 3x3 layers with set_winograd on, Winograd;
-//   its bounded workspace), else into the padded gradient.
+//   choice of direct or im2col, its bounded workspace), else into the padded gradient.
 // grad_input, larger strides: per (image, group) a GEMM of the transposed weights
 //   (C/groups*R*S x K/groups, packed once per call) with grad_output (read in place) into a
 //   column block of at most kColBytes, scattered back (col2im). Tasks are bands of output
@@ -444,7 +443,7 @@ template <class T>
 class TransposedDataPlan final : public ConvPlan<T> {
  public:
   TransposedDataPlan(const PlanRequest<T>& r, Algorithm id)
-      : p_(r.problem), f_(transposed_params(p_, id, direct_)), kernels_(r.kernels) {
+      : p_(r.problem), f_(transposed_params(p_, id, direct_)) {
     const int64_t Cg = p_.C / p_.groups, Kg = p_.K / p_.groups, RS = p_.R * p_.S;
     if (r.weight != nullptr) {  // wt[g*Cg + c, k, R-1-r, S-1-s] = w[g*Kg + k, c, r, s]
       wt_ = Buffer<T>(checked_product("conv2d_backward weights", p_.K, Cg, RS));
@@ -459,14 +458,6 @@ class TransposedDataPlan final : public ConvPlan<T> {
         }
       });
     }
-    // `auto` (the public conv2d_backward): Winograd where the forward rule would take it
-    // for this transposed problem (float32, set_winograd on, its measured thresholds);
-    // else the registry entry `id`, ranked among direct and im2col by that same rule.
-    Conv2dParams fa = f_;
-    fa.algorithm = Algorithm::automatic;
-    if (p_.algorithm == Algorithm::automatic &&
-        select_algorithm(fa, Pass::forward, dtype_of<T>()).id == Algorithm::winograd)
-      f_.algorithm = Algorithm::winograd;
     // The plan lives as long as wt_: it may read it in place (one-shot).
     fwd_ = make_plan<T>(f_, Pass::forward, r.kernels, wt_.get(), nullptr, true);
   }
@@ -492,22 +483,13 @@ class TransposedDataPlan final : public ConvPlan<T> {
                                        int64_t{sizeof(T)});
     const int64_t crop = direct_ ? 0 : checked_product("conv2d_backward padded gradient", N, p_.C,
                                                         f_.out_h(), f_.out_w(), int64_t{sizeof(T)});
-    // Winograd's one call also keeps its transformed weights (not in its workspace_bytes):
-    // at most 36/9 times the weights, filters rounded up to whole MR-row panels.
-    const int64_t wino =
-        f_.algorithm != Algorithm::winograd
-            ? 0
-            : checked_product("conv2d_backward transformed weights", int64_t{4}, f_.groups,
-                              round_up(f_.K / f_.groups, gemm_kernel(kernels_).mr),
-                              f_.C / f_.groups, f_.R * f_.S, int64_t{sizeof(T)});
-    return wt + crop + wino + fwd_->workspace_bytes(N, threads);
+    return wt + crop + fwd_->workspace_bytes(N, threads);
   }
 
  private:
   Conv2dParams p_;
   bool direct_ = false;
   Conv2dParams f_;
-  const kernels::KernelTable<T>& kernels_;
   Buffer<T> wt_;
   std::unique_ptr<ConvPlan<T>> fwd_;
 };

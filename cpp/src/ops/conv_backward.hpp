@@ -2,10 +2,8 @@
 // (ops/algorithm.hpp), implemented in conv2d_backward.cpp; each entry's supports,
 // auto_rank and plan hand the backward passes to these.
 //   backward_data, stride 1: the forward convolution of dy with the flipped, transposed
-//     weights, on the entry's own forward plan (direct or im2col) or on Winograd's where the
-//     forward `auto` rule picks it for the transposed problem (float32, set_winograd on);
-//     ranked as that entry's forward rank on the transposed problem, so `auto` chooses as
-//     for a forward layer.
+//     weights, on the entry's own forward plan (direct or im2col); ranked as that entry's
+//     forward rank on the transposed problem, so `auto` chooses as for a forward layer.
 //   backward_data, larger strides (im2col only): GEMM + col2im in bands.
 //   backward_weights: im2col — a GEMM over the gathered input; direct — one output
 //     channel per group only (depthwise, one-channel filtering), dot products of rows.
