@@ -102,6 +102,9 @@ def test_groups_stems_and_chunks(rng, dtype):
     check(rng, dtype, 1, 8, 7, 16, 36, 3, 3, groups=4, padding=1)   # 9 channels a group
     check(rng, dtype, 1, 6, 6, 15, 6, 3, 3, groups=3, padding=1)    # 2 a group
     check(rng, dtype, 1, 3, 31, 35, 40, 11, 11, stride=4)           # AlexNet-like
+    # weight panels packed in pieces of 256 (c, tap) positions: 363 a channel, 20 filters
+    # a group (each group's panel part zero), pieces of two groups' panels in parallel
+    check(rng, dtype, 1, 6, 23, 27, 40, 11, 11, groups=2, stride=4)
     check(rng, dtype, 1, 3, 30, 30, 17, 7, 7, stride=2, padding=3)  # ResNet stem-like
     check(rng, dtype, 2, 37, 6, 14, 33, 3, 3, padding=1)            # many input channels
     # chunks of input channels (about 16 KiB of weights: 14 channels of 3x3, one of 11x11)
