@@ -155,9 +155,9 @@ void direct_pack(const Conv2dParams& p, const kernels::Kernel<kernels::DirectTil
     packed->w = Buffer<T>(n);
     T* out = packed->w.get();
     // Pieces of 256 (c, tap) positions (32 KiB of a 32-channel float panel). A weight
-    // moved to its panel costs about 1 ns (AlexNet's first layer: 35 us for 35 K), as much
-    // as 16 of the kernels' multiply-adds: the work the inline rule counts (kInlineWork).
-    constexpr int64_t kPiece = 256, kMoveWork = 16;
+    // moved to its panel (a strided gather) costs about 1 ns (AlexNet's first layer: 35 us
+    // for 35 K): some 4 of the element operations the inline rule counts (kInlineWork).
+    constexpr int64_t kPiece = 256, kMoveWork = 4;
     const int64_t pieces = ceil_div(row, kPiece);
     parallel_for(p.groups * blocks * pieces, checked_mul(n, kMoveWork, "direct weights"),
                  [&](int64_t task) {
