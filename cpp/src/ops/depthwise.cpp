@@ -33,8 +33,9 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
     const int64_t L = kernel_.mr, taps = p_.R * p_.S, blocks = ceil_div(p_.C, L);
     // Padded column u holds image column u - pad_left: the band's columns [cl_, cr_) come
     // from the image. A row is packed 8 columns at a time (pack_nr's transposes; a column
-    // tail would go element by element), reading up to 7 columns into the next image
-    // row, which land past cr_ and are zeroed again: the rows are wide enough for them.
+    // tail would go element by element), reading up to 7 elements past it in the plane
+    // (the next image rows), which land past cr_ and are zeroed again: the band rows are
+    // wide enough for them.
     const int64_t wp = (p_.out_w() - 1) * p_.stride_w + (p_.S - 1) * p_.dilation_w + 1;
     cl_ = std::min(p_.pad_left, wp);
     cr_ = std::clamp(p_.pad_left + p_.W, cl_, wp);
@@ -96,8 +97,8 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
           std::fill(d, d + wrow_ * L, T(0));
           continue;
         }
-        // Past the last image row the over-read would leave the plane: exact columns.
-        pack_.fn(src + ih * p.W, HW, kn, ih + 1 < p.H ? cols8 : cols, 0, d + cl_ * L);
+        // Where the over-read would leave the plane (its last rows): exact columns.
+        pack_.fn(src + ih * p.W, HW, kn, ih * p.W + cols8 <= HW ? cols8 : cols, 0, d + cl_ * L);
         std::fill(d, d + cl_ * L, T(0));
         std::fill(d + cr_ * L, d + wrow_ * L, T(0));
       }
