@@ -126,7 +126,9 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
 
 bool depthwise_nchwc_rule(const Conv2dParams& p) {
   if (!(p.C == p.groups && p.K == p.groups)) return false;
-  return p.stride_w > 1 || p.out_w() <= 28;
+  // Wider outputs keep direct_plane: at stride 2 its band measured as fast or faster
+  // (MobileNet's 112x112 stride-2 layers; README.md "How auto chooses").
+  return p.out_w() <= 28;
 }
 
 template <class T>

@@ -14,7 +14,7 @@
 // slot's `in_place`, the AVX-512 one) gets no band when stride_w == 1: it masks the
 // padding itself. Each output is computed whole by one task, in a fixed order, so results
 // are bitwise the same for any thread count, any band size, band or in place. Depthwise
-// layers with stride_w > 1 or narrow outputs get depthwise.cpp's plan instead (channels in
+// layers with outputs at most 28 wide get depthwise.cpp's plan instead (channels in
 // the lanes, the same bits).
 #include <algorithm>
 #include <atomic>
