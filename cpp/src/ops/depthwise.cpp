@@ -44,15 +44,12 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
       for (int64_t s = 0; s < p_.S; ++s)
         tap_.push_back((r * p_.dilation_h * wrow_ + s * p_.dilation_w) * L);
     if (r.weight == nullptr) return;
-    // [block][tap][L], lanes past the last channel zero.
+    // [block][tap][L], lanes past the last channel zero: each block's (channel, tap)
+    // rows transposed by pack_nr, as the input.
     w_ = Buffer<T>(checked_product("depthwise weights", blocks, taps, L));
-    T* out = w_.get();
     for (int64_t b = 0; b < blocks; ++b)
-      for (int64_t t = 0; t < taps; ++t)
-        for (int64_t k = 0; k < L; ++k, ++out) {
-          const int64_t c = b * L + k;
-          *out = c < p_.C ? r.weight[c * taps + t] : T(0);
-        }
+      pack_.fn(r.weight + b * L * taps, taps, std::min(L, p_.C - b * L), taps, 0,
+               w_.get() + b * taps * L);
     if (r.bias != nullptr) {
       bias_ = Buffer<T>(blocks * L);
       std::fill(bias_.get(), bias_.get() + blocks * L, T(0));
