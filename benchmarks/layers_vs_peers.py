@@ -27,7 +27,7 @@ IMPLS = ["convcore-auto", "convcore-layer", "onnxruntime", "torch"]
 PEERS = ["onnxruntime", "torch"]
 
 
-def run_shape(s: testing.ConvShape, rounds: int, clock) -> dict:
+def run_shape(s: testing.ConvShape, rounds: int, clock, pause: bool) -> dict:
     """Median seconds per call, keyed by implementation."""
     x, w = bench.conv_inputs(s)
     fns = {}
@@ -44,6 +44,8 @@ def run_shape(s: testing.ConvShape, rounds: int, clock) -> dict:
     times = {k: [] for k in keys}
     for r in range(rounds):
         for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            if pause:
+                time.sleep(0.02)  # the peers' spinning workers settle (thread_scaling.py)
             t0 = clock()
             for _ in range(reps):
                 fns[key]()
@@ -69,7 +71,7 @@ def main() -> None:
     logs = {"auto": [], "layer": []}
     with bench.pinned_threads(args.threads):
         for s in chosen:
-            med = run_shape(s, args.rounds, clock)
+            med = run_shape(s, args.rounds, clock, args.threads > 1)
             peer = min(med[p] for p in PEERS if p in med) if any(p in med for p in PEERS) \
                 else math.nan
             pick = _core.choose_algorithm(s.input_shape, (s.k, s.r, s.s, s.groups),

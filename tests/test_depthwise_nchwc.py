@@ -1,6 +1,6 @@
 """Depthwise convolution with the channels in the lanes (depthwise_nchwc; ops/depthwise.cpp,
-kernels/README.md): the direct algorithm's path for C == K == groups with stride > 1 or
-narrow outputs. Each case runs on every ISA the machine has, on 1 and 2 threads, in
+kernels/README.md): the direct algorithm's path for C == K == groups with outputs at most
+28 wide. Each case runs on every ISA the machine has, on 1 and 2 threads, in
 float32 and float64 (``direct_cases.check``): against the float64 reference within the
 a-priori bound, bitwise across thread counts, bitwise against the scalar twin when the
 epilogue is exact. The sizes walk the kernel's edges: channel blocks (the registered mr:
@@ -68,9 +68,9 @@ def test_activations_and_no_bias(rng, activation):
 
 
 def test_bands_of_rows(rng):
-    # 64 channels of 112x112, stride 2 (MobileNet's conv_dw_2 at full size): the band budget
-    # splits the rows; and a batch of images
-    check(rng, np.float32, 1, 64, 112, 112, 64, 3, 3, groups=64, stride=2, padding=1)
+    # 64 channels of 56x56, stride 2 (outputs 28 wide): the band budget splits the rows;
+    # and a batch of images
+    check(rng, np.float32, 1, 64, 56, 56, 64, 3, 3, groups=64, stride=2, padding=1)
     check(rng, np.float32, 3, 40, 30, 30, 40, 3, 3, groups=40, stride=2, padding=1)
 
 
@@ -97,3 +97,11 @@ def test_inf_and_nan_propagate(rng):
     assert y[0, 3, 2, 2] == np.inf and np.isnan(y[0, 5, 0, 0])
     y[0, 3, 2, 2] = y[0, 5, 0, 0] = 0
     assert np.isfinite(y).all()
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 5])
+def test_images_narrower_than_a_transpose(rng, width):
+    # rows packed 8 columns at a time read past the row, never past the plane: the last
+    # channel's last rows take their exact width (the tensor ends there)
+    check(rng, np.float32, 1, 32, 9, width, 32, 3, 3, groups=32, padding=1)
+    check(rng, np.float64, 1, 16, 4, width, 16, 1, 3, groups=16, stride=(1, 2), padding=(0, 1))

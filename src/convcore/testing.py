@@ -649,6 +649,7 @@ SHAPES: Tuple[ConvShape, ...] = (
     ConvShape("mobilenetv2-block16.dw", 1, 960, 7, 7, 960, 3, 3, 1, 1, groups=960),
     ConvShape("resnet50-layer2.0.downsample", 1, 256, 56, 56, 512, 1, 1, 2, 0),
     ConvShape("resnet50-layer3.0.downsample", 1, 512, 28, 28, 1024, 1, 1, 2, 0),
+    ConvShape("edge-3x3-pad4", 1, 64, 28, 28, 64, 3, 3, 1, 4),
     ConvShape("edge-1x1-pad2", 1, 128, 28, 28, 128, 1, 1, 1, 2),
     ConvShape("googlenet-inception3a.5x5", 1, 16, 28, 28, 32, 5, 5, 1, 2),
     ConvShape("googlenet-inception4a.5x5", 1, 16, 14, 14, 48, 5, 5, 1, 2),

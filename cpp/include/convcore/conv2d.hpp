@@ -101,7 +101,7 @@ Algorithm choose_algorithm(const Conv2dParams& p, int dtype_bytes = 4);
 //   nchw       vectors along output rows (direct_tile kernels)
 //   nchwc      output channels in the vector lanes (direct_nchwc: NCHW16c on AVX-512)
 // Groups with one output channel take the per-plane kernels (direct_plane), except
-// depthwise layers (C == K == groups) with stride_w > 1 or outputs at most 28 wide, which
+// depthwise layers (C == K == groups) with outputs at most 28 wide, which
 // take the channels-in-lanes depthwise kernels (depthwise_nchwc); neither is forced here.
 enum class DirectLayout : int { automatic = 0, nchw, nchwc };
 DirectLayout direct_layout_from_name(const char* name);  // "auto", "nchw", "nchwc"

@@ -2,7 +2,11 @@
 // lookup by id and name, and `auto`'s choice among the entries that support a problem.
 #include "ops/algorithm.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <string>
+
+#include "ops/crop.hpp"
 
 namespace convcore::detail {
 
@@ -79,6 +83,15 @@ template <class T>
 std::unique_ptr<ConvPlan<T>> make_plan(const Conv2dParams& p, Pass pass,
                                        const kernels::KernelTable<T>& kernels, const T* weight,
                                        const T* bias, bool one_shot, const ConvAlgorithm** chosen) {
+  // Padding wider than the kernel reaches: plan the inner problem, fill the border (crop.cpp).
+  if (pass == Pass::forward && weight != nullptr) {
+    Conv2dParams inner;
+    const ZeroBorder border = zero_border(p, &inner);
+    const int64_t n = p.K * (p.C / p.groups) * p.R * p.S;
+    if (!border.empty() && std::all_of(weight, weight + n, [](T v) { return std::isfinite(v); }))
+      return cropped_plan<T>(p, border, kernels, bias,
+                             make_plan<T>(inner, pass, kernels, weight, bias, one_shot, chosen));
+  }
   const ConvAlgorithm& a = select_algorithm(p, pass, dtype_of<T>());
   if (chosen != nullptr) *chosen = &a;
   const PlanRequest<T> r{p, pass, kernels, weight, bias, one_shot};

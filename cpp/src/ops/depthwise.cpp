@@ -33,8 +33,9 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
     const int64_t L = kernel_.mr, taps = p_.R * p_.S, blocks = ceil_div(p_.C, L);
     // Padded column u holds image column u - pad_left: the band's columns [cl_, cr_) come
     // from the image. A row is packed 8 columns at a time (pack_nr's transposes; a column
-    // tail would go element by element), reading up to 7 columns into the next image
-    // row, which land past cr_ and are zeroed again: the rows are wide enough for them.
+    // tail would go element by element), reading up to 7 elements past it in the plane
+    // (the next image rows), which land past cr_ and are zeroed again: the band rows are
+    // wide enough for them.
     const int64_t wp = (p_.out_w() - 1) * p_.stride_w + (p_.S - 1) * p_.dilation_w + 1;
     cl_ = std::min(p_.pad_left, wp);
     cr_ = std::clamp(p_.pad_left + p_.W, cl_, wp);
@@ -43,15 +44,12 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
       for (int64_t s = 0; s < p_.S; ++s)
         tap_.push_back((r * p_.dilation_h * wrow_ + s * p_.dilation_w) * L);
     if (r.weight == nullptr) return;
-    // [block][tap][L], lanes past the last channel zero.
+    // [block][tap][L], lanes past the last channel zero: each block's (channel, tap)
+    // rows transposed by pack_nr, as the input.
     w_ = Buffer<T>(checked_product("depthwise weights", blocks, taps, L));
-    T* out = w_.get();
     for (int64_t b = 0; b < blocks; ++b)
-      for (int64_t t = 0; t < taps; ++t)
-        for (int64_t k = 0; k < L; ++k, ++out) {
-          const int64_t c = b * L + k;
-          *out = c < p_.C ? r.weight[c * taps + t] : T(0);
-        }
+      pack_.fn(r.weight + b * L * taps, taps, std::min(L, p_.C - b * L), taps, 0,
+               w_.get() + b * taps * L);
     if (r.bias != nullptr) {
       bias_ = Buffer<T>(blocks * L);
       std::fill(bias_.get(), bias_.get() + blocks * L, T(0));
@@ -96,8 +94,8 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
           std::fill(d, d + wrow_ * L, T(0));
           continue;
         }
-        // Past the last image row the over-read would leave the plane: exact columns.
-        pack_.fn(src + ih * p.W, HW, kn, ih + 1 < p.H ? cols8 : cols, 0, d + cl_ * L);
+        // Where the over-read would leave the plane (its last rows): exact columns.
+        pack_.fn(src + ih * p.W, HW, kn, ih * p.W + cols8 <= HW ? cols8 : cols, 0, d + cl_ * L);
         std::fill(d, d + cl_ * L, T(0));
         std::fill(d + cr_ * L, d + wrow_ * L, T(0));
       }
@@ -125,7 +123,9 @@ class DepthwiseNchwcPlan final : public ConvPlan<T> {
 
 bool depthwise_nchwc_rule(const Conv2dParams& p) {
   if (!(p.C == p.groups && p.K == p.groups)) return false;
-  return p.stride_w > 1 || p.out_w() <= 28;
+  // Wider outputs keep direct_plane: at stride 2 its band measured as fast or faster
+  // (MobileNet's 112x112 stride-2 layers; README.md "How auto chooses").
+  return p.out_w() <= 28;
 }
 
 template <class T>

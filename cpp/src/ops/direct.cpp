@@ -13,7 +13,9 @@
 // rows -> direct_tile (KB = 4, 8 on AVX-512: few input channels, depth multipliers). A direct_plane kernel that reads the input in place (its
 // slot's `in_place`, the AVX-512 one) gets no band when stride_w == 1: it masks the
 // padding itself. Each output is computed whole by one task, in a fixed order, so results
-// are bitwise the same for any thread count, any band size, band or in place.
+// are bitwise the same for any thread count, any band size, band or in place. Depthwise
+// layers with outputs at most 28 wide get depthwise.cpp's plan instead (channels in
+// the lanes, the same bits).
 #include <algorithm>
 #include <atomic>
 #include <cstring>
