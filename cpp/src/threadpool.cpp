@@ -45,6 +45,8 @@ int initial_threads() {
 
 // Polls the interrupt handler (if any) at most every kPollInterval, on the calling thread.
 constexpr auto kPollInterval = std::chrono::milliseconds(20);
+// How long a worker that finished a job waits awake for the next one.
+constexpr auto kSpin = std::chrono::microseconds(200);
 std::atomic<InterruptHandler> g_handler{nullptr};
 
 // The calling thread's cap on the threads of its calls (set_thread_limit; 0: none).
@@ -96,7 +98,7 @@ class Pool {
       helpers_ = std::min(helpers, static_cast<int>(workers_.size()));
       open_ = true;
       running_ = 0;
-      ++generation_;
+      posted_.store(++generation_, std::memory_order_release);
     }
     cv_.notify_all();
     InterruptPoll poll;
@@ -129,6 +131,14 @@ class Pool {
   void worker(int index) {
     uint64_t seen = 0;
     for (;;) {
+      // Spin a moment for the next job before sleeping (yielding, so a loaded machine's
+      // other threads run): a call's next phase, or the next call of a loop, comes within
+      // microseconds, and a worker that sleeps is woken late once its CPU has halted — on
+      // a KVM guest 0.4-1.7 ms were measured, longer than many whole calls.
+      const auto until = std::chrono::steady_clock::now() + kSpin;
+      while (posted_.load(std::memory_order_acquire) == seen &&
+             std::chrono::steady_clock::now() < until)
+        std::this_thread::yield();
       {
         std::unique_lock<std::mutex> lk(m_);
         cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
@@ -155,6 +165,7 @@ class Pool {
   bool open_ = false;  // the current job still has unclaimed tasks: workers may join
   int running_ = 0;    // workers that joined the current job and are still in it
   uint64_t generation_ = 0;
+  std::atomic<uint64_t> posted_{0};  // generation_, read by spinning workers without m_
   bool stop_ = false;
 };
 
