@@ -273,5 +273,25 @@ struct Vec<double> {
   };
 };
 
+// The operations the ISA-generic kernel bodies (winograd_transform.hpp,
+// depthwise_nchwc.hpp) call, on whole ymm vectors of T; loads and stores of the first
+// `lanes` lanes go through a mask only when the vector is not whole.
+template <class Type>
+struct BodyOps {
+  using T = Type;
+  using W = Vec<Type>;
+  using V = typename W::V;
+  static constexpr int L = W::L;
+  static V zero() { return W::zero(); }
+  static V set1(T v) { return W::set1(v); }
+  static V mul(V a, V b) { return W::mul(a, b); }
+  static V fmadd(V a, V b, V c) { return W::fmadd(a, b, c); }
+  static V add(V a, V b) { return W::add(a, b); }
+  static V load(const T* p) { return W::load(p); }
+  static V load(const T* p, int64_t lanes) { return W::load(p, W::mask(lanes), lanes == L); }
+  static void store(T* p, V v, int64_t lanes) { W::store(p, v, W::mask(lanes), lanes == L); }
+  using Epilogue = typename W::Epilogue;
+};
+
 }  // namespace
 }  // namespace convcore::kernels::avx2

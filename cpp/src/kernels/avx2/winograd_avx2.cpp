@@ -7,25 +7,7 @@
 #include "kernels/winograd_transform.hpp"
 
 namespace convcore::kernels::avx2 {
-namespace {
 
-template <class Type>
-struct Ops {
-  using T = Type;
-  using W = Vec<Type>;
-  using V = typename W::V;
-  static constexpr int L = W::L;
-  static V set1(T v) { return W::set1(v); }
-  static V mul(V a, V b) { return W::mul(a, b); }
-  static V fmadd(V a, V b, V c) { return W::fmadd(a, b, c); }
-  static V add(V a, V b) { return W::add(a, b); }
-  static V load(const T* p, int64_t lanes) { return W::load(p, W::mask(lanes), lanes == L); }
-  static void store(T* p, V v, int64_t lanes) { W::store(p, v, W::mask(lanes), lanes == L); }
-  using Epilogue = typename W::Epilogue;
-};
-
-}  // namespace
-
-CONVCORE_WINOGRAD_KERNELS(avx2, Ops)
+CONVCORE_WINOGRAD_KERNELS(avx2, BodyOps)
 
 }  // namespace convcore::kernels::avx2

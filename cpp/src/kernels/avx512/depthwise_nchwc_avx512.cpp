@@ -7,41 +7,14 @@
 #include "kernels/depthwise_nchwc.hpp"
 
 namespace convcore::kernels::avx512 {
-namespace {
-
-template <class Type>
-struct Ops {
-  using T = Type;
-  using W = Vec<Type, 512>;
-  using V = typename W::V;
-  static constexpr int L = W::L;
-  static V zero() { return W::zero(); }
-  static V load(const T* p) { return W::load(p); }
-  static V fmadd(V a, V b, V c) { return W::fmadd(a, b, c); }
-  static V add(V a, V b) { return W::add(a, b); }
-  // W's epilogue stores through a mask even for whole vectors: slow on Zen 4.
-  struct Epilogue {
-    typename W::Epilogue act;
-    bool none;
-    explicit Epilogue(const Activation& a) : act(a), none(a.kind == Activation::none) {}
-    void store(T* p, V v, int64_t lanes) const {
-      if (none)
-        W::store(p, v, typename W::M(-1));
-      else
-        act.store(p, v, lanes);
-    }
-  };
-};
-
-}  // namespace
 
 void depthwise_nchwc_f32_avx512(const DepthwiseArgs& a, const float* x, const float* w,
                                 const float* bias, float* y, const Activation& act) {
-  depthwise_nchwc_body<Ops<float>, 2, kDepthwisePixels>(a, x, w, bias, y, act);
+  depthwise_nchwc_body<BodyOps<float>, 2, kDepthwisePixels>(a, x, w, bias, y, act);
 }
 void depthwise_nchwc_f64_avx512(const DepthwiseArgs& a, const double* x, const double* w,
                                 const double* bias, double* y, const Activation& act) {
-  depthwise_nchwc_body<Ops<double>, 2, kDepthwisePixels>(a, x, w, bias, y, act);
+  depthwise_nchwc_body<BodyOps<double>, 2, kDepthwisePixels>(a, x, w, bias, y, act);
 }
 
 }  // namespace convcore::kernels::avx512

@@ -214,5 +214,43 @@ struct Vec<double, 256> {
   };
 };
 
+// The operations the ISA-generic kernel bodies (winograd_transform.hpp,
+// depthwise_nchwc.hpp) call, on whole zmm vectors of T; loads and stores of the first
+// `lanes` lanes go through a mask only when the vector is not whole.
+template <class Type>
+struct BodyOps {
+  using T = Type;
+  using W = Vec<Type, 512>;
+  using V = typename W::V;
+  static constexpr int L = W::L;
+  static V zero() { return W::zero(); }
+  static V set1(T v) { return W::set1(v); }
+  static V mul(V a, V b) { return W::mul(a, b); }
+  static V fmadd(V a, V b, V c) { return W::fmadd(a, b, c); }
+  static V add(V a, V b) { return W::add(a, b); }
+  static V load(const T* p) { return W::load(p); }
+  static V load(const T* p, int64_t lanes) {
+    return lanes == L ? W::load(p) : W::maskz_load(lanes16(lanes), p);
+  }
+  static void store(T* p, V v, int64_t lanes) {
+    if (lanes == L)
+      W::store(p, v, typename W::M(-1));
+    else
+      W::mask_store(p, lanes16(lanes), v);
+  }
+  // W's epilogue stores through a mask even for whole vectors: slow on Zen 4.
+  struct Epilogue {
+    typename W::Epilogue act;
+    bool none;
+    explicit Epilogue(const Activation& a) : act(a), none(a.kind == Activation::none) {}
+    void store(T* p, V v, int64_t lanes) const {
+      if (none)
+        BodyOps::store(p, v, lanes);
+      else
+        act.store(p, v, lanes);
+    }
+  };
+};
+
 }  // namespace
 }  // namespace convcore::kernels::avx512
