@@ -6,6 +6,8 @@ small here, and check every implementation's result, so that no suite rots unnot
 
 from __future__ import annotations
 
+import contextlib
+import time
 from typing import Callable, Iterable
 
 import numpy as np
@@ -52,3 +54,27 @@ def make_or_skip(maker, *args, **kwargs):
     except bench.Unavailable as e:
         pytest.skip(str(e))
 
+
+
+def interleaved_medians(fns: dict, rounds: int, reps: int = 5, clock=time.perf_counter,
+                        pause: float = 0.0, warm: bool = False, around=None) -> dict:
+    """Median seconds per call of each callable in ``fns``, keyed as ``fns``: every round
+    times each one ``reps`` calls in a row, the order rotating from round to round (so a
+    machine's drift and one implementation's after-effects fall on all alike); ``pause``
+    seconds of sleep before each sample (a peer's spinning workers settle), then with
+    ``warm`` one untimed call; ``around(key)``, if given, a context manager each sample runs
+    in (e.g. the implementation's thread count)."""
+    keys = list(fns)
+    times = {k: [] for k in keys}
+    for r in range(rounds):
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            with around(key) if around else contextlib.nullcontext():
+                if pause:
+                    time.sleep(pause)
+                if warm:
+                    fns[key]()
+                t0 = clock()
+                for _ in range(reps):
+                    fns[key]()
+                times[key].append((clock() - t0) / reps)
+    return {k: float(np.median(t)) for k, t in times.items()}

@@ -23,6 +23,8 @@ import numpy as np
 
 from convcore import _core, bench, testing
 
+import benchutil
+
 IMPLS = ["convcore-auto", "convcore-layer", "onnxruntime", "torch"]
 PEERS = ["onnxruntime", "torch"]
 
@@ -40,17 +42,7 @@ def run_shape(s: testing.ConvShape, rounds: int, clock, pause: bool) -> dict:
     t0 = time.perf_counter()
     fns["convcore-auto"]()
     reps = max(1, min(200, int(0.01 / max(time.perf_counter() - t0, 1e-6))))
-    keys = list(fns)
-    times = {k: [] for k in keys}
-    for r in range(rounds):
-        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
-            if pause:
-                time.sleep(0.02)  # the peers' spinning workers settle (thread_scaling.py)
-            t0 = clock()
-            for _ in range(reps):
-                fns[key]()
-            times[key].append((clock() - t0) / reps)
-    return {k: float(np.median(t)) for k, t in times.items()}
+    return benchutil.interleaved_medians(fns, rounds, reps, clock, 0.02 if pause else 0.0)
 
 
 def main() -> None:

@@ -28,6 +28,8 @@ import numpy as np
 
 from convcore import bench, testing
 
+import benchutil
+
 IMPLS = ["convcore-auto", "convcore-layer", "torch", "onnxruntime"]
 
 
@@ -44,19 +46,8 @@ def run_shape(s: testing.ConvShape, counts: tuple, rounds: int, warm: bool = Fal
                 except bench.Unavailable:
                     continue
                 fns[name, n]()
-    keys = list(fns)
-    times = {k: [] for k in keys}
-    for r in range(rounds):
-        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
-            with bench.pinned_threads(key[1]):
-                time.sleep(0.02)
-                if warm:
-                    fns[key]()
-                t0 = time.perf_counter()
-                for _ in range(5):
-                    fns[key]()
-                times[key].append((time.perf_counter() - t0) / 5)
-    return {k: float(np.median(t)) for k, t in times.items()}
+    return benchutil.interleaved_medians(fns, rounds, 5, time.perf_counter, 0.02, warm,
+                                         around=lambda key: bench.pinned_threads(key[1]))
 
 
 def main() -> None:

@@ -25,6 +25,8 @@ import numpy as np
 
 from convcore import bench, testing
 
+import benchutil
+
 IMPLS = ["convcore-direct", "convcore-im2col", "convcore-winograd", "convcore-winograd-layer",
          "convcore-auto", "convcore-layer", "torch", "onnxruntime"]
 PEERS = ("torch", "onnxruntime")
@@ -41,17 +43,7 @@ def run_shape(s: testing.ConvShape, threads: int, rounds: int) -> dict:
     for f in fns.values():
         f()
     clock = time.process_time if threads == 1 else time.perf_counter
-    times = {name: [] for name in fns}
-    names = list(fns)
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            if threads > 1:
-                time.sleep(0.02)
-            t0 = clock()
-            for _ in range(5):
-                fns[name]()
-            times[name].append((clock() - t0) / 5)
-    return {name: float(np.median(t)) for name, t in times.items()}
+    return benchutil.interleaved_medians(fns, rounds, 5, clock, 0.02 if threads > 1 else 0.0)
 
 
 def main() -> None:
