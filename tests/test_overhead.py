@@ -108,3 +108,60 @@ def test_inline_keeps_the_callers_thread_limit():
         assert _core.get_thread_limit() == 2
     finally:
         _core.set_thread_limit(old)
+
+
+# ----------------------------------------------------------------- conv2d's repeat-call path
+
+
+def _repeat(call, times=3):
+    return [call() for _ in range(times)]
+
+
+@pytest.mark.parametrize("batched", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_repeated_call_equals_the_first_bitwise(batched, dtype):
+    # The second and later calls of one geometry take the remembered path
+    # (functional._CALLS); the result must be the checked path's, bit for bit.
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 9, 7) if batched else (3, 9, 7)).astype(dtype)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    kw = dict(stride=2, padding=1, dilation=1, groups=1, padding_mode="reflect",
+              activation="relu")
+    first, *rest = _repeat(lambda: convcore.conv2d(x, w, b, **kw, algorithm="direct"))
+    check_conv2d(first if batched else first[None], x if batched else x[None], w, b, **kw)
+    for y in rest:
+        assert y.shape == first.shape and y.dtype == first.dtype
+        np.testing.assert_array_equal(y, first)
+    assert not np.shares_memory(rest[0], rest[1])  # a fresh output each call
+    # New contents, same geometry: the remembered path computes, not replays.
+    x2 = x * 2
+    y2 = convcore.conv2d(x2, w, b, **kw, algorithm="direct")
+    check_conv2d(y2 if batched else y2[None], x2 if batched else x2[None], w, b, **kw)
+
+
+def test_repeated_call_still_checks_what_the_key_cannot_see():
+    x = np.ones((1, 1, 4, 4), np.float32)
+    w = np.ones((1, 1, 3, 3), np.float32)
+    convcore.conv2d(x, w, None, 1, 0, 1, 1)
+    convcore.conv2d(x, w, None, 1, 0, 1, 1)  # remembered
+    # Values that hash like the remembered ones but are not plain ints.
+    with pytest.raises(TypeError, match="groups"):
+        convcore.conv2d(x, w, None, 1, 0, 1, True)
+    with pytest.raises(TypeError, match="stride"):
+        convcore.conv2d(x, w, None, 1.0, 0, 1, 1)
+    # Operands the core cannot take as they are: the checked path converts them.
+    xt = np.ones((1, 1, 8, 8), np.float32)[:, :, ::2, ::2]
+    np.testing.assert_array_equal(convcore.conv2d(xt, w), convcore.conv2d(x, w))
+    wf = np.asfortranarray(np.ones((1, 1, 3, 3), np.float32))
+    np.testing.assert_array_equal(convcore.conv2d(x, wf), convcore.conv2d(x, w))
+    # Another dtype, another key: the dtype mix is still an error.
+    with pytest.raises(TypeError, match="dtype"):
+        convcore.conv2d(x, w.astype(np.float64))
+    # out= always takes the checked path.
+    with pytest.raises(ValueError, match="shape"):
+        convcore.conv2d(x, w, out=np.empty((1, 1, 3, 3), np.float32))
+    # A geometry the core refused is never remembered: it raises every time.
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            convcore.conv2d(np.ones((1, 1, 2, 2), np.float32), w)

@@ -241,6 +241,35 @@ def _conv_output_shape(*geometry) -> Tuple[int, int, int, int]:
     return shape
 
 
+# conv2d calls whose geometry went through once, keyed by everything but the array
+# contents (shapes, dtypes, the plain int/str arguments), so a repeated small call skips
+# the Python checks above (issue: a 4x4 convolution's call cost what its work costs many
+# times over). Only exact ints, strs and None enter a key: True, 1.0 and np.int64(1)
+# hash like 1 but must still be checked (the first two raise TypeError).
+_CALLS: dict = {}
+_SCALARS = (int, str, type(None))
+# Outputs below the output cache's threshold (cpp/bindings/output_cache.hpp, kMinBytes)
+# come from NumPy's allocator there too; np.empty gets them without the core's call.
+_SMALL_OUTPUT = 256 << 10
+
+
+def _call_key(x: Any, w: Any, b: Any, *scalars: Any) -> Optional[tuple]:
+    if type(x) is not np.ndarray or type(w) is not np.ndarray or (
+            b is not None and type(b) is not np.ndarray) or scalars[-1] is not None:
+        return None  # array-likes, out=: the checked path
+    for v in scalars:
+        if type(v) not in _SCALARS:
+            return None
+    return (x.shape, x.dtype, w.shape, w.dtype, None if b is None else (b.shape, b.dtype),
+            scalars[:-1])
+
+
+def _plain(a: np.ndarray) -> bool:
+    """C-contiguous and aligned: passed to the core as it is."""
+    flags = a.flags
+    return flags.c_contiguous and flags.aligned
+
+
 def _conv_args(x: np.ndarray, w: np.ndarray, stride: Any, padding: Any, dilation: Any,
                groups: Any, padding_mode: Any):
     """conv2d's geometry arguments converted, shared with conv2d_backward: (input as
@@ -356,6 +385,17 @@ def conv2d(
     >>> float(convcore.conv2d(x, -w, activation="relu").max())
     0.0
     """
+    key = _call_key(input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                    activation, algorithm, out)
+    call = _CALLS.get(key) if key is not None else None
+    if call is not None and _plain(input) and _plain(weight) and (bias is None or _plain(bias)):
+        # A geometry checked before, on C-contiguous aligned operands: straight to the core.
+        shape, small, args = call
+        y = np.empty(shape, input.dtype) if small else _core.empty(shape, input.dtype)
+        _core.conv2d(input if input.ndim == 4 else input[None], weight, bias,
+                     y if input.ndim == 4 else y[None], *args)
+        return y
+
     x, w, b, dtype = _operands("conv2d", input, weight, bias)
     _layout_hint(x, w, groups)
     x4, batched, stride2, pads, dilation2, groups, padding_mode, shape4 = _conv_args(
@@ -378,6 +418,11 @@ def conv2d(
         y if batched else y[None], stride2, pads, dilation2, groups, padding_mode, act, a, bb,
         algorithm,
     )
+    if key is not None:  # the call went through: its geometry is valid
+        if len(_CALLS) >= _SHAPES_MAX:
+            _CALLS.clear()
+        _CALLS[key] = (shape, y.nbytes < _SMALL_OUTPUT,
+                       (stride2, pads, dilation2, groups, padding_mode, act, a, bb, algorithm))
     return y
 
 
