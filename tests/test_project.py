@@ -1,6 +1,7 @@
 """The project's own files: one version, the documentation covers every public name,
-nothing points outside the repository, outputs of the commands are ignored by git
-(issue 19 items 1, 5, 7; issue 13 item 5)."""
+nothing points outside the repository, every link, anchor and path the README and the
+docs name resolves, outputs of the commands are ignored by git (issue 19 items 1, 5, 7;
+issue 13 item 5)."""
 
 import re
 from pathlib import Path
@@ -49,6 +50,64 @@ def test_readme_points_only_inside_the_repository():
         if not target.startswith("http"):
             assert (ROOT / target).exists(), target
     assert "docs/" in readme
+
+
+def _code_spans(text):
+    """The inline code of a Markdown or reST text (fenced blocks left out)."""
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return set(re.findall(r"``([^`\n]+)``", text)) | set(
+        re.findall(r"(?<!`)`([^`\n]+)`(?!`)", text))
+
+
+def _resolves(path, roots=(ROOT,)):
+    """A named path exists below one of ``roots``; ``<isa>`` and the like are wildcards."""
+    pattern = re.sub(r"<[^>]+>", "*", path)
+    return any(list(root.glob(pattern)) or (root / pattern).exists() for root in roots)
+
+
+def _repository_paths(text):
+    """Code spans naming a file or folder of the repository from its top level."""
+    top = {p.name for p in ROOT.iterdir() if not p.name.startswith((".git", "build"))}
+    return {s for s in _code_spans(text)
+            if re.fullmatch(r"[\w.<>*/-]+", s) and s.split("/")[0] in top
+            and ("/" in s or (ROOT / s).is_file())}
+
+
+def test_readme_anchors_name_its_headings():
+    readme = (ROOT / "README.md").read_text()
+    # GitHub's slugs: lower case, punctuation dropped, spaces to hyphens.
+    slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+             for h in re.findall(r"^#+ (.*)$", readme, re.M)}
+    for anchor in re.findall(r"\]\(#([^)]+)\)", readme):
+        assert anchor in slugs, anchor
+
+
+def test_markdown_links_in_the_repository_resolve():
+    for md in [ROOT / "README.md", *DOCS.rglob("*.md"), *(ROOT / "cpp").rglob("*.md")]:
+        for target in re.findall(r"\]\(([^)#\s]+)", md.read_text()):
+            if not re.match(r"[a-z]+:", target):
+                assert (md.parent / target).exists(), (md.relative_to(ROOT), target)
+
+
+def test_every_path_the_documentation_names_exists():
+    pages = [ROOT / "README.md", *(p for p in DOCS.rglob("*.rst") if "_generated" not in p.parts)]
+    for page in pages:
+        for path in _repository_paths(page.read_text()):
+            assert _resolves(path), (page.relative_to(ROOT), path)
+
+
+def test_every_path_the_readme_map_names_exists():
+    readme = (ROOT / "README.md").read_text()
+    table = re.search(r"^## Map[^\n]*\n(.*?)(?=^## )", readme, re.M | re.S).group(1)
+    # The map also names files relative to the folder its row is about.
+    roots = [ROOT, ROOT / "cpp/include/convcore", ROOT / "cpp/src", ROOT / "cpp/src/ops",
+             *ROOT.glob("cpp/src/kernels/*/"), ROOT / "cpp/src/kernels", ROOT / "src/convcore",
+             ROOT / "src/convcore/data", ROOT / "tests"]
+    named = [s for s in _code_spans(table)
+             if re.fullmatch(r"[\w.<>*/-]+(/|\.(py|pyi|cpp|hpp|md|rst|toml|txt|in|sh|png|npy))", s)]
+    assert len(named) > 50
+    for path in named:
+        assert _resolves(path, roots), path
 
 
 def _documented_names():

@@ -17,8 +17,10 @@ def _info(args: argparse.Namespace) -> int:
     from convcore import machine
 
     # The machine after the build: its peaks take about a second to measure.
-    for key, value in {**convcore.info(), **machine.describe()}.items():
-        print(f"{key:>15}: {value}")
+    fields = {**convcore.info(), **machine.describe()}
+    width = max(map(len, fields))
+    for key, value in fields.items():
+        print(f"{key:>{width}}: {value}")
     return 0
 
 
@@ -73,7 +75,13 @@ def build_parser() -> Tuple[argparse.ArgumentParser, Any]:
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("info", help="version, instruction sets, threads, compiler; the CPU, "
-                                    "its measured ymm and zmm FMA peaks and its kind")
+                                    "its measured ymm and zmm FMA peaks and its kind",
+                       description="What this build and this machine are: the version, the "
+                                   "instruction set in use, those compiled and supported, "
+                                   "threads, the Winograd switch, the output cache, the "
+                                   "compiler and its flags; then the CPU (generation, family, "
+                                   "model), its measured ymm and zmm FMA peaks of one core "
+                                   "and its kind (full- or half-width AVX-512).")
     p.set_defaults(func=_info)
 
     from convcore import classify
