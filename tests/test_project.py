@@ -73,6 +73,13 @@ def _repository_paths(text):
             and ("/" in s or (ROOT / s).is_file())}
 
 
+def test_docs_point_only_inside_the_repository():
+    for page in [*DOCS.rglob("*.rst"), *DOCS.rglob("*.md")]:
+        text = page.read_text()
+        for outside in ("../shared", "DESIGN.md", "ANCHORS.md", "/tmp/"):
+            assert outside not in text, (page.relative_to(ROOT), outside)
+
+
 def test_the_two_commands_are_the_same_everywhere():
     """The README's two commands (install + demo, install the test extras + pytest) are
     the install page's, and CI runs the second as written."""
