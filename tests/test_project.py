@@ -73,6 +73,26 @@ def _repository_paths(text):
             and ("/" in s or (ROOT / s).is_file())}
 
 
+def test_docs_point_only_inside_the_repository():
+    for page in [*DOCS.rglob("*.rst"), *DOCS.rglob("*.md")]:
+        text = page.read_text()
+        for outside in ("../shared", "DESIGN.md", "ANCHORS.md", "/tmp/"):
+            assert outside not in text, (page.relative_to(ROOT), outside)
+
+
+def test_the_two_commands_are_the_same_everywhere():
+    """The README's two commands (install + demo, install the test extras + pytest) are
+    the install page's, and CI runs the second as written."""
+    readme = (ROOT / "README.md").read_text()
+    section = re.search(r"^## Two commands\n(.*?)(?=^## )", readme, re.M | re.S).group(1)
+    commands = re.findall(r"```sh\n(.*?)\n```", section, re.S)
+    assert commands == ['pip install ".[plot,learn]" && python -m convcore',
+                        'pip install ".[test]" && python -m pytest']
+    install = (DOCS / "install.rst").read_text()
+    assert all(f"   {c}\n" in install for c in commands)
+    assert f"\n{commands[1]}\n" in (ROOT / ".ci" / "run").read_text()
+
+
 def test_readme_anchors_name_its_headings():
     readme = (ROOT / "README.md").read_text()
     # GitHub's slugs: lower case, punctuation dropped, spaces to hyphens.
