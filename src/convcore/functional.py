@@ -413,17 +413,24 @@ def conv2d(
         y = _check_out(out, shape, dtype, {"input": input, "weight": weight, "bias": bias})
     if shape4[0] == 0:
         return y
-    _core.conv2d(
-        _contiguous(x4), _contiguous(w), None if b is None else _contiguous(b),
-        y if batched else y[None], stride2, pads, dilation2, groups, padding_mode, act, a, bb,
-        algorithm,
-    )
+    _conv2d_run(x4, w, b, y if batched else y[None], stride2, pads, dilation2, groups,
+                padding_mode, (act, a, bb), algorithm)
     if key is not None:  # the call went through: its geometry is valid
         if len(_CALLS) >= _SHAPES_MAX:
             _CALLS.clear()
         _CALLS[key] = (shape, y.nbytes < _SMALL_OUTPUT,
                        (stride2, pads, dilation2, groups, padding_mode, act, a, bb, algorithm))
     return y
+
+
+def _conv2d_run(x4: np.ndarray, w: np.ndarray, b: Optional[np.ndarray], y4: np.ndarray,
+                stride2: Tuple[int, int], pads: Tuple[int, int, int, int],
+                dilation2: Tuple[int, int], groups: int, padding_mode: str,
+                spec: Tuple[str, float, float], algorithm: str) -> None:
+    """conv2d into ``y4`` on converted arguments (the layers' training path, whose
+    geometry was converted once); the core validates shapes and values."""
+    _core.conv2d(_contiguous(x4), _contiguous(w), None if b is None else _contiguous(b), y4,
+                 stride2, pads, dilation2, groups, padding_mode, *spec, algorithm)
 
 
 # ----------------------------------------------------------------------------- linear
@@ -719,14 +726,15 @@ def _pool_params(kernel_size, stride, padding, dilation, ceil_mode):
     return kernel2, stride2, _pair(padding, "padding"), _pair(dilation, "dilation"), bool(ceil_mode)
 
 
-def _pool_args(func, input, kernel_size, stride, padding, dilation, ceil_mode):
+def _pool_input(func, input, kernel2, stride2, pad2, dilation2, ceil_mode):
+    """(the input as a contiguous (N, C, H, W) float array, the output shape, whether the
+    input had a batch dimension) for pooling parameters already converted
+    (``_pool_params``; the layers convert theirs once)."""
     x = _float_array(input, "input")
     x4, batched = _batched4(x, func)
-    kernel2, stride2, pad2, dilation2, ceil_mode = _pool_params(kernel_size, stride, padding,
-                                                                dilation, ceil_mode)
     shape = _core.pool2d_output_shape(x4.shape, kernel2, stride2, pad2, dilation2, ceil_mode,
                                       func.startswith("avg_pool2d"))
-    return _contiguous(x4), tuple(shape), batched, kernel2, stride2, pad2, dilation2
+    return _contiguous(x4), tuple(shape), batched
 
 
 def max_pool2d(
@@ -769,11 +777,15 @@ def max_pool2d(
     array([[[ 5.,  7.],
             [13., 15.]]])
     """
-    x4, shape, batched, k2, s2, p2, d2 = _pool_args("max_pool2d", input, kernel_size, stride,
-                                                    padding, dilation, ceil_mode)
+    return _max_pool2d(input, *_pool_params(kernel_size, stride, padding, dilation, ceil_mode))
+
+
+def _max_pool2d(input, k2, s2, p2, d2, ceil_mode):
+    """max_pool2d on converted parameters (``_pool_params``)."""
+    x4, shape, batched = _pool_input("max_pool2d", input, k2, s2, p2, d2, ceil_mode)
     y = _core.empty(shape, np.dtype(x4.dtype))
     if y.size:
-        _core.max_pool2d(x4, y, k2, s2, p2, d2, bool(ceil_mode))
+        _core.max_pool2d(x4, y, k2, s2, p2, d2, ceil_mode)
     return y if batched else y[0]
 
 
@@ -798,11 +810,16 @@ def avg_pool2d(
     """
     if not isinstance(count_include_pad, (bool, np.bool_)):
         raise TypeError(f"count_include_pad must be a bool, got {type(count_include_pad).__name__}")
-    x4, shape, batched, k2, s2, p2, _ = _pool_args("avg_pool2d", input, kernel_size, stride,
-                                                   padding, 1, ceil_mode)
+    k2, s2, p2, _, ceil_mode = _pool_params(kernel_size, stride, padding, 1, ceil_mode)
+    return _avg_pool2d(input, k2, s2, p2, ceil_mode, bool(count_include_pad))
+
+
+def _avg_pool2d(input, k2, s2, p2, ceil_mode, count_include_pad):
+    """avg_pool2d on converted parameters (``_pool_params``)."""
+    x4, shape, batched = _pool_input("avg_pool2d", input, k2, s2, p2, (1, 1), ceil_mode)
     y = _core.empty(shape, np.dtype(x4.dtype))
     if y.size:
-        _core.avg_pool2d(x4, y, k2, s2, p2, bool(ceil_mode), bool(count_include_pad))
+        _core.avg_pool2d(x4, y, k2, s2, p2, ceil_mode, count_include_pad)
     return y if batched else y[0]
 
 
@@ -949,17 +966,26 @@ def conv2d_backward(
     dtype = _same_dtype("conv2d_backward", grad_output=g, input=x, weight=w)
     mask = _output_mask(output_mask)
     gi, gw, gb = _grads(mask, (x.shape, w.shape, (w.shape[0],)), dtype)
-    if shape4[0] == 0:
+    _conv2d_backward_run(g if batched else g[None], x4, w,
+                         gi if gi is None or batched else gi[None], gw, gb, stride2, pads,
+                         dilation2, groups, padding_mode)
+    return gi, gw, gb
+
+
+def _conv2d_backward_run(g4: np.ndarray, x4: np.ndarray, w: np.ndarray,
+                         gi4: Optional[np.ndarray], gw: Optional[np.ndarray],
+                         gb: Optional[np.ndarray], stride2: Tuple[int, int],
+                         pads: Tuple[int, int, int, int], dilation2: Tuple[int, int],
+                         groups: int, padding_mode: str) -> None:
+    """conv2d_backward into the given gradients (None: not wanted) on converted
+    arguments, shared with the layers' training path; an empty batch gives zero sums."""
+    if x4.shape[0] == 0:
         for a in (gw, gb):
             if a is not None:
                 a.fill(0)
-        return gi, gw, gb
-    _core.conv2d_backward(
-        _contiguous(g if batched else g[None]), _contiguous(x4), _contiguous(w),
-        gi if gi is None or batched else gi[None],
-        gw, gb, stride2, pads, dilation2, groups, padding_mode,
-    )
-    return gi, gw, gb
+        return
+    _core.conv2d_backward(_contiguous(g4), _contiguous(x4), _contiguous(w), gi4, gw, gb,
+                          stride2, pads, dilation2, groups, padding_mode)
 
 
 def conv2d_backward_workspace_bytes(
@@ -1073,14 +1099,19 @@ def max_pool2d_backward(
 ) -> np.ndarray:
     """``grad_input`` of ``max_pool2d(input, ...)``: each output's gradient goes to its
     window's maximum; a tie to the first maximum in row-major window order (as PyTorch)."""
-    x4, shape, batched, k2, s2, p2, d2 = _pool_args("max_pool2d_backward", input, kernel_size,
-                                                    stride, padding, dilation, ceil_mode)
+    return _max_pool2d_backward(grad_output, input, *_pool_params(kernel_size, stride, padding,
+                                                                  dilation, ceil_mode))
+
+
+def _max_pool2d_backward(grad_output, input, k2, s2, p2, d2, ceil_mode):
+    """max_pool2d_backward on converted parameters (``_pool_params``)."""
+    x4, shape, batched = _pool_input("max_pool2d_backward", input, k2, s2, p2, d2, ceil_mode)
     g = _grad_output(grad_output, shape if batched else shape[1:], "max_pool2d_backward",
                      input=np.shape(input))
     _same_dtype("max_pool2d_backward", grad_output=g, input=x4)
     gi = _core.empty(x4.shape, np.dtype(x4.dtype))
     _core.max_pool2d_backward(_contiguous(g if batched else g[None]), x4, gi, k2, s2, p2, d2,
-                              bool(ceil_mode))
+                              ceil_mode)
     return gi if batched else gi[0]
 
 
@@ -1097,14 +1128,21 @@ def avg_pool2d_backward(
     window's divisor, added to the window's taps inside the input."""
     if not isinstance(count_include_pad, (bool, np.bool_)):
         raise TypeError(f"count_include_pad must be a bool, got {type(count_include_pad).__name__}")
-    x4, shape, batched, k2, s2, p2, _ = _pool_args("avg_pool2d_backward", input, kernel_size,
-                                                   stride, padding, 1, ceil_mode)
+    k2, s2, p2, _, ceil_mode = _pool_params(kernel_size, stride, padding, 1, ceil_mode)
+    return _avg_pool2d_backward(grad_output, input, k2, s2, p2, ceil_mode,
+                                bool(count_include_pad))
+
+
+def _avg_pool2d_backward(grad_output, input, k2, s2, p2, ceil_mode, count_include_pad):
+    """avg_pool2d_backward on converted parameters (``_pool_params``)."""
+    x4, shape, batched = _pool_input("avg_pool2d_backward", input, k2, s2, p2, (1, 1),
+                                     ceil_mode)
     g = _grad_output(grad_output, shape if batched else shape[1:], "avg_pool2d_backward",
                      input=np.shape(input))
     _same_dtype("avg_pool2d_backward", grad_output=g, input=x4)
     gi = _core.empty(x4.shape, np.dtype(x4.dtype))
     _core.avg_pool2d_backward(_contiguous(g if batched else g[None]), gi, k2, s2, p2,
-                              bool(ceil_mode), bool(count_include_pad))
+                              ceil_mode, count_include_pad)
     return gi if batched else gi[0]
 
 
@@ -1115,9 +1153,15 @@ def activation_backward(activation: Any, grad_output: Any, input: Any) -> np.nda
     act, a, b = activation_spec(activation)
     x = _float_array(input, "input")
     g = _grad_output(grad_output, x.shape, "activation_backward", input=x.shape)
-    dtype = _same_dtype("activation_backward", grad_output=g, input=x)
-    gi = _core.empty(x.shape, np.dtype(dtype))
-    _core.activation_backward(_contiguous(g), _contiguous(x), gi, act, a, b)
+    _same_dtype("activation_backward", grad_output=g, input=x)
+    return _activation_backward((act, a, b), g, x)
+
+
+def _activation_backward(spec: Tuple[str, float, float], g: np.ndarray,
+                         x: np.ndarray) -> np.ndarray:
+    """activation_backward for an ``activation_spec`` and arrays of one shape and dtype."""
+    gi = _core.empty(x.shape, x.dtype)
+    _core.activation_backward(_contiguous(g), _contiguous(x), gi, *spec)
     return gi
 
 

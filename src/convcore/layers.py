@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 Shape = Tuple[int, ...]
+_NO_ACTIVATION = ("none", 1.0, 0.0)  # activation_spec(None)
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -704,9 +705,10 @@ class _Weighted(Module):
         return F._activate(z, *self._spec), z
 
     def _activation_backward(self, grad: np.ndarray, z: np.ndarray) -> np.ndarray:
+        # grad has z's shape and dtype (checked against the output's by _grad_output)
         if self._spec[0] == "none":
             return grad
-        return F.activation_backward(self.activation, grad, z)
+        return F._activation_backward(self._spec, grad, z)
 
     def _output_mask(self, input_grad: bool) -> Tuple[bool, bool, bool]:
         return (bool(input_grad), True, self._bias is not None)
@@ -969,9 +971,7 @@ class Conv2d(_Weighted):
             raise ValueError(f"Conv2d: input {np.shape(x)} has {c} channels, expected {self.in_channels}")
         k, ho, wo = self._out_chw((c, h, w))
         if self.training:
-            y, z = self._train_forward(lambda act: F.conv2d(
-                x4, self._weight, self._bias, self.stride, self.padding, self.dilation,
-                self.groups, padding_mode=self.padding_mode, activation=act))
+            y, z = self._train_forward(lambda act: self._train_conv(x4, (n, k, ho, wo), act))
             self._save(x4, z, batched)
         else:
             y = _core.empty((n, k, ho, wo), np.dtype(self.dtype))
@@ -979,18 +979,29 @@ class Conv2d(_Weighted):
                 self._op((c, h, w)).run(F._contiguous(x4), y)
         return y if batched else y[0]
 
-    # training
+    # training: the functional calls on the geometry converted at construction (the
+    # argument conversion cost more than a small layer's arithmetic)
+    def _train_conv(self, x4: np.ndarray, shape4: Shape, activation: Any) -> np.ndarray:
+        y = _core.empty(shape4, self.dtype)
+        if shape4[0]:
+            spec = _NO_ACTIVATION if activation is None else self._spec
+            F._conv2d_run(x4, self._weight, self._bias, y, self.stride, self._pads,
+                          self.dilation, self.groups, self.padding_mode, spec, "auto")
+        return y
+
     def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
         x4, z, batched = self._take_saved()
         g = self._grad_output(grad_output, z.shape if batched else z.shape[1:], self.dtype)
         g4 = self._activation_backward(g if batched else g[None], z)
-        gx, gw, gb = F.conv2d_backward(g4, x4, self._weight, self.stride, self.padding,
-                                       self.dilation, self.groups,
-                                       padding_mode=self.padding_mode,
-                                       output_mask=self._output_mask(input_grad))
+        w = self._weight
+        want_x, _, want_b = self._output_mask(input_grad)
+        gx = _core.empty(x4.shape, self.dtype) if want_x else None
+        gw = _core.empty(w.shape, self.dtype)
+        gb = _core.empty((w.shape[0],), self.dtype) if want_b else None
+        F._conv2d_backward_run(g4, x4, w, gx, gw, gb, self.stride, self._pads, self.dilation,
+                               self.groups, self.padding_mode)
         self._accumulate_weights(gw, gb)
         return gx if gx is None or batched else gx[0]
-
 
     def _out_chw(self, chw: Shape) -> Shape:
         c, h, w = chw
@@ -1225,11 +1236,11 @@ class MaxPool2d(_Pool2d):
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
     def _pool(self, x: Any) -> np.ndarray:
-        return F.max_pool2d(x, self._k, self._s, self._p, self._d, self.ceil_mode)
+        return F._max_pool2d(x, self._k, self._s, self._p, self._d, self.ceil_mode)
 
     def _pool_backward(self, grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return F.max_pool2d_backward(grad_output, x, self._k, self._s, self._p, self._d,
-                                     self.ceil_mode)
+        return F._max_pool2d_backward(grad_output, x, self._k, self._s, self._p, self._d,
+                                      self.ceil_mode)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -1248,11 +1259,11 @@ class AvgPool2d(_Pool2d):
         self.count_include_pad = _bool(count_include_pad, "count_include_pad")
 
     def _pool(self, x: Any) -> np.ndarray:
-        return F.avg_pool2d(x, self._k, self._s, self._p, self.ceil_mode, self.count_include_pad)
+        return F._avg_pool2d(x, self._k, self._s, self._p, self.ceil_mode, self.count_include_pad)
 
     def _pool_backward(self, grad_output: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return F.avg_pool2d_backward(grad_output, x, self._k, self._s, self._p, self.ceil_mode,
-                                     self.count_include_pad)
+        return F._avg_pool2d_backward(grad_output, x, self._k, self._s, self._p, self.ceil_mode,
+                                      self.count_include_pad)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -2013,10 +2024,16 @@ def _naming_layer(index: int, layer: Module) -> Iterator[None]:
     try:
         yield
     except (ValueError, TypeError) as e:
-        if type(e) not in (ValueError, TypeError):
-            raise
-        text = repr(layer) if not isinstance(layer, Sequential) else "Sequential"
-        raise type(e)(f"Sequential layer ({index}) {text}: {e}") from e
+        _rename_error(index, layer, e)
+
+
+def _rename_error(index: int, layer: Module, e: Exception) -> None:
+    """Raise ``e`` again, a plain ValueError or TypeError with layer ``index``'s index and
+    repr in front (``_naming_layer``'s message, for a loop that catches it itself)."""
+    if type(e) not in (ValueError, TypeError):
+        raise e
+    text = repr(layer) if not isinstance(layer, Sequential) else "Sequential"
+    raise type(e)(f"Sequential layer ({index}) {text}: {e}") from e
 
 
 class Sequential(Module):
@@ -2108,14 +2125,21 @@ class Sequential(Module):
         return nd is not None and ndim == nd
 
     def forward(self, x: Any) -> np.ndarray:
-        # A list or other array-like takes the dtype of the first parameter (nested too).
-        dtype = next((p.dtype for _, p in self.named_parameters()), np.dtype(np.float64))
-        arr = x if isinstance(x, np.ndarray) else F._float_array(x, "input", dtype)
+        if isinstance(x, np.ndarray):
+            arr = x
+        else:  # a list or other array-like takes the first parameter's dtype (nested too)
+            dtype = next((p.dtype for _, p in self.named_parameters()), np.dtype(np.float64))
+            arr = F._float_array(x, "input", dtype)
         single = self._unbatched(arr.ndim)
         y = arr[None] if single else arr
-        for i, layer in enumerate(self._layers):
-            with _naming_layer(i, layer):
+        # One try around the loop, not a context manager per layer (a few microseconds
+        # each, every call): an error still names its layer.
+        i = 0
+        try:
+            for i, layer in enumerate(self._layers):
                 y = layer(y)
+        except (ValueError, TypeError) as e:
+            _rename_error(i, self._layers[i], e)
         self._save(single)
         return y[0] if single else y
 
