@@ -608,6 +608,18 @@ void Col2imDataPlan<T>::run(const ConvTensors<T>& t) const {
   }
 }
 
+// Whether conv2d_backward runs its two passes (grad_input, grad_weight) side by side, one
+// thread each, instead of one after the other, each split over the pool: on two threads
+// (the two passes cost about the same, and one synchronisation replaces the several of
+// each pass's steps: padding, GEMM, partial sums, fold), or when a pass is too small to
+// give every thread more than an inline call's work (the classify CNN's 8x8 layers).
+bool split_passes(const Conv2dParams& p) {
+  const int threads = pool_threads();
+  if (threads < 2) return false;
+  const int64_t pass_macs = p.N * p.K * p.out_h() * p.out_w() * (p.C / p.groups) * p.R * p.S;
+  return threads == 2 || macs_work(pass_macs) < kInlineWork * threads;
+}
+
 // backward_weights: dw (and db when asked) by the GEMM (im2col) or by rows (direct).
 template <class T>
 class WeightsPlan final : public ConvPlan<T> {
@@ -671,7 +683,7 @@ void backward(const Conv2dParams& p, const T* g, const T* x, const T* w, T* gi, 
   Conv2dParams q = inner_params(p);
   q.algorithm = Algorithm::automatic;
   const bool padded = p.padding_mode != PaddingMode::zeros;
-  if (gw != nullptr || gb != nullptr) {
+  auto weights_pass = [&] {
     ConvTensors<T> t;
     t.N = p.N, t.dy = g, t.dw = gw, t.db = gb;
     Buffer<T> xp;
@@ -684,8 +696,8 @@ void backward(const Conv2dParams& p, const T* g, const T* x, const T* w, T* gi, 
       make_plan<T>(q, Pass::backward_weights, kernels<T>(), nullptr, nullptr, true)->run(t);
     else
       channel_sums(g, p.N, p.K, p.out_h() * p.out_w(), gb);
-  }
-  if (gi != nullptr) {
+  };
+  auto data_pass = [&] {
     ConvTensors<T> t;
     t.N = p.N, t.dy = g;
     Buffer<T> gp;
@@ -694,7 +706,23 @@ void backward(const Conv2dParams& p, const T* g, const T* x, const T* w, T* gi, 
     t.dx = padded ? gp.get() : gi;
     make_plan<T>(q, Pass::backward_data, kernels<T>(), w, nullptr, true)->run(t);
     if (padded) fold_padding(p, gp.get(), gi);
+  };
+  const bool weights = gw != nullptr || gb != nullptr;
+  if (weights && gi != nullptr && !inline_scope && split_passes(p)) {
+    // The two passes side by side, each on one thread (inline inside its task): they
+    // read the same arrays and write different ones, and each computes what it computes
+    // alone, so the bits do not change.
+    parallel_for(2, [&](int64_t task) {
+      InlineScope one_thread;
+      if (task == 0)
+        weights_pass();
+      else
+        data_pass();
+    });
+    return;
   }
+  if (weights) weights_pass();
+  if (gi != nullptr) data_pass();
 }
 
 }  // namespace
