@@ -168,6 +168,17 @@ struct WinogradInputArgs {
 template <class T>
 using WinogradInputFn = void (*)(const WinogradInputArgs& a, const T* band, T* v);
 
+// The gather of the input band (the layout above) from one row of each of `channels`
+// channels: for c < channels, j < n, q < m,
+//   band[c*band_stride + q*phase_stride + j] = x[c*x_stride + j*m + q]
+// (every read inside the row: the driver writes the padding's elements itself).
+struct WinogradPackArgs {
+  int64_t m, n, channels;
+  int64_t x_stride, band_stride, phase_stride;
+};
+template <class T>
+using WinogradPackFn = void (*)(const WinogradPackArgs& a, const T* x, T* band);
+
 // The output transform of n tiles of one output channel: from mm[pos*m_stride + j] (the
 // element-wise products summed over the channels, position pos = xi*alpha + nu),
 //   out[i*row_stride + q*phase_stride + j] = act(bias + (AT M_j AT^T)[i][q])
@@ -222,6 +233,7 @@ struct Kernel {
   X(max_pool_row, MaxPoolRowFn<T>)                                                       \
   X(avg_pool_row, AvgPoolRowFn<T>)                                                       \
   X(tap_dots, TapDotsFn<T>)           /* mr gradient rows x nr taps a block */           \
+  X(winograd_pack, WinogradPackFn<T>)                                                    \
   X(winograd_input, WinogradInputFn<T>)   /* nr = tiles per vector */                    \
   X(winograd_output, WinogradOutputFn<T>)                                                \
   X(winograd_weights, WinogradWeightsFn<T>)

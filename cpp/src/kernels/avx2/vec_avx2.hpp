@@ -290,6 +290,19 @@ struct BodyOps {
   static V load(const T* p) { return W::load(p); }
   static V load(const T* p, int64_t lanes) { return W::load(p, W::mask(lanes), lanes == L); }
   static void store(T* p, V v, int64_t lanes) { W::store(p, v, W::mask(lanes), lanes == L); }
+  // The even and the odd elements of the 2L-element sequence a, b (winograd_pack): within
+  // each 128-bit half, then the halves' 64-bit pieces in order.
+  static void unzip(V a, V b, V& even, V& odd) {
+    if constexpr (L == 8) {
+      even = _mm256_castpd_ps(_mm256_permute4x64_pd(
+          _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+      odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
+          _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+    } else {
+      even = _mm256_permute4x64_pd(_mm256_shuffle_pd(a, b, 0x0), 0xD8);
+      odd = _mm256_permute4x64_pd(_mm256_shuffle_pd(a, b, 0xF), 0xD8);
+    }
+  }
   using Epilogue = typename W::Epilogue;
 };
 

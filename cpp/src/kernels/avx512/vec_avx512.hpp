@@ -238,6 +238,18 @@ struct BodyOps {
     else
       W::mask_store(p, lanes16(lanes), v);
   }
+  // The even and the odd elements of the 2L-element sequence a, b (winograd_pack).
+  static void unzip(V a, V b, V& even, V& odd) {
+    if constexpr (L == 16) {
+      const __m512i e = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+      even = _mm512_permutex2var_ps(a, e, b);
+      odd = _mm512_permutex2var_ps(a, _mm512_add_epi32(e, _mm512_set1_epi32(1)), b);
+    } else {
+      const __m512i e = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+      even = _mm512_permutex2var_pd(a, e, b);
+      odd = _mm512_permutex2var_pd(a, _mm512_add_epi64(e, _mm512_set1_epi64(1)), b);
+    }
+  }
   // W's epilogue stores through a mask even for whole vectors: slow on Zen 4.
   struct Epilogue {
     typename W::Epilogue act;
