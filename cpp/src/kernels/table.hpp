@@ -193,6 +193,16 @@ template <class T>
 using WinogradOutputFn = void (*)(const WinogradOutputArgs& a, const T* mm, const T* bias, T* out,
                                   const Activation& act);
 
+// The output rows from the output transform's phases (its layout above): for i < rows,
+// k < cols (cols <= n*m),
+//   y[i*y_stride + k] = out[i*row_stride + (k % m)*phase_stride + k / m].
+struct WinogradUnpackArgs {
+  int64_t m, n, rows, cols;
+  int64_t row_stride, phase_stride, y_stride;
+};
+template <class T>
+using WinogradUnpackFn = void (*)(const WinogradUnpackArgs& a, const T* out, T* y);
+
 // The weight transform of n filters of the same shape position: filter j's tap (r, s) at
 // g[(r*3 + s)*g_stride + j] (tap-major, so that the filters are the vector lanes),
 //   u[pos*u_stride + j] = (G g_j G^T)[xi][nu],  pos = xi*alpha + nu,  j < n,
@@ -236,6 +246,7 @@ struct Kernel {
   X(winograd_pack, WinogradPackFn<T>)                                                    \
   X(winograd_input, WinogradInputFn<T>)   /* nr = tiles per vector */                    \
   X(winograd_output, WinogradOutputFn<T>)                                                \
+  X(winograd_unpack, WinogradUnpackFn<T>)                                                \
   X(winograd_weights, WinogradWeightsFn<T>)
 
 // One ISA's kernels for one dtype.

@@ -183,6 +183,42 @@ void winograd_pack_body(const WinogradPackArgs& a, const typename O::T* x, typen
   }
 }
 
+// The output rows from the phases (WinogradUnpackFn's contract), pack's inverse: per row,
+// the m phase vectors of L tiles interleaved by one (m = 2) or two (m = 4) rounds of zips
+// into m vectors of whole m-element groups, stored up to `cols`.
+template <class O, int M>
+void winograd_unpack_body(const WinogradUnpackArgs& a, const typename O::T* out,
+                          typename O::T* y) {
+  using V = typename O::V;
+  constexpr int L = O::L;
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const typename O::T* src = out + i * a.row_stride;
+    typename O::T* dst = y + i * a.y_stride;
+    for (int64_t j = 0; j < a.n; j += L) {
+      const int64_t lanes = std::min<int64_t>(L, a.n - j);
+      V ph[M], r[M];
+      wg_for<M>([&](auto q_c) CONVCORE_WG_LAMBDA {
+        constexpr int q = decltype(q_c)::value;
+        ph[q] = O::load(src + q * a.phase_stride + j, lanes);
+      });
+      if constexpr (M == 2) {
+        O::zip(ph[0], ph[1], r[0], r[1]);
+      } else {
+        V e0, e1, o0, o1;
+        O::zip(ph[0], ph[2], e0, e1);
+        O::zip(ph[1], ph[3], o0, o1);
+        O::zip(e0, o0, r[0], r[1]);
+        O::zip(e1, o1, r[2], r[3]);
+      }
+      wg_for<M>([&](auto v_c) CONVCORE_WG_LAMBDA {
+        constexpr int v = decltype(v_c)::value;
+        const int64_t rest = a.cols - j * M - v * L;
+        if (rest > 0) O::store(dst + j * M + v * L, r[v], std::min<int64_t>(rest, L));
+      });
+    }
+  }
+}
+
 // v = BT d BT^T for O::L tiles at a time (WinogradInputFn's contract). Per output row xi:
 // the band's rows combined column by column (t), then t's columns combined.
 template <class O, int M>
@@ -255,6 +291,13 @@ void winograd_pack_any(const WinogradPackArgs& a, const typename O::T* x, typena
     winograd_pack_body<O, 2>(a, x, band);
 }
 template <class O>
+void winograd_unpack_any(const WinogradUnpackArgs& a, const typename O::T* out, typename O::T* y) {
+  if (a.m == 4)
+    winograd_unpack_body<O, 4>(a, out, y);
+  else
+    winograd_unpack_body<O, 2>(a, out, y);
+}
+template <class O>
 void winograd_input_any(const WinogradInputArgs& a, const typename O::T* band, typename O::T* v) {
   if (a.m == 4)
     winograd_input_body<O, 4>(a, band, v);
@@ -277,7 +320,7 @@ void winograd_output_any(const WinogradOutputArgs& a, const typename O::T* mm,
 
 }  // namespace convcore::kernels
 
-// The eight named slot functions of one ISA (`isa`: the suffix, `Ops`: that ISA's vector
+// The ten named slot functions of one ISA (`isa`: the suffix, `Ops`: that ISA's vector
 // operations template), each one call of the bodies above; used inside the ISA's namespace.
 #define CONVCORE_WINOGRAD_KERNELS(isa, Ops)                                                   \
   void winograd_pack_f32_##isa(const WinogradPackArgs& a, const float* x, float* band) {      \
@@ -285,6 +328,12 @@ void winograd_output_any(const WinogradOutputArgs& a, const typename O::T* mm,
   }                                                                                           \
   void winograd_pack_f64_##isa(const WinogradPackArgs& a, const double* x, double* band) {    \
     winograd_pack_any<Ops<double>>(a, x, band);                                               \
+  }                                                                                           \
+  void winograd_unpack_f32_##isa(const WinogradUnpackArgs& a, const float* out, float* y) {   \
+    winograd_unpack_any<Ops<float>>(a, out, y);                                               \
+  }                                                                                           \
+  void winograd_unpack_f64_##isa(const WinogradUnpackArgs& a, const double* out, double* y) { \
+    winograd_unpack_any<Ops<double>>(a, out, y);                                              \
   }                                                                                           \
   void winograd_input_f32_##isa(const WinogradInputArgs& a, const float* band, float* v) {    \
     winograd_input_any<Ops<float>>(a, band, v);                                               \

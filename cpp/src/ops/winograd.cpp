@@ -16,7 +16,7 @@
 //      transformed weights G g G^T (the winograd_weights kernel), packed into the GEMM
 //      kernel's A panels once per plan (a Conv2dOp: once; the one-call conv2d: per call);
 //   3. output transform: act(bias + AT M AT^T) per output channel into a phase buffer,
-//      copied into the output rows (edge tiles clipped).
+//      copied into the output rows by the winograd_unpack kernel (edge tiles clipped).
 // Tasks: (image, group, block, row block of the output channels; each row block repeats
 // the block's input transform), the block size and the row blocks chosen by a cost model
 // of the busiest thread (busiest_thread: GEMM vectors, transform vectors, the claim
@@ -259,24 +259,6 @@ void pack_band(const Conv2dParams& p, const WinogradTiling& w, kernels::Winograd
   }
 }
 
-// Output rows [oh0, oh0 + nrows) of one channel (yk: its row oh0) from the output
-// transform's phase buffer: output column (tj0 + j)*M + q = out[i*row + q*phase + j],
-// columns past Wo dropped.
-template <int M, class T>
-void unpack_rows(const WinogradTiling& w, const T* out, int64_t nrows, int64_t tj0, int64_t n,
-                 int64_t Wo, T* yk) {
-  const int64_t full = std::clamp<int64_t>(Wo / M - tj0, 0, n);  // whole tiles
-  for (int64_t i = 0; i < nrows; ++i) {
-    const T* o = out + i * w.row;
-    T* yr = yk + i * Wo + tj0 * M;
-    for (int64_t j = 0; j < full; ++j)
-      for (int q = 0; q < M; ++q) yr[j * M + q] = o[q * w.phase + j];
-    for (int64_t j = full; j < n; ++j)
-      for (int64_t q = 0; q < std::min<int64_t>(M, Wo - (tj0 + j) * M); ++q)
-        yr[j * M + q] = o[q * w.phase + j];
-  }
-}
-
 // U = G g G^T of every filter (the table's winograd_weights kernel), packed for the GEMM:
 // group g, position pos, then the MR-row A panels of that position's Kg x Cg matrix (rows
 // past Kg zero). One task per panel of MR output channels: the panel's filters copied
@@ -320,6 +302,7 @@ class WinogradPlan final : public ConvPlan<T> {
         input_(r.kernels.winograd_input.fn),
         lanes_(std::max(1, r.kernels.winograd_input.nr)),
         output_(r.kernels.winograd_output.fn),
+        unpack_(r.kernels.winograd_unpack.fn),
         bias_(r.bias, p_.K, r.one_shot) {
     if (r.weight == nullptr) return;
     const int m = tile_size(p_), a2 = (m + 2) * (m + 2);
@@ -385,15 +368,14 @@ class WinogradPlan final : public ConvPlan<T> {
         const int64_t ti = tt / w.tw, tj0 = tt % w.tw, len = std::min(w.tw - tj0, t0 + nb - tt);
         const kernels::WinogradOutputArgs a{w.m, len, w.mpos, w.row, w.phase};
         const int64_t oh0 = ti * w.m, nrows = std::min<int64_t>(w.m, Ho - oh0);
+        // The output columns from tj0*m, those past Wo dropped.
+        const kernels::WinogradUnpackArgs u{w.m, len, nrows, std::min(len * w.m, Wo - tj0 * w.m),
+                                            w.row, w.phase, Wo};
         for (int64_t kk = 0; kk < rows; ++kk) {
           const int64_t k = g * Kg + m0 + kk;
           output_(a, mm + kk * w.ld + (tt - t0), bias != nullptr ? bias + k : nullptr, out,
                   p.activation);
-          T* yk = t.y + ((n * p.K + k) * Ho + oh0) * Wo;
-          if (w.m == 4)
-            unpack_rows<4>(w, out, nrows, tj0, len, Wo, yk);
-          else
-            unpack_rows<2>(w, out, nrows, tj0, len, Wo, yk);
+          unpack_(u, out, t.y + ((n * p.K + k) * Ho + oh0) * Wo + tj0 * w.m);
         }
         tt += len;
       }
@@ -416,6 +398,7 @@ class WinogradPlan final : public ConvPlan<T> {
   kernels::WinogradInputFn<T> input_;
   int64_t lanes_;  // tiles per vector of the transforms
   kernels::WinogradOutputFn<T> output_;
+  kernels::WinogradUnpackFn<T> unpack_;
   Buffer<T> owned_;    // the transformed weights of a lasting plan (Conv2dOp)
   const T* u_ = nullptr;  // those, or a one-shot plan's in thread_plan_scratch
   int64_t per_pos_ = 0;  // elements of one position's panels
