@@ -86,6 +86,17 @@ def test_rows_of_tiles_around_the_vector_and_panel_widths(rng, isa, tiles_wide):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("padding", [3, 5, (1, 6)])
+@pytest.mark.parametrize("width", [1, 7, 62, 67, 134])
+def test_band_edges(rng, isa, dtype, padding, width):
+    # The input's gather and the output's scatter (winograd_pack / winograd_unpack):
+    # padding wider than a tile (several edge elements, rows of only padding), rows of 1 to
+    # more than two vectors of tiles of either dtype, widths that end inside a tile.
+    x = randn(rng, (1, 4, 5, width), dtype)
+    run(x, randn(rng, (2, 4, 3, 3), dtype), randn(rng, (2,), dtype), padding=padding)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("padding_mode", ["zeros", "reflect", "replicate", "circular"])
 @pytest.mark.parametrize("padding", [0, 1, 2, (2, 0), "same", "valid"])
 def test_padding(rng, isa, dtype, padding_mode, padding):

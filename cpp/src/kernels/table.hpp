@@ -168,6 +168,17 @@ struct WinogradInputArgs {
 template <class T>
 using WinogradInputFn = void (*)(const WinogradInputArgs& a, const T* band, T* v);
 
+// The gather of the input band (the layout above) from one row of each of `channels`
+// channels: for c < channels, j < n, q < m,
+//   band[c*band_stride + q*phase_stride + j] = x[c*x_stride + j*m + q]
+// (every read inside the row: the driver writes the padding's elements itself).
+struct WinogradPackArgs {
+  int64_t m, n, channels;
+  int64_t x_stride, band_stride, phase_stride;
+};
+template <class T>
+using WinogradPackFn = void (*)(const WinogradPackArgs& a, const T* x, T* band);
+
 // The output transform of n tiles of one output channel: from mm[pos*m_stride + j] (the
 // element-wise products summed over the channels, position pos = xi*alpha + nu),
 //   out[i*row_stride + q*phase_stride + j] = act(bias + (AT M_j AT^T)[i][q])
@@ -181,6 +192,16 @@ struct WinogradOutputArgs {
 template <class T>
 using WinogradOutputFn = void (*)(const WinogradOutputArgs& a, const T* mm, const T* bias, T* out,
                                   const Activation& act);
+
+// The output rows from the output transform's phases (its layout above): for i < rows,
+// k < cols (cols <= n*m),
+//   y[i*y_stride + k] = out[i*row_stride + (k % m)*phase_stride + k / m].
+struct WinogradUnpackArgs {
+  int64_t m, n, rows, cols;
+  int64_t row_stride, phase_stride, y_stride;
+};
+template <class T>
+using WinogradUnpackFn = void (*)(const WinogradUnpackArgs& a, const T* out, T* y);
 
 // The weight transform of n filters of the same shape position: filter j's tap (r, s) at
 // g[(r*3 + s)*g_stride + j] (tap-major, so that the filters are the vector lanes),
@@ -222,8 +243,10 @@ struct Kernel {
   X(max_pool_row, MaxPoolRowFn<T>)                                                       \
   X(avg_pool_row, AvgPoolRowFn<T>)                                                       \
   X(tap_dots, TapDotsFn<T>)           /* mr gradient rows x nr taps a block */           \
+  X(winograd_pack, WinogradPackFn<T>)                                                    \
   X(winograd_input, WinogradInputFn<T>)   /* nr = tiles per vector */                    \
   X(winograd_output, WinogradOutputFn<T>)                                                \
+  X(winograd_unpack, WinogradUnpackFn<T>)                                                \
   X(winograd_weights, WinogradWeightsFn<T>)
 
 // One ISA's kernels for one dtype.

@@ -142,6 +142,83 @@ void winograd_weights_body(const WinogradWeightsArgs& a, const typename O::T* g,
   }
 }
 
+// The band's phases from rows of the image (WinogradPackFn's contract): per channel, the
+// row's m*n elements as m-element groups, L groups a step, split into their m phases by
+// one (m = 2) or two (m = 4) rounds of even/odd unzips of vector pairs.
+template <class O, int M>
+void winograd_pack_body(const WinogradPackArgs& a, const typename O::T* x, typename O::T* band) {
+  using V = typename O::V;
+  constexpr int L = O::L;
+  const int64_t total = a.n * M;
+  for (int64_t c = 0; c < a.channels; ++c) {
+    const typename O::T* src = x + c * a.x_stride;
+    typename O::T* dst = band + c * a.band_stride;
+    for (int64_t j = 0; j < a.n; j += L) {
+      const int64_t lanes = std::min<int64_t>(L, a.n - j);
+      V in[M];
+      wg_for<M>([&](auto i_c) CONVCORE_WG_LAMBDA {
+        constexpr int i = decltype(i_c)::value;
+        const int64_t rest = total - j * M - i * L;
+        in[i] = rest >= L ? O::load(src + j * M + i * L, L)
+                          : rest > 0 ? O::load(src + j * M + i * L, rest) : O::zero();
+      });
+      V even, odd;
+      O::unzip(in[0], in[1], even, odd);
+      if constexpr (M == 2) {
+        O::store(dst + j, even, lanes);
+        O::store(dst + a.phase_stride + j, odd, lanes);
+      } else {
+        // even: elements 0, 2 (mod 4) of the first 2L groups' halves; odd: 1, 3.
+        V even2, odd2;
+        O::unzip(in[2], in[3], even2, odd2);
+        V p0, p1, p2, p3;
+        O::unzip(even, even2, p0, p2);
+        O::unzip(odd, odd2, p1, p3);
+        O::store(dst + j, p0, lanes);
+        O::store(dst + a.phase_stride + j, p1, lanes);
+        O::store(dst + 2 * a.phase_stride + j, p2, lanes);
+        O::store(dst + 3 * a.phase_stride + j, p3, lanes);
+      }
+    }
+  }
+}
+
+// The output rows from the phases (WinogradUnpackFn's contract), pack's inverse: per row,
+// the m phase vectors of L tiles interleaved by one (m = 2) or two (m = 4) rounds of zips
+// into m vectors of whole m-element groups, stored up to `cols`.
+template <class O, int M>
+void winograd_unpack_body(const WinogradUnpackArgs& a, const typename O::T* out,
+                          typename O::T* y) {
+  using V = typename O::V;
+  constexpr int L = O::L;
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const typename O::T* src = out + i * a.row_stride;
+    typename O::T* dst = y + i * a.y_stride;
+    for (int64_t j = 0; j < a.n; j += L) {
+      const int64_t lanes = std::min<int64_t>(L, a.n - j);
+      V ph[M], r[M];
+      wg_for<M>([&](auto q_c) CONVCORE_WG_LAMBDA {
+        constexpr int q = decltype(q_c)::value;
+        ph[q] = O::load(src + q * a.phase_stride + j, lanes);
+      });
+      if constexpr (M == 2) {
+        O::zip(ph[0], ph[1], r[0], r[1]);
+      } else {
+        V e0, e1, o0, o1;
+        O::zip(ph[0], ph[2], e0, e1);
+        O::zip(ph[1], ph[3], o0, o1);
+        O::zip(e0, o0, r[0], r[1]);
+        O::zip(e1, o1, r[2], r[3]);
+      }
+      wg_for<M>([&](auto v_c) CONVCORE_WG_LAMBDA {
+        constexpr int v = decltype(v_c)::value;
+        const int64_t rest = a.cols - j * M - v * L;
+        if (rest > 0) O::store(dst + j * M + v * L, r[v], std::min<int64_t>(rest, L));
+      });
+    }
+  }
+}
+
 // v = BT d BT^T for O::L tiles at a time (WinogradInputFn's contract). Per output row xi:
 // the band's rows combined column by column (t), then t's columns combined.
 template <class O, int M>
@@ -207,6 +284,20 @@ void winograd_weights_any(const WinogradWeightsArgs& a, const typename O::T* g, 
     winograd_weights_body<O, 2>(a, g, u);
 }
 template <class O>
+void winograd_pack_any(const WinogradPackArgs& a, const typename O::T* x, typename O::T* band) {
+  if (a.m == 4)
+    winograd_pack_body<O, 4>(a, x, band);
+  else
+    winograd_pack_body<O, 2>(a, x, band);
+}
+template <class O>
+void winograd_unpack_any(const WinogradUnpackArgs& a, const typename O::T* out, typename O::T* y) {
+  if (a.m == 4)
+    winograd_unpack_body<O, 4>(a, out, y);
+  else
+    winograd_unpack_body<O, 2>(a, out, y);
+}
+template <class O>
 void winograd_input_any(const WinogradInputArgs& a, const typename O::T* band, typename O::T* v) {
   if (a.m == 4)
     winograd_input_body<O, 4>(a, band, v);
@@ -229,9 +320,21 @@ void winograd_output_any(const WinogradOutputArgs& a, const typename O::T* mm,
 
 }  // namespace convcore::kernels
 
-// The six named slot functions of one ISA (`isa`: the suffix, `Ops`: that ISA's vector
+// The ten named slot functions of one ISA (`isa`: the suffix, `Ops`: that ISA's vector
 // operations template), each one call of the bodies above; used inside the ISA's namespace.
 #define CONVCORE_WINOGRAD_KERNELS(isa, Ops)                                                   \
+  void winograd_pack_f32_##isa(const WinogradPackArgs& a, const float* x, float* band) {      \
+    winograd_pack_any<Ops<float>>(a, x, band);                                                \
+  }                                                                                           \
+  void winograd_pack_f64_##isa(const WinogradPackArgs& a, const double* x, double* band) {    \
+    winograd_pack_any<Ops<double>>(a, x, band);                                               \
+  }                                                                                           \
+  void winograd_unpack_f32_##isa(const WinogradUnpackArgs& a, const float* out, float* y) {   \
+    winograd_unpack_any<Ops<float>>(a, out, y);                                               \
+  }                                                                                           \
+  void winograd_unpack_f64_##isa(const WinogradUnpackArgs& a, const double* out, double* y) { \
+    winograd_unpack_any<Ops<double>>(a, out, y);                                              \
+  }                                                                                           \
   void winograd_input_f32_##isa(const WinogradInputArgs& a, const float* band, float* v) {    \
     winograd_input_any<Ops<float>>(a, band, v);                                               \
   }                                                                                           \

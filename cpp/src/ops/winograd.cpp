@@ -10,12 +10,13 @@
 // about kWinogradBlockBytes). For one block:
 //   1. input transform: for each tile row piece, the band of alpha = m + 2 input rows of
 //      every channel of the group, packed in phases (column m*j + q at phase q, element j;
-//      zero outside the image), then V[pos][c][t] = (BT d BT^T)[pos] by the kernel;
+//      zero outside the image; the winograd_pack kernel), then V[pos][c][t] =
+//      (BT d BT^T)[pos] by the winograd_input kernel;
 //   2. alpha^2 GEMMs M[pos] (Kg x nt) = U[pos] (Kg x Cg) * V[pos] (Cg x nt), U the
 //      transformed weights G g G^T (the winograd_weights kernel), packed into the GEMM
 //      kernel's A panels once per plan (a Conv2dOp: once; the one-call conv2d: per call);
 //   3. output transform: act(bias + AT M AT^T) per output channel into a phase buffer,
-//      copied into the output rows (edge tiles clipped).
+//      copied into the output rows by the winograd_unpack kernel (edge tiles clipped).
 // Tasks: (image, group, block, row block of the output channels; each row block repeats
 // the block's input transform), the block size and the row blocks chosen by a cost model
 // of the busiest thread (busiest_thread: GEMM vectors, transform vectors, the claim
@@ -217,59 +218,44 @@ WinogradTiling tiling(const Conv2dParams& p, int64_t MR, int64_t NR, int64_t lan
 
 // Band of tile row ti, tile columns [tj0, tj0 + n), every channel of the group (xg): channel
 // c, row r, phase q, element j (j <= n) = input (ti*m - pad_top + r, (tj0 + j)*m + q -
-// pad_left), zero outside the image. M = m, a constant so that the copy of the elements
-// whose m phases are all inside the row (all but the edges) is one unrolled loop.
+// pad_left), zero outside the image. The elements whose m phases are all inside the row
+// (all but the edges) by the table's pack kernel, all channels of a row in one call; the
+// edges and the rows outside the image here.
 template <int M, class T>
-void pack_band(const Conv2dParams& p, const WinogradTiling& w, const T* xg, int64_t ti,
-               int64_t tj0, int64_t n, T* band) {
+void pack_band(const Conv2dParams& p, const WinogradTiling& w, kernels::WinogradPackFn<T> pack,
+               const T* xg, int64_t ti, int64_t tj0, int64_t n, T* band) {
   const int64_t Cg = p.C / p.groups, plane = p.H * p.W;
   const int64_t iw0 = tj0 * M - p.pad_left;  // column of phase 0, element 0
   // Elements [lo, hi) have all M phases inside the row: iw0 + j*M >= 0, iw0 + j*M + M <= W.
   const int64_t lo = std::min<int64_t>(n + 1, ceil_div(std::max<int64_t>(-iw0, 0), M));
   const int64_t hi = std::clamp<int64_t>(
       iw0 + M > p.W ? 0 : (p.W - iw0 - M) / M + 1, lo, n + 1);
-  for (int64_t c = 0; c < Cg; ++c) {
-    for (int r = 0; r < w.alpha; ++r) {
-      T* row = band + c * w.chan + r * w.row;
-      const int64_t ih = ti * M - p.pad_top + r;
-      if (ih < 0 || ih >= p.H) {
+  for (int r = 0; r < w.alpha; ++r) {
+    const int64_t ih = ti * M - p.pad_top + r;
+    if (ih < 0 || ih >= p.H) {
+      for (int64_t c = 0; c < Cg; ++c) {
+        T* row = band + c * w.chan + r * w.row;
         for (int q = 0; q < M; ++q) std::fill(row + q * w.phase, row + q * w.phase + n + 1, T(0));
-        continue;
       }
-      const T* src = xg + c * plane + ih * p.W;
-      T* ph[M];
-      for (int q = 0; q < M; ++q) ph[q] = row + q * w.phase;
+      continue;
+    }
+    const T* src = xg + ih * p.W;
+    if (hi > lo)
+      pack(kernels::WinogradPackArgs{M, hi - lo, Cg, plane, w.chan, w.phase}, src + iw0 + lo * M,
+           band + r * w.row + lo);
+    if (lo == 0 && hi == n + 1) continue;
+    for (int64_t c = 0; c < Cg; ++c) {
+      const T* s = src + c * plane;
+      T* row = band + c * w.chan + r * w.row;
       const auto edge = [&](int64_t j) {
         for (int q = 0; q < M; ++q) {
           const int64_t iw = iw0 + j * M + q;
-          ph[q][j] = iw >= 0 && iw < p.W ? src[iw] : T(0);
+          row[q * w.phase + j] = iw >= 0 && iw < p.W ? s[iw] : T(0);
         }
       };
       for (int64_t j = 0; j < lo; ++j) edge(j);
-      for (int64_t j = lo; j < hi; ++j) {
-        const T* s = src + iw0 + j * M;
-        for (int q = 0; q < M; ++q) ph[q][j] = s[q];
-      }
       for (int64_t j = hi; j <= n; ++j) edge(j);
     }
-  }
-}
-
-// Output rows [oh0, oh0 + nrows) of one channel (yk: its row oh0) from the output
-// transform's phase buffer: output column (tj0 + j)*M + q = out[i*row + q*phase + j],
-// columns past Wo dropped.
-template <int M, class T>
-void unpack_rows(const WinogradTiling& w, const T* out, int64_t nrows, int64_t tj0, int64_t n,
-                 int64_t Wo, T* yk) {
-  const int64_t full = std::clamp<int64_t>(Wo / M - tj0, 0, n);  // whole tiles
-  for (int64_t i = 0; i < nrows; ++i) {
-    const T* o = out + i * w.row;
-    T* yr = yk + i * Wo + tj0 * M;
-    for (int64_t j = 0; j < full; ++j)
-      for (int q = 0; q < M; ++q) yr[j * M + q] = o[q * w.phase + j];
-    for (int64_t j = full; j < n; ++j)
-      for (int64_t q = 0; q < std::min<int64_t>(M, Wo - (tj0 + j) * M); ++q)
-        yr[j * M + q] = o[q * w.phase + j];
   }
 }
 
@@ -312,9 +298,11 @@ class WinogradPlan final : public ConvPlan<T> {
   explicit WinogradPlan(const PlanRequest<T>& r)
       : p_(r.problem),
         gk_(gemm_kernel(r.kernels)),
+        pack_(r.kernels.winograd_pack.fn),
         input_(r.kernels.winograd_input.fn),
         lanes_(std::max(1, r.kernels.winograd_input.nr)),
         output_(r.kernels.winograd_output.fn),
+        unpack_(r.kernels.winograd_unpack.fn),
         bias_(r.bias, p_.K, r.one_shot) {
     if (r.weight == nullptr) return;
     const int m = tile_size(p_), a2 = (m + 2) * (m + 2);
@@ -355,9 +343,9 @@ class WinogradPlan final : public ConvPlan<T> {
       for (int64_t tt = t0; tt < t0 + nb;) {
         const int64_t ti = tt / w.tw, tj0 = tt % w.tw, len = std::min(w.tw - tj0, t0 + nb - tt);
         if (w.m == 4)
-          pack_band<4>(p, w, xg, ti, tj0, len, band);
+          pack_band<4>(p, w, pack_, xg, ti, tj0, len, band);
         else
-          pack_band<2>(p, w, xg, ti, tj0, len, band);
+          pack_band<2>(p, w, pack_, xg, ti, tj0, len, band);
         const kernels::WinogradInputArgs a{w.m, len, w.row, w.phase, w.vpos};
         for (int64_t c = 0; c < Cg; ++c) input_(a, band + c * w.chan, v + c * w.ld + (tt - t0));
         tt += len;
@@ -380,15 +368,14 @@ class WinogradPlan final : public ConvPlan<T> {
         const int64_t ti = tt / w.tw, tj0 = tt % w.tw, len = std::min(w.tw - tj0, t0 + nb - tt);
         const kernels::WinogradOutputArgs a{w.m, len, w.mpos, w.row, w.phase};
         const int64_t oh0 = ti * w.m, nrows = std::min<int64_t>(w.m, Ho - oh0);
+        // The output columns from tj0*m, those past Wo dropped.
+        const kernels::WinogradUnpackArgs u{w.m, len, nrows, std::min(len * w.m, Wo - tj0 * w.m),
+                                            w.row, w.phase, Wo};
         for (int64_t kk = 0; kk < rows; ++kk) {
           const int64_t k = g * Kg + m0 + kk;
           output_(a, mm + kk * w.ld + (tt - t0), bias != nullptr ? bias + k : nullptr, out,
                   p.activation);
-          T* yk = t.y + ((n * p.K + k) * Ho + oh0) * Wo;
-          if (w.m == 4)
-            unpack_rows<4>(w, out, nrows, tj0, len, Wo, yk);
-          else
-            unpack_rows<2>(w, out, nrows, tj0, len, Wo, yk);
+          unpack_(u, out, t.y + ((n * p.K + k) * Ho + oh0) * Wo + tj0 * w.m);
         }
         tt += len;
       }
@@ -407,9 +394,11 @@ class WinogradPlan final : public ConvPlan<T> {
  private:
   Conv2dParams p_;
   GemmKernel<T> gk_;
+  kernels::WinogradPackFn<T> pack_;
   kernels::WinogradInputFn<T> input_;
   int64_t lanes_;  // tiles per vector of the transforms
   kernels::WinogradOutputFn<T> output_;
+  kernels::WinogradUnpackFn<T> unpack_;
   Buffer<T> owned_;    // the transformed weights of a lasting plan (Conv2dOp)
   const T* u_ = nullptr;  // those, or a one-shot plan's in thread_plan_scratch
   int64_t per_pos_ = 0;  // elements of one position's panels

@@ -48,6 +48,10 @@ void tap_dots_f32_avx2(const float* g, int64_t g_ld, int64_t kn, const float* x,
 void tap_dots_f64_avx2(const double* g, int64_t g_ld, int64_t kn, const double* x,
                        const int64_t* off, int64_t taps, int64_t n, double* out, int64_t out_ld);
 // Winograd F(4x4 / 2x2, 3x3) transforms (winograd_avx2.cpp; winograd_transform.hpp).
+void winograd_pack_f32_avx2(const WinogradPackArgs& a, const float* x, float* band);
+void winograd_pack_f64_avx2(const WinogradPackArgs& a, const double* x, double* band);
+void winograd_unpack_f32_avx2(const WinogradUnpackArgs& a, const float* out, float* y);
+void winograd_unpack_f64_avx2(const WinogradUnpackArgs& a, const double* out, double* y);
 void winograd_input_f32_avx2(const WinogradInputArgs& a, const float* band, float* v);
 void winograd_input_f64_avx2(const WinogradInputArgs& a, const double* band, double* v);
 void winograd_output_f32_avx2(const WinogradOutputArgs& a, const float* mm, const float* bias,

@@ -38,6 +38,10 @@ constexpr IsaTables make_tables() {
   t.f64.avg_pool_row = {"avg_pool_row_f64_avx2", "avx2", &avg_pool_row_f64_avx2};
   t.f32.tap_dots = {"tap_dots_f32_avx2", "avx2", &tap_dots_f32_avx2, 2, 3};
   t.f64.tap_dots = {"tap_dots_f64_avx2", "avx2", &tap_dots_f64_avx2, 2, 3};
+  t.f32.winograd_pack = {"winograd_pack_f32_avx2", "avx2", &winograd_pack_f32_avx2, 0, 8};
+  t.f64.winograd_pack = {"winograd_pack_f64_avx2", "avx2", &winograd_pack_f64_avx2, 0, 4};
+  t.f32.winograd_unpack = {"winograd_unpack_f32_avx2", "avx2", &winograd_unpack_f32_avx2, 0, 8};
+  t.f64.winograd_unpack = {"winograd_unpack_f64_avx2", "avx2", &winograd_unpack_f64_avx2, 0, 4};
   t.f32.winograd_input = {"winograd_input_f32_avx2", "avx2", &winograd_input_f32_avx2, 0, 8};
   t.f64.winograd_input = {"winograd_input_f64_avx2", "avx2", &winograd_input_f64_avx2, 0, 4};
   t.f32.winograd_output = {"winograd_output_f32_avx2", "avx2", &winograd_output_f32_avx2, 0,

@@ -290,6 +290,32 @@ struct BodyOps {
   static V load(const T* p) { return W::load(p); }
   static V load(const T* p, int64_t lanes) { return W::load(p, W::mask(lanes), lanes == L); }
   static void store(T* p, V v, int64_t lanes) { W::store(p, v, W::mask(lanes), lanes == L); }
+  // a and b interleaved (a0 b0 a1 b1 ...): the first L elements in lo, the rest in hi
+  // (winograd_unpack; unzip's inverse): within each 128-bit half, then the halves.
+  static void zip(V a, V b, V& lo, V& hi) {
+    if constexpr (L == 8) {
+      const __m256 u0 = _mm256_unpacklo_ps(a, b), u1 = _mm256_unpackhi_ps(a, b);
+      lo = _mm256_permute2f128_ps(u0, u1, 0x20);
+      hi = _mm256_permute2f128_ps(u0, u1, 0x31);
+    } else {
+      const __m256d u0 = _mm256_unpacklo_pd(a, b), u1 = _mm256_unpackhi_pd(a, b);
+      lo = _mm256_permute2f128_pd(u0, u1, 0x20);
+      hi = _mm256_permute2f128_pd(u0, u1, 0x31);
+    }
+  }
+  // The even and the odd elements of the 2L-element sequence a, b (winograd_pack): within
+  // each 128-bit half, then the halves' 64-bit pieces in order.
+  static void unzip(V a, V b, V& even, V& odd) {
+    if constexpr (L == 8) {
+      even = _mm256_castpd_ps(_mm256_permute4x64_pd(
+          _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+      odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
+          _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+    } else {
+      even = _mm256_permute4x64_pd(_mm256_shuffle_pd(a, b, 0x0), 0xD8);
+      odd = _mm256_permute4x64_pd(_mm256_shuffle_pd(a, b, 0xF), 0xD8);
+    }
+  }
   using Epilogue = typename W::Epilogue;
 };
 

@@ -35,6 +35,10 @@ constexpr IsaTables make_tables() {
                            kGemmNrF64, kDepthwisePixels};
   t.f32.tap_dots = {"tap_dots_f32_avx512", "avx512", &tap_dots_f32_avx512, 4, 6};
   t.f64.tap_dots = {"tap_dots_f64_avx512", "avx512", &tap_dots_f64_avx512, 4, 6};
+  t.f32.winograd_pack = {"winograd_pack_f32_avx512", "avx512", &winograd_pack_f32_avx512, 0, 16};
+  t.f64.winograd_pack = {"winograd_pack_f64_avx512", "avx512", &winograd_pack_f64_avx512, 0, 8};
+  t.f32.winograd_unpack = {"winograd_unpack_f32_avx512", "avx512", &winograd_unpack_f32_avx512, 0, 16};
+  t.f64.winograd_unpack = {"winograd_unpack_f64_avx512", "avx512", &winograd_unpack_f64_avx512, 0, 8};
   t.f32.winograd_input = {"winograd_input_f32_avx512", "avx512", &winograd_input_f32_avx512, 0, 16};
   t.f64.winograd_input = {"winograd_input_f64_avx512", "avx512", &winograd_input_f64_avx512, 0, 8};
   t.f32.winograd_output = {"winograd_output_f32_avx512", "avx512", &winograd_output_f32_avx512, 0,

@@ -238,6 +238,31 @@ struct BodyOps {
     else
       W::mask_store(p, lanes16(lanes), v);
   }
+  // a and b interleaved (a0 b0 a1 b1 ...): the first L elements in lo, the rest in hi
+  // (winograd_unpack; unzip's inverse).
+  static void zip(V a, V b, V& lo, V& hi) {
+    if constexpr (L == 16) {
+      const __m512i l = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      lo = _mm512_permutex2var_ps(a, l, b);
+      hi = _mm512_permutex2var_ps(a, _mm512_add_epi32(l, _mm512_set1_epi32(8)), b);
+    } else {
+      const __m512i l = _mm512_setr_epi64(0, 8, 1, 9, 2, 10, 3, 11);
+      lo = _mm512_permutex2var_pd(a, l, b);
+      hi = _mm512_permutex2var_pd(a, _mm512_add_epi64(l, _mm512_set1_epi64(4)), b);
+    }
+  }
+  // The even and the odd elements of the 2L-element sequence a, b (winograd_pack).
+  static void unzip(V a, V b, V& even, V& odd) {
+    if constexpr (L == 16) {
+      const __m512i e = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+      even = _mm512_permutex2var_ps(a, e, b);
+      odd = _mm512_permutex2var_ps(a, _mm512_add_epi32(e, _mm512_set1_epi32(1)), b);
+    } else {
+      const __m512i e = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+      even = _mm512_permutex2var_pd(a, e, b);
+      odd = _mm512_permutex2var_pd(a, _mm512_add_epi64(e, _mm512_set1_epi64(1)), b);
+    }
+  }
   // W's epilogue stores through a mask even for whole vectors: slow on Zen 4.
   struct Epilogue {
     typename W::Epilogue act;

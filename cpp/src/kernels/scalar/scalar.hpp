@@ -56,6 +56,10 @@ void tap_dots_f64_scalar(const double* g, int64_t g_ld, int64_t kn, const double
 float peak_fma_12x8_scalar(int64_t steps, float m, float c);
 
 // Winograd F(4x4 / 2x2, 3x3) transforms (winograd_scalar.cpp; winograd_transform.hpp).
+void winograd_pack_f32_scalar(const WinogradPackArgs& a, const float* x, float* band);
+void winograd_pack_f64_scalar(const WinogradPackArgs& a, const double* x, double* band);
+void winograd_unpack_f32_scalar(const WinogradUnpackArgs& a, const float* out, float* y);
+void winograd_unpack_f64_scalar(const WinogradUnpackArgs& a, const double* out, double* y);
 void winograd_input_f32_scalar(const WinogradInputArgs& a, const float* band, float* v);
 void winograd_input_f64_scalar(const WinogradInputArgs& a, const double* band, double* v);
 void winograd_output_f32_scalar(const WinogradOutputArgs& a, const float* mm, const float* bias,

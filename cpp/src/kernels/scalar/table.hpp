@@ -46,6 +46,10 @@ constexpr IsaTables make_tables() {
   t.f64.avg_pool_row = {"avg_pool_row_f64_scalar", "scalar", &avg_pool_row_f64_scalar};
   t.f32.tap_dots = {"tap_dots_f32_scalar", "scalar", &tap_dots_f32_scalar, 4, 1};
   t.f64.tap_dots = {"tap_dots_f64_scalar", "scalar", &tap_dots_f64_scalar, 4, 1};
+  t.f32.winograd_pack = {"winograd_pack_f32_scalar", "scalar", &winograd_pack_f32_scalar, 0, 1};
+  t.f64.winograd_pack = {"winograd_pack_f64_scalar", "scalar", &winograd_pack_f64_scalar, 0, 1};
+  t.f32.winograd_unpack = {"winograd_unpack_f32_scalar", "scalar", &winograd_unpack_f32_scalar, 0, 1};
+  t.f64.winograd_unpack = {"winograd_unpack_f64_scalar", "scalar", &winograd_unpack_f64_scalar, 0, 1};
   t.f32.winograd_input = {"winograd_input_f32_scalar", "scalar", &winograd_input_f32_scalar, 0, 1};
   t.f64.winograd_input = {"winograd_input_f64_scalar", "scalar", &winograd_input_f64_scalar, 0, 1};
   t.f32.winograd_output = {"winograd_output_f32_scalar", "scalar", &winograd_output_f32_scalar, 0,

@@ -21,6 +21,15 @@ struct Ops {
   static V add(V a, V b) { return a + b; }
   static V load(const T* p, int64_t) { return *p; }
   static void store(T* p, V v, int64_t) { *p = v; }
+  static V zero() { return T(0); }
+  static void zip(V a, V b, V& lo, V& hi) {
+    lo = a;
+    hi = b;
+  }
+  static void unzip(V a, V b, V& even, V& odd) {
+    even = a;
+    odd = b;
+  }
   struct Epilogue {
     const Activation& act;
     explicit Epilogue(const Activation& a) : act(a) {}
