@@ -114,6 +114,40 @@ def test_groups_stems_and_chunks(rng, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "case",
+    [
+        # (C, H, W, K, R, S, stride, dilation, groups): unpadded with stride_w > 1, where
+        # the kernel reads the NCHW planes in place (pixels stride_w apart, no band)
+        (3, 31, 71, 40, 11, 11, 4, 1, 1),      # AlexNet-like: the stride-4, 11-tap variant
+        (3, 19, 4 * 14 + 10, 33, 11, 11, 4, 1, 1),  # 14 and 15 pixels a row
+        (2, 12, 4 * 27 + 7, 16, 3, 7, (2, 4), 1, 1),  # stride 4, 7 taps: the run-time stride
+        (5, 9, 41, 17, 3, 3, 2, 1, 1),         # 3x3 stride 2, 20 pixels a row
+        (4, 11, 44, 31, 3, 3, 3, (2, 1), 1),   # stride 3, dilated rows
+        (6, 13, 37, 64, 3, 2, (1, 2), (1, 3), 2),  # groups, dilated columns
+        (7, 8, 29, 18, 1, 1, 2, 1, 1),         # 1x1 stride 2: a subsampled pointwise layer
+        (2, 6, 2 * 28 + 1, 5, 3, 3, 2, 1, 1),  # 5 output channels: a one-vector block
+    ],
+    ids=str,
+)
+def test_strided_in_place(rng, dtype, case):
+    c, h, w, k, r, s, stride, dilation, groups = case
+    check(rng, dtype, 1, c, h, w, k, r, s, stride=stride, dilation=dilation, groups=groups)
+    # the same order of accumulation as the width-vectorised kernel (c, then tap): the
+    # same bits as the nchw layout's band path
+    x = rng.standard_normal((2, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((k, c // groups, r, s)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    kw = dict(stride=stride, dilation=dilation, groups=groups, algorithm="direct")
+    y = convcore.conv2d(x, wt, b, **kw)
+    _core.set_direct_layout("nchw")
+    try:
+        assert np.array_equal(y, convcore.conv2d(x, wt, b, **kw))
+    finally:
+        _core.set_direct_layout("nchwc")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_special_values(dtype):
     # NaN and infinities propagate as the reference says (a whole-vector store must not
     # leave a neighbour's stale value behind)

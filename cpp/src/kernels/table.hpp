@@ -76,6 +76,10 @@ struct DirectTileArgs {
   int64_t in_h = 0, in_w = 0, row0 = 0, row_step = 0;
   const int64_t* tap_row = nullptr;
   const int64_t* tap_col = nullptr;
+  // direct_nchwc only: output column j reads x[... + tap[t] + j*col_step]. 1 for a band;
+  // the stride when the driver passes unpadded input in place (tap and x_rstride then
+  // address the NCHW planes). The other direct kernels require 1.
+  int64_t col_step = 1;
 };
 template <class T>
 using DirectTileFn = void (*)(const DirectTileArgs& a, const T* x, const T* w, const T* bias,

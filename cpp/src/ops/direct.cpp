@@ -12,7 +12,8 @@
 // direct_nchwc (KB = 32 floats: NCHW16c register tiles on AVX-512), else vectors along
 // rows -> direct_tile (KB = 4, 8 on AVX-512: few input channels, depth multipliers). A direct_plane kernel that reads the input in place (its
 // slot's `in_place`, the AVX-512 one) gets no band when stride_w == 1: it masks the
-// padding itself. Each output is computed whole by one task, in a fixed order, so results
+// padding itself; direct_nchwc reads unpadded input with stride_w > 1 in place, pixels
+// stride_w apart (nchwc_in_place). Each output is computed whole by one task, in a fixed order, so results
 // are bitwise the same for any thread count, any band size, band or in place. Depthwise
 // layers with outputs at most 28 wide get depthwise.cpp's plan instead (channels in
 // the lanes, the same bits).
@@ -54,6 +55,9 @@ struct DirectWeights {
   // For in-place reading (DirectTileArgs): each tap's input row offset r*dilation_h and
   // column offset s*dilation_w - pad_left from an output pixel's row origin and column.
   std::vector<int64_t> tap_row, tap_col;
+  // direct_nchwc reading unpadded input in place (nchwc_in_place): each tap's offset in
+  // the NCHW plane, r*dilation_h*W + s*dilation_w; empty when the plan keeps the band.
+  std::vector<int64_t> plane_taps;
 };
 
 // Zeroes d[0, n). Padding is a few elements: a conditional store per element up to 8
@@ -138,15 +142,34 @@ void pack_rows(const Conv2dParams& p, const Band& b, const T* src, int64_t ih0, 
 }
 
 
+// Rows [ct0, ct1) of a weight panel of KB channels (KB = 0: kb, known at run time only)
+// from the channels' rows (row elements apart), channels from `live` on zero: one panel
+// row, KB consecutive stores, at a time (the column-at-a-time order stored KB apart and
+// cost about 1 ns a weight: a third of a GoogLeNet 5x5 layer's one-call time on 7x7
+// images).
+template <int KB, class T>
+void panel_rows(const T* src, int64_t row, int64_t live, int64_t ct0, int64_t ct1, T* dst,
+                int64_t kb = KB) {
+  const int64_t n = KB > 0 ? KB : kb;
+  for (int64_t ct = ct0; ct < ct1; ++ct) {
+    T* d = dst + ct * n;
+    for (int64_t k = 0; k < n; ++k) d[k] = k < live ? src[k * row + ct] : T(0);
+  }
+}
+
 // Packs w (K, C/groups, R, S) into panels of `kernel`'s KB channels (w null: sizing only,
 // no weights) and computes the tap offsets. A panel is the transpose of its channels'
-// rows (channel k's C/groups * R * S weights are consecutive in w, KB apart in the panel);
-// pieces of panels run in parallel: the one-call conv2d packs on every call, and packing
-// AlexNet's first layer in one loop (each weight gathered from 32 rows) took 3-4% of its
-// time, on 2 threads all of it serial.
+// rows (channel k's C/groups * R * S weights are consecutive in w, KB apart in the panel):
+// through the table's pack_nr (register transposes) when its width is KB (direct_nchwc
+// on AVX-512: 32 floats, 16 doubles), else a panel row at a time. Pieces of panels run in
+// parallel: the one-call conv2d packs on every call, and packing AlexNet's first layer in
+// one loop took 3-4% of its time, on 2 threads all of it serial; element by element a
+// weight cost about 1 ns (a strided gather), as much as a GoogLeNet 5x5 layer's
+// arithmetic on 7x7 images.
 template <class T>
 void direct_pack(const Conv2dParams& p, const kernels::Kernel<kernels::DirectTileFn<T>>& kernel,
-                 bool plane, const T* w, DirectWeights<T>* packed) {
+                 const kernels::Kernel<kernels::PackFn<T>>& transpose, bool plane,
+                 bool in_place, const T* w, DirectWeights<T>* packed) {
   const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, taps = p.R * p.S;
   packed->plane = plane;
   packed->kb = kernel.mr;
@@ -156,26 +179,30 @@ void direct_pack(const Conv2dParams& p, const kernels::Kernel<kernels::DirectTil
   if (w != nullptr) {
     packed->w = Buffer<T>(n);
     T* out = packed->w.get();
+    const bool transposes = transpose.nr == kb;
     // Pieces of 256 (c, tap) positions (32 KiB of a 32-channel float panel). A weight
-    // moved to its panel (a strided gather) costs about 1 ns (AlexNet's first layer: 35 us
-    // for 35 K): some 4 of the element operations the inline rule counts (kInlineWork).
-    constexpr int64_t kPiece = 256, kMoveWork = 4;
+    // moved to its panel costs about 1 ns element by element (AlexNet's first layer:
+    // 35 us for 35 K), some 4 of the element operations the inline rule counts
+    // (kInlineWork); through the transposes about a tenth of that.
+    constexpr int64_t kPiece = 256;
+    const int64_t move_work = transposes ? 1 : 4;
     const int64_t pieces = ceil_div(row, kPiece);
-    parallel_for(p.groups * blocks * pieces, checked_mul(n, kMoveWork, "direct weights"),
+    parallel_for(p.groups * blocks * pieces, checked_mul(n, move_work, "direct weights"),
                  [&](int64_t task) {
       const int64_t panel = task / pieces, ct0 = task % pieces * kPiece;
       const int64_t ct1 = std::min(row, ct0 + kPiece);
       const int64_t g = panel / blocks, blk = panel % blocks;
       T* dst = out + panel * kb * row;
-      for (int64_t k = 0; k < kb; ++k) {
-        const int64_t kk = blk * kb + k;
-        if (kk < Kg) {
-          const T* src = w + (g * Kg + kk) * row;
-          for (int64_t ct = ct0; ct < ct1; ++ct) dst[ct * kb + k] = src[ct];
-        } else {
-          for (int64_t ct = ct0; ct < ct1; ++ct) dst[ct * kb + k] = T(0);
-        }
-      }
+      const T* src = w + (g * Kg + blk * kb) * row;
+      const int64_t live = std::min(kb, Kg - blk * kb);  // channels past the group's: zero
+      if (transposes)
+        transpose.fn(src + ct0, row, live, ct1 - ct0, 0, dst + ct0 * kb);
+      else if (kb == 8)
+        panel_rows<8>(src, row, live, ct0, ct1, dst);
+      else if (kb == 4)
+        panel_rows<4>(src, row, live, ct0, ct1, dst);
+      else
+        panel_rows<0>(src, row, live, ct0, ct1, dst, kb);
     });
   }
   const Band band(p);
@@ -187,6 +214,10 @@ void direct_pack(const Conv2dParams& p, const kernels::Kernel<kernels::DirectTil
       packed->tap_row.push_back(r * p.dilation_h);
       packed->tap_col.push_back(col - p.pad_left);
     }
+  if (in_place)
+    for (int64_t r = 0; r < p.R; ++r)
+      for (int64_t s = 0; s < p.S; ++s)
+        packed->plane_taps.push_back(r * p.dilation_h * p.W + s * p.dilation_w);
 }
 
 
@@ -223,12 +254,47 @@ void plane_in_place(const Conv2dParams& p, const DirectWeights<T>& pw,
 }
 
 
+// direct_nchwc on unpadded input read in place: no band, the kernel reads the NCHW
+// planes, output pixels stride_w apart (DirectTileArgs::col_step). Tasks are (image,
+// group, band of output rows), whole planes unless more tasks are needed to feed the
+// threads; the kernel's own tile groups and channel chunks keep its working set in L1.
+template <class T>
+void nchwc_in_place(const Conv2dParams& p, const DirectWeights<T>& pw,
+                    const kernels::Kernel<kernels::DirectTileFn<T>>& kernel, const T* x,
+                    const T* bias, T* y) {
+  const int64_t Ho = p.out_h(), Wo = p.out_w();
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, taps = p.R * p.S;
+  int64_t rows = Ho;
+  const int64_t want = 4 * pool_threads();
+  if (p.N * p.groups < want) rows = ceil_div(Ho, ceil_div(want, p.N * p.groups));
+  const int64_t bands = ceil_div(Ho, rows);
+  parallel_for(p.N * p.groups * bands, [&](int64_t task) {
+    const int64_t b = task % bands, g = (task / bands) % p.groups, n = task / (bands * p.groups);
+    const int64_t oh0 = b * rows;
+    kernels::DirectTileArgs a{Cg, taps, p.S, pw.plane_taps.data(), p.H * p.W,
+                              p.stride_h * p.W, std::min(rows, Ho - oh0), Wo, 0, Ho * Wo, Wo};
+    a.col_step = p.stride_w;
+    const T* xg = x + (n * p.C + g * Cg) * p.H * p.W + oh0 * p.stride_h * p.W;
+    for (int64_t blk = 0; blk < pw.blocks; ++blk) {
+      const int64_t k0 = g * Kg + blk * pw.kb;
+      a.kn = std::min(pw.kb, Kg - blk * pw.kb);
+      kernel.fn(a, xg, pw.w.get() + (g * pw.blocks + blk) * pw.kb * Cg * taps,
+                bias != nullptr ? bias + k0 : nullptr, y + ((n * p.K + k0) * Ho + oh0) * Wo,
+                p.activation);
+    }
+  });
+}
+
 template <class T>
 void direct_run(const Conv2dParams& p, const DirectWeights<T>& pw,
                 const kernels::Kernel<kernels::DirectTileFn<T>>& kernel, const T* x,
                 const T* bias, T* y) {
   if (pw.plane && kernel.in_place && p.stride_w == 1) {
     plane_in_place(p, pw, kernel, x, bias, y);
+    return;
+  }
+  if (!pw.plane_taps.empty()) {
+    nchwc_in_place(p, pw, kernel, x, bias, y);
     return;
   }
   const int64_t Ho = p.out_h(), Wo = p.out_w();
@@ -321,6 +387,17 @@ const kernels::Kernel<kernels::DirectTileFn<T>>& kernel_for(const Conv2dParams& 
   return layout_for(p, table) == DirectLayout::nchwc ? table.direct_nchwc : table.direct_tile;
 }
 
+// direct_nchwc reads the input in place, without a band, where there is no padding to
+// make explicit and the band would de-interleave strided rows (stride_w > 1: AlexNet's
+// 11x11 stride-4 layer spent 4-5% of its time copying bands; its broadcasts read four
+// cache lines per 14 pixels in place instead of one, all in L1 over the 11 taps of a row).
+template <class T>
+bool nchwc_reads_in_place(const Conv2dParams& p, const kernels::KernelTable<T>& table) {
+  const bool unpadded = p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+  return p.K != p.groups && layout_for(p, table) == DirectLayout::nchwc && unpadded &&
+         (p.stride_w > 1 || p.R * p.S == 1);
+}
+
 // The forward plan: the kernel (direct_plane for one output channel per group, else
 // direct_nchwc or direct_tile by the layout rule) of the table it was made with, the
 // weights packed for it, the bias.
@@ -331,7 +408,8 @@ class DirectPlan final : public ConvPlan<T> {
       : p_(r.problem),
         kernel_(kernel_for(p_, r.kernels)),
         bias_(r.bias, p_.K, r.one_shot) {
-    direct_pack(p_, kernel_, p_.K == p_.groups, r.weight, &weights_);
+    direct_pack(p_, kernel_, r.kernels.pack_nr, p_.K == p_.groups,
+                nchwc_reads_in_place(p_, r.kernels), r.weight, &weights_);
   }
   void run(const ConvTensors<T>& t) const override {
     Conv2dParams p = p_;

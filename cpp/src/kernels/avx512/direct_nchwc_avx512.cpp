@@ -7,9 +7,10 @@
 //   machine (Zen 5, server Xeons) needs; the width-vectorised direct_tile can only use
 //   zmm on rows whose ymm vectors pair up.
 //   A block of at most 16 channels (kn <= L) runs one zmm block (14 accumulators).
-// Contract: kernels/README.md (the band and tap offsets of direct_tile; weight panels of
-// KB = 2 x L channels). Accumulation order per output: c, then tap, one FMA each — as the
-// scalar twin (scalar/direct_scalar.cpp), so results are bitwise equal across tables.
+// Contract: kernels/README.md (the band and tap offsets of direct_tile, or unpadded input
+// read in place, pixels col_step apart; weight panels of KB = 2 x L channels).
+// Accumulation order per output: c, then tap, one FMA each — as the scalar twin
+// (scalar/direct_scalar.cpp), so results are bitwise equal across tables.
 // Epilogue: bias added in the lanes (one vector per block), the tile transposed to
 // channel rows through a stack buffer, and each row's activation and masked store done
 // on pixel vectors by the shared epilogue (vec_avx512.hpp: the AVX2 functions per ymm half).
@@ -107,7 +108,8 @@ struct Chunk {
 
 // P pixels (consecutive output columns of one row, x and y at the first) x NB blocks.
 // bv: the blocks' bias vectors; pixels below full_to are in the row (see the epilogue).
-template <class Tr, int NB, int P, int U>
+// Pixel q reads x at q*CS (CS = 0: a.col_step, known at run time only).
+template <class Tr, int NB, int P, int U, int CS>
 void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
           const typename Tr::V* bv, typename Tr::T* y, int64_t full_to,
           const Chunk<typename Tr::T>& ch, const typename Tr::Epilogue& epi) {
@@ -126,7 +128,7 @@ void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T
     for (int b = 0; b < NB; ++b) wv[b] = Tr::load(wp + b * L);
 #pragma GCC unroll 16
     for (int q = 0; q < P; ++q) {
-      const V xv = Tr::bcast(p + q);
+      const V xv = Tr::bcast(p + q * (CS > 0 ? CS : a.col_step));
 #pragma GCC unroll 2
       for (int b = 0; b < NB; ++b) acc[q][b] = Tr::fmadd(wv[b], xv, acc[q][b]);
     }
@@ -179,7 +181,7 @@ void tile(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T
 }
 
 // Tile tix of a row cut into tiles of nearly equal pixel counts <= kPixels.
-template <class Tr, int NB, int U>
+template <class Tr, int NB, int U, int CS>
 void tile_of_row(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
                  const typename Tr::V* bv, typename Tr::T* y, int64_t tix,
                  const Chunk<typename Tr::T>& ch, const typename Tr::Epilogue& epi) {
@@ -187,11 +189,11 @@ void tile_of_row(const DirectTileArgs& a, const typename Tr::T* x, const typenam
   const int64_t base = a.n / ntile, extra = a.n % ntile;
   const int64_t np = base + (tix < extra ? 1 : 0);
   const int64_t j = tix * base + (tix < extra ? tix : extra);
-  const auto* xt = x + j;
+  const auto* xt = x + j * (CS > 0 ? CS : a.col_step);
   auto* yt = y + j;
   switch (np) {
 #define CONVCORE_NCHWC_CASE(P) \
-  case P: tile<Tr, NB, P, U>(a, xt, w, bv, yt, a.n - j, ch, epi); break;
+  case P: tile<Tr, NB, P, U, CS>(a, xt, w, bv, yt, a.n - j, ch, epi); break;
     CONVCORE_NCHWC_CASE(1)
     CONVCORE_NCHWC_CASE(2)
     CONVCORE_NCHWC_CASE(3)
@@ -205,7 +207,7 @@ void tile_of_row(const DirectTileArgs& a, const typename Tr::T* x, const typenam
     CONVCORE_NCHWC_CASE(11)
     CONVCORE_NCHWC_CASE(12)
     CONVCORE_NCHWC_CASE(13)
-    default: tile<Tr, NB, kPixels, U>(a, xt, w, bv, yt, a.n - j, ch, epi); break;
+    default: tile<Tr, NB, kPixels, U, CS>(a, xt, w, bv, yt, a.n - j, ch, epi); break;
 #undef CONVCORE_NCHWC_CASE
   }
 }
@@ -219,7 +221,7 @@ void tile_of_row(const DirectTileArgs& a, const typename Tr::T* x, const typenam
 constexpr int kGroup = 8;
 constexpr int64_t kChunkWeightBytes = 16384;
 
-template <class Tr, int U>
+template <class Tr, int U, int CS>
 void direct(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
             const typename Tr::T* bias, typename Tr::T* y, const Activation& act) {
   using T = typename Tr::T;
@@ -250,9 +252,9 @@ void direct(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr:
         const auto* xr = x + i * a.x_rstride;
         auto* yr = y + i * a.y_rstride;
         if (a.kn > L)
-          tile_of_row<Tr, 2, U>(a, xr, w, bv, yr, tix, ch, epi);
+          tile_of_row<Tr, 2, U, CS>(a, xr, w, bv, yr, tix, ch, epi);
         else
-          tile_of_row<Tr, 1, U>(a, xr, w, bv, yr, tix, ch, epi);
+          tile_of_row<Tr, 1, U, CS>(a, xr, w, bv, yr, tix, ch, epi);
       }
     }
   }
@@ -260,16 +262,24 @@ void direct(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr:
 
 // The taps of a 3x3 kernel, or of an 11-wide row (AlexNet's first layer), unrolled: each
 // broadcast instruction then strides by one channel or tap row, which the hardware
-// prefetcher follows (as direct_tile_avx512.cpp).
+// prefetcher follows (as direct_tile_avx512.cpp). Pixels one apart (a band) or, read in
+// place, AlexNet's stride 4 as constants (the broadcasts' addresses are then
+// displacements); other strides at run time.
 template <class Tr>
 void dispatch(const DirectTileArgs& a, const typename Tr::T* x, const typename Tr::T* w,
               const typename Tr::T* bias, typename Tr::T* y, const Activation& act) {
-  if (a.taps == 9)
-    direct<Tr, 9>(a, x, w, bias, y, act);
-  else if (a.S == 11)
-    direct<Tr, 11>(a, x, w, bias, y, act);
-  else
-    direct<Tr, 0>(a, x, w, bias, y, act);
+  if (a.col_step == 1) {
+    if (a.taps == 9)
+      direct<Tr, 9, 1>(a, x, w, bias, y, act);
+    else if (a.S == 11)
+      direct<Tr, 11, 1>(a, x, w, bias, y, act);
+    else
+      direct<Tr, 0, 1>(a, x, w, bias, y, act);
+  } else if (a.col_step == 4 && a.S == 11) {
+    direct<Tr, 11, 4>(a, x, w, bias, y, act);
+  } else {
+    direct<Tr, 0, 0>(a, x, w, bias, y, act);
+  }
 }
 
 }  // namespace

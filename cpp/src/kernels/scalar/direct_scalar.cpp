@@ -1,7 +1,8 @@
 // direct_scalar.cpp — direct_tile_scalar (KB = 4), direct_plane_scalar (KB = 1) and
 // direct_nchwc_scalar (KB = 32 / 16): the scalar twins of the direct kernels (contract: kernels/README.md).
 // Each output is accumulated with std::fma in the order c, then tap, as the SIMD kernels
-// do, so the twins agree bitwise before the activation.
+// do, so the twins agree bitwise before the activation. col_step is 1 except for
+// direct_nchwc reading unpadded input in place (DirectTileArgs).
 #include <cmath>
 
 #include "kernels/act_scalar.hpp"
@@ -22,7 +23,7 @@ void direct(const DirectTileArgs& a, const T* x, const T* w, const T* bias, T* y
         for (int64_t t = 0; t < a.taps; ++t) {
           const T wv = w[(c * a.taps + t) * KB + k];
           const T* xr = x + c * a.x_cstride + i * a.x_rstride + a.tap[t];
-          for (int64_t j = 0; j < a.n; ++j) yr[j] = std::fma(wv, xr[j], yr[j]);
+          for (int64_t j = 0; j < a.n; ++j) yr[j] = std::fma(wv, xr[j * a.col_step], yr[j]);
         }
       }
       for (int64_t j = 0; j < a.n; ++j) yr[j] = act_one<T>(yr[j] + b, act);
