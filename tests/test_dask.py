@@ -106,6 +106,10 @@ def test_sobel_relu_output_chunks_follow_input(threaded):
     x = da.from_array(img, chunks=(32, 40))
     y = cd.conv2d(x[None, None], sobel[None, None], padding=1, activation="relu")
     assert y.chunks[2:] == x.chunks
+    # The blocks read x's chunks and add the axes themselves: no view task per chunk.
+    graph = dict(y.__dask_optimize__(y.__dask_graph__(), y.__dask_keys__()))
+    assert not any(isinstance(k, tuple) and k[0].startswith("getitem") for k in graph)
+    assert len(graph) == 2 * 3 * 2 + 2  # chunks, blocks, the op, the output buffer
     _same(y.compute()[0, 0], convcore.conv2d(img[None, None], sobel[None, None], padding=1,
                                              activation="relu")[0, 0])
     # Stride 2: chunk edges 31, 62, 93 (rows) and 41 (columns) move down to multiples of
@@ -134,6 +138,13 @@ def test_halo_source_follows_the_scheduler(mode):
         assert any("-edges-" in n for n in names) == (scheduler == "processes"), scheduler
     for scheduler, y in graphs.items():
         _same(y.compute(scheduler="sync"), want)
+    # A 2-D image given new axes (blocks read its chunks and make the views): the same.
+    x2 = da.from_array(img[1, 2], chunks=(16, 13))[None, None]
+    for scheduler in ("threads", "processes"):
+        with dask.config.set(scheduler=scheduler):
+            y = cd.conv2d(x2, w[:, 2:], padding=2, dilation=(2, 1), padding_mode=mode)
+        _same(y.compute(scheduler="sync"), convcore.conv2d(
+            img[1:, 2:], w[:, 2:], padding=2, dilation=(2, 1), padding_mode=mode))
 
 
 def _buffer_tasks(y):

@@ -67,6 +67,10 @@ try:
     import dask.local
     import dask.threaded
     from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+    try:  # Dask's task objects (2024.12 on), to recognise a view of another array's chunks
+        from dask._task_spec import Task, TaskRef
+    except ImportError:  # pragma: no cover - older Dask: such inputs keep their own tasks
+        Task = TaskRef = None
 except ImportError as _error:  # pragma: no cover - exercised only without dask
     raise ImportError(
         "convcore.dask needs Dask: install the extra with  pip install 'convcore[dask]'  "
@@ -507,10 +511,13 @@ def _edges(x: np.ndarray, eh: int, ew: int) -> Tuple[np.ndarray, ...]:
 
 
 def _block(op: _Op, plan: _Plan, own: np.ndarray, edges: List[Tuple[np.ndarray, ...]],
-           fulls: List[np.ndarray]) -> np.ndarray:
+           fulls: List[np.ndarray], lift: Optional[Tuple[Any, ...]] = None) -> np.ndarray:
     """One output block: the plan's regions computed from the block's own chunk, the
-    neighbours' edges and whole chunks, with convcore capped at ``op.threads`` threads on
-    this thread."""
+    neighbours' edges and whole chunks (each viewed through ``lift`` first, see
+    ``_lifted``), with convcore capped at ``op.threads`` threads on this thread."""
+    if lift is not None:
+        own, fulls = own[lift], [f[lift] for f in fulls]
+        edges = [tuple(e[lift] for e in es) for es in edges]
     previous = _core.get_thread_limit()
     _core.set_thread_limit(op.threads)
     try:
@@ -665,6 +672,31 @@ def _layout(kind: str, hx: _Axis, wx: _Axis, mode: str, fill: Any,
     return tuple(blocks)
 
 
+def _lifted(x: "da.Array") -> Tuple[Dict[Any, Any], Optional[Tuple[Any, ...]]]:
+    """When ``x`` only adds leading axes to another array (``img[None, None]``, how a 2-D
+    image reaches ``conv2d``: one view task per chunk), the source chunk of each of ``x``'s
+    chunks and the index making the view: blocks read the source chunks and make the views
+    themselves, and those tasks drop out of the graph (16 of them for 16 chunks; Dask's
+    cost per task is a large part of a small filter's). Else ``({}, None)``."""
+    layer = x.dask.layers.get(x.name)
+    if not isinstance(layer, MaterializedLayer) or Task is None:
+        return {}, None
+    sources: Dict[Any, Any] = {}
+    index = None
+    for key in layer:
+        task = layer[key]
+        if not (isinstance(task, Task) and task.func is da.chunk.getitem and not task.kwargs
+                and len(task.args) == 2 and isinstance(task.args[0], TaskRef)):
+            return {}, None
+        view = task.args[1]
+        if not (isinstance(view, tuple) and None in view and (index is None or view == index)
+                and all(v is None or v == slice(None) for v in view)):
+            return {}, None
+        index = view
+        sources[key] = task.args[0].key
+    return (sources, index) if len(sources) == math.prod(x.numblocks) else ({}, None)
+
+
 def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, kind: str,
                 lead_chunks: Tuple[Tuple[int, ...], ...], lead_out: Any, mode: str,
                 fill: Any) -> "da.Array":
@@ -677,6 +709,12 @@ def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, kind: s
     token = dask.base.tokenize(func, x.name, pickle.dumps(op), hx, wx, mode, fill, shared)
     name, edges_name, op_name = f"{func}-{token}", f"{func}-edges-{token}", f"{func}-op-{token}"
     eh, ew = _edge_depth(hx), _edge_depth(wx)
+    sources, lift = _lifted(x)
+
+    def chunk(index: Tuple[int, ...]) -> Any:
+        key = (x.name,) + index
+        return sources.get(key, key)
+
     dsk: Dict[Any, Any] = {op_name: op}
     lead_blocks = list(np.ndindex(*x.numblocks[:x.ndim - 2]))
     used_edges = set()
@@ -688,12 +726,12 @@ def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, kind: s
             if plan is None:
                 dsk[key] = (_empty_block, out_lead + shape, op.dtype)
             else:
-                dsk[key] = (_block, op_name, plan, (x.name,) + li + (a, b),
+                dsk[key] = (_block, op_name, plan, chunk(li + (a, b)),
                             [(edges_name,) + li + pq for pq in edges],
-                            [(x.name,) + li + pq for pq in fulls])
+                            [chunk(li + pq) for pq in fulls], lift)
     for li in lead_blocks:
         for pq in used_edges:
-            dsk[(edges_name,) + li + pq] = (_edges, (x.name,) + li + pq, eh, ew)
+            dsk[(edges_name,) + li + pq] = (_edges, chunk(li + pq), eh, ew)
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
     chunks = lead_chunks + (tuple(np.diff(hx.out_bounds).tolist()),
                             tuple(np.diff(wx.out_bounds).tolist()))
