@@ -18,7 +18,9 @@ How a block is computed (the halo exchange, without map_overlap's copies):
   graph is made for a scheduler that runs tasks in this process (threaded, synchronous),
   there are no edge tasks: a block reads its neighbours' strips from their chunks in
   place (16 fewer tasks for 16 chunks, and Dask's cost per task is most of what a small
-  filter costs).
+  filter costs). An input that only adds leading axes to another array (``img[None,
+  None]``) is read through the same way: blocks take the source's chunks and add the axes
+  themselves, so its view tasks leave the graph.
 * conv2d / correlate2d: one call on the block's own chunk, zero-padded where it meets
   its neighbours, computes the block's output in place; the outputs within reach of a
   neighbour (a frame as thick as the halo) are then recomputed from small strips
@@ -732,7 +734,14 @@ def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, kind: s
     for li in lead_blocks:
         for pq in used_edges:
             dsk[(edges_name,) + li + pq] = (_edges, chunk(li + pq), eh, ew)
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
+    if lift is None:
+        graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
+    else:  # x's own layer (the views) left out: the blocks depend on what it depended on
+        layers, dependencies = dict(x.dask.layers), dict(x.dask.dependencies)
+        del layers[x.name]
+        layers[name] = MaterializedLayer(dsk)
+        dependencies[name] = set(dependencies.pop(x.name))
+        graph = HighLevelGraph(layers, dependencies)
     chunks = lead_chunks + (tuple(np.diff(hx.out_bounds).tolist()),
                             tuple(np.diff(wx.out_bounds).tolist()))
     return _Result(graph, name, chunks, dtype=op.dtype)
