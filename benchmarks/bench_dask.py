@@ -31,7 +31,9 @@ Cases (float32; a 3x3 Sobel kernel then ReLU):
   random tiles of the result are checked against convcore on the same pixels.
 
 Times are medians of interleaved repetitions (every case once per round), so a machine
-shared with other work slows all cases alike; read the ratios. A pytest run
+shared with other work slows all cases alike; read the ratios. The threaded table also
+gives each case's median count of minor page faults per run: 0 when every output lands in
+memory recycled from earlier outputs, one per fresh 4 KiB page otherwise. A pytest run
 (``pytest benchmarks/``) runs the threaded and predict cases once at a small size and
 checks their results.
 """
