@@ -11,10 +11,12 @@ Cases (float32; a 3x3 Sobel kernel then ReLU):
   ``ndfilters.correlate`` + ReLU on the same scheduler, the naive ``map_overlap`` around
   ``convcore.correlate2d``, and convcore on the whole array in memory (2 threads) in two
   forms: the issue's ``correlate2d`` then ``relu`` (two calls, two outputs) and the fused
-  ``conv2d(..., activation="relu")`` (one call, one output). The
-  input chunks are in memory (persisted); each case is timed to a NumPy result
-  (``compute()``, which concatenates the blocks) and, for convcore.dask, also written
-  into a preallocated array (``dask.array.store``);
+  ``conv2d(..., activation="relu")`` (one call, one output). Each convcore.dask case is
+  also set against its whole-array twin, ReLU applied the same way: the fused
+  ``convcore.dask.conv2d`` against the fused call, ``correlate2d`` then a ReLU pass
+  against the two calls. The input chunks are in memory (persisted); each case is timed
+  to a NumPy result (``compute()``) and the fused one also written into a preallocated
+  array (``dask.array.store``);
 * cluster: 8192x8192 in 2048x2048 chunks on a ``distributed.LocalCluster`` of 2 worker
   processes x 1 thread, the input persisted on the workers and the result kept there
   (``persist`` + ``wait``), against dask-image on the same cluster; ``--cache-mb M`` adds
@@ -29,7 +31,9 @@ Cases (float32; a 3x3 Sobel kernel then ReLU):
   random tiles of the result are checked against convcore on the same pixels.
 
 Times are medians of interleaved repetitions (every case once per round), so a machine
-shared with other work slows all cases alike; read the ratios. A pytest run
+shared with other work slows all cases alike; read the ratios. The threaded table also
+gives each case's median count of minor page faults per run: 0 when every output lands in
+memory recycled from earlier outputs, one per fresh 4 KiB page otherwise. A pytest run
 (``pytest benchmarks/``) runs the threaded and predict cases once at a small size and
 checks their results.
 """
@@ -38,11 +42,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -61,63 +66,85 @@ def lenet5() -> L.Sequential:
         L.Dense(84, 10, seed=5))
 
 
-def interleaved(cases: Dict[str, Callable[[], Any]], reps: int) -> Dict[str, float]:
+def interleaved(cases: Dict[str, Callable[[], Any]], reps: int,
+                faults: Any = None) -> Dict[str, float]:
     """Median seconds of each case, the cases run in turn ``reps`` times (after one
-    warm-up round)."""
+    warm-up round). ``faults``, a dict, receives each case's median count of minor page
+    faults of this process per run (first touches of fresh memory)."""
     times: Dict[str, List[float]] = {k: [] for k in cases}
+    touched: Dict[str, List[int]] = {k: [] for k in cases}
     for rep in range(reps + 1):
         for name, f in cases.items():
+            m0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             t0 = time.perf_counter()
             f()
             if rep:
                 times[name].append(time.perf_counter() - t0)
+                touched[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - m0)
+    if faults is not None:
+        faults.update({k: int(np.median(v)) for k, v in touched.items()})
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def table(title: str, results: Dict[str, float], *references: str) -> str:
+def table(title: str, results: Dict[str, float], *references: str,
+          twins: Any = None, faults: Any = None) -> str:
     """A Markdown table: case, ms, and its speed relative to each of ``references`` (their
-    time / its time)."""
-    lines = [f"**{title}**", "", "| case | ms | " + " | ".join(f"speed vs {r}" for r in references)
-             + " |", "| --- | ---: |" + " ---: |" * len(references)]
+    time / its time); ``twins`` (case -> reference) adds a column against each case's own
+    reference, ``faults`` (case -> count) the page faults per run."""
+    twins = twins or {}
+    head = [f"speed vs {r}" for r in references] + (["speed vs whole array, same form"]
+                                                    if twins else [])
+    head += ["page faults per run"] if faults else []
+    lines = [f"**{title}**", "", "| case | ms | " + " | ".join(head) + " |",
+             "| --- | ---: |" + " ---: |" * len(head)]
     for name, t in results.items():
-        lines.append(f"| {name} | {t * 1e3:.1f} | "
-                     + " | ".join(f"{results[r] / t:.2f}x" for r in references) + " |")
+        cells = [f"{results[r] / t:.2f}x" for r in references]
+        if twins:
+            cells.append(f"{results[twins[name]] / t:.2f}x" if name in twins else "")
+        if faults:
+            cells.append(str(faults[name]))
+        lines.append(f"| {name} | {t * 1e3:.1f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def sobel_relu_cases(x: Any, img: np.ndarray) -> Dict[str, Callable]:
+WHOLE_TWO = "convcore, whole array: relu(correlate2d(img, sobel, 'same'))"
+WHOLE_FUSED = "convcore, whole array: conv2d(img4, sobel4, padding=1, activation='relu')"
+DASK_IMAGE = "dask-image ndfilters.correlate + maximum(0)"
+
+
+def sobel_relu_cases(x: Any, img: np.ndarray) -> Tuple[Dict[str, Callable], Dict[str, str]]:
+    """The threaded cases, and each convcore.dask case's whole-array twin: the same calls
+    on the image in memory, ReLU applied the same way (fused into the convolution, or a
+    second pass making a second array), float32 out, what a user would write either way."""
     import dask.array as da
     import dask_image.ndfilters as ndf
 
     import convcore.dask as cd
 
     out = np.empty((1, 1) + img.shape, np.float32)
-
-    def whole_two_passes():
-        return convcore.relu(convcore.correlate2d(img, SOBEL, mode="same"))
-
-    def whole_fused():
-        return convcore.conv2d(img[None, None], SOBEL[None, None], padding=1, activation="relu")
+    k4 = SOBEL[None, None]
 
     def naive(block):
         return convcore.relu(convcore.correlate2d(block, SOBEL, mode="same"))
 
-    return {
-        "convcore, whole array: correlate2d + relu": whole_two_passes,
-        "convcore, whole array: conv2d(activation='relu')": whole_fused,
-        "convcore.dask.conv2d(activation='relu').compute()":
-            lambda: cd.conv2d(x[None, None], SOBEL[None, None], padding=1,
-                              activation="relu").compute(),
-        "convcore.dask.conv2d(activation='relu') stored": lambda: da.store(
-            cd.conv2d(x[None, None], SOBEL[None, None], padding=1, activation="relu"), out,
-            lock=False),
-        "convcore.dask.correlate2d + map_blocks(relu)":
+    def fused():
+        return cd.conv2d(x[None, None], k4, padding=1, activation="relu")
+
+    cases = {
+        WHOLE_TWO: lambda: convcore.relu(convcore.correlate2d(img, SOBEL, mode="same")),
+        WHOLE_FUSED: lambda: convcore.conv2d(img[None, None], k4, padding=1, activation="relu"),
+        "convcore.dask.conv2d(activation='relu').compute()": lambda: fused().compute(),
+        "convcore.dask.conv2d(activation='relu'), dask.array.store into an array":
+            lambda: da.store(fused(), out, lock=False),
+        "convcore.dask.correlate2d(x, sobel, 'same').map_blocks(relu).compute()":
             lambda: cd.correlate2d(x, SOBEL, "same").map_blocks(convcore.relu).compute(),
         "naive map_overlap(convcore.correlate2d + relu)":
             lambda: x.map_overlap(naive, depth=1, boundary=0).compute(),
-        "dask-image ndfilters.correlate + maximum(0)":
-            lambda: da.maximum(ndf.correlate(x, SOBEL, mode="constant"), 0).compute(),
+        DASK_IMAGE: lambda: da.maximum(ndf.correlate(x, SOBEL, mode="constant"), 0).compute(),
     }
+    twins = {k: WHOLE_FUSED for k in cases if "conv2d(activation" in k}
+    twins.update({k: WHOLE_TWO for k in cases if "map_blocks(relu)" in k or "naive" in k})
+    return cases, twins
 
 
 def check_sobel(x: Any, img: np.ndarray) -> None:
@@ -139,13 +166,13 @@ def run_threaded(size: int, chunk: int, reps: int) -> str:
     with dask.config.set(scheduler="threads", num_workers=2):
         x = da.from_array(img, chunks=chunk).map_blocks(np.ascontiguousarray).persist()
         check_sobel(x, img)
-        res = interleaved(sobel_relu_cases(x, img), reps)
+        cases, twins = sobel_relu_cases(x, img)
+        faults: Dict[str, int] = {}
+        res = interleaved(cases, reps, faults)
     return table(f"Sobel + ReLU, {size}x{size} float32 in {chunk}x{chunk} chunks, threaded "
                  "scheduler, 2 workers (convcore.dask: 1 convcore thread per task; whole "
                  f"array: {convcore.get_num_threads()} threads); median of {reps}",
-                 res, "dask-image ndfilters.correlate + maximum(0)",
-                 "convcore, whole array: correlate2d + relu",
-                 "convcore, whole array: conv2d(activation='relu')")
+                 res, DASK_IMAGE, WHOLE_TWO, WHOLE_FUSED, twins=twins, faults=faults)
 
 
 def run_predict(client: Any, batch: int, reps: int) -> str:
@@ -218,11 +245,11 @@ def run_cluster(client: Any, size: int, chunk: int, reps: int, cache_mb: Any = N
     cases.update({
         "convcore.dask.correlate2d + map_blocks(relu)": lambda: run(
             lambda: cd.correlate2d(x, SOBEL, "same").map_blocks(convcore.relu)),
-        "dask-image ndfilters.correlate + maximum(0)": lambda: run(
+        DASK_IMAGE: lambda: run(
             lambda: da.maximum(ndf.correlate(x, SOBEL, mode="constant"), 0)),
     })
     res = interleaved(cases, reps)
-    key = "dask-image ndfilters.correlate + maximum(0)"
+    key = DASK_IMAGE
     return table(f"Sobel + ReLU, {size}x{size} float32 in {chunk}x{chunk} chunks, "
                  f"LocalCluster of 2 worker processes x 1 thread (input and result on the "
                  f"workers: persist + wait); median of {reps}", res, key)

@@ -106,6 +106,10 @@ def test_sobel_relu_output_chunks_follow_input(threaded):
     x = da.from_array(img, chunks=(32, 40))
     y = cd.conv2d(x[None, None], sobel[None, None], padding=1, activation="relu")
     assert y.chunks[2:] == x.chunks
+    # The blocks read x's chunks and add the axes themselves: no view task per chunk.
+    graph = dict(y.__dask_optimize__(y.__dask_graph__(), y.__dask_keys__()))
+    assert not any(isinstance(k, tuple) and k[0].startswith("getitem") for k in graph)
+    assert len(graph) == 2 * 3 * 2 + 2  # chunks, blocks, the op, the output buffer
     _same(y.compute()[0, 0], convcore.conv2d(img[None, None], sobel[None, None], padding=1,
                                              activation="relu")[0, 0])
     # Stride 2: chunk edges 31, 62, 93 (rows) and 41 (columns) move down to multiples of
@@ -134,6 +138,68 @@ def test_halo_source_follows_the_scheduler(mode):
         assert any("-edges-" in n for n in names) == (scheduler == "processes"), scheduler
     for scheduler, y in graphs.items():
         _same(y.compute(scheduler="sync"), want)
+    # A 2-D image given new axes (blocks read its chunks and make the views): the same.
+    x2 = da.from_array(img[1, 2], chunks=(16, 13))[None, None]
+    for scheduler in ("threads", "processes"):
+        with dask.config.set(scheduler=scheduler):
+            y = cd.conv2d(x2, w[:, 2:], padding=2, dilation=(2, 1), padding_mode=mode)
+        _same(y.compute(scheduler="sync"), convcore.conv2d(
+            img[1:, 2:], w[:, 2:], padding=2, dilation=(2, 1), padding_mode=mode))
+
+
+def _buffer_tasks(y):
+    """Keys of the whole-output buffer in ``y``'s graph as compute() optimizes it."""
+    graph = y.__dask_optimize__(y.__dask_graph__(), y.__dask_keys__())
+    return [k for k in dict(graph) if isinstance(k, str) and k.startswith("buffer-")]
+
+
+def test_compute_fills_one_output_and_hands_it_out_once(threaded):
+    """On an in-process scheduler compute() has the block tasks write into one output
+    (no concatenation after them); every result is still the caller's own array."""
+    rng = np.random.default_rng(7)
+    img = rng.standard_normal((2, 3, 37, 45)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    want = convcore.conv2d(img, w, padding=1, activation="relu")
+    y = cd.conv2d(da.from_array(img, chunks=(1, 3, 13, 16)), w, padding=1, activation="relu")
+    assert len(_buffer_tasks(y)) == 1
+    a, b = y.compute(), y.compute()
+    _same(a, want)
+    assert a.flags.c_contiguous and a.flags.writeable and not np.shares_memory(a, b)
+    c, d = dask.compute(y, y[:1])
+    _same(c, want)
+    _same(d, want[:1])
+    assert not np.shares_memory(c, d)
+    a[...] = 0
+    _same(b, want)
+    persisted = y.persist()
+    _same(persisted.compute(), want)
+    out = np.zeros_like(want)
+    da.store(y, out, lock=False)  # store and anything built on y keep blocks of their own
+    _same(out, want)
+    assert _buffer_tasks(y[:, :2] + 0) == []
+    _same((y[:, :2] + 0).compute(), want[:, :2])
+    with dask.config.set(scheduler="processes"):
+        assert _buffer_tasks(y) == []
+
+
+def test_buffer_claimed_once_and_detached_when_pickled():
+    """The filled buffer is handed out once (blocks assembled again give a copy). Pickled to
+    another process, it arrives empty: blocks return their own arrays and are concatenated."""
+    blocks = [[np.full((2, 3), i + 2.0 * j, np.float32) for i in range(2)] for j in range(2)]
+    want = np.block(blocks)
+    buffer = cd._Buffer((4, 6), np.float32)
+    views = [[cd._into(buffer, (slice(2 * j, 2 * j + 2), slice(3 * i, 3 * i + 3)), np.copy,
+                       blocks[j][i]) for i in range(2)] for j in range(2)]
+    first, second = cd._assemble(views), cd._assemble(views)
+    assert first is buffer.array and not np.shares_memory(first, second)
+    _same(first, want)
+    _same(second, want)
+    detached = pickle.loads(pickle.dumps(cd._Buffer((4, 6), np.float32)))
+    assert detached.array is None
+    whole = [[cd._into(detached, (slice(0, 2), slice(0, 3)), np.copy, b) for b in row]
+             for row in blocks]
+    assert all(b.base is None for row in whole for b in row)
+    _same(cd._assemble(whole), want)
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
@@ -400,6 +466,19 @@ def test_distributed_random_cases(client):
     model = _lenet()
     xs = rng.random((20, 1, 28, 28), dtype=np.float32)
     _same(cd.predict(model, da.from_array(xs, chunks=(6, 1, 28, 28))).compute(), model(xs))
+
+
+def test_graph_made_for_threads_computed_on_the_cluster(client):
+    """Optimized for the threaded scheduler (the default when the call is made) but run on
+    the cluster: the buffer reaches the workers detached and the result is still exact."""
+    rng = np.random.default_rng(33)
+    img = rng.standard_normal((1, 2, 30, 41)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    with dask.config.set(scheduler="threads"):
+        y = cd.conv2d(da.from_array(img, chunks=(1, 2, 11, 14)), w, padding=1)
+        assert len(_buffer_tasks(y)) == 1
+        got = y.compute(scheduler=client)
+    _same(got, convcore.conv2d(img, w, padding=1))
 
 
 def _die_once(block, marker):

@@ -18,7 +18,9 @@ How a block is computed (the halo exchange, without map_overlap's copies):
   graph is made for a scheduler that runs tasks in this process (threaded, synchronous),
   there are no edge tasks: a block reads its neighbours' strips from their chunks in
   place (16 fewer tasks for 16 chunks, and Dask's cost per task is most of what a small
-  filter costs).
+  filter costs). An input that only adds leading axes to another array (``img[None,
+  None]``) is read through the same way: blocks take the source's chunks and add the axes
+  themselves, so its view tasks leave the graph.
 * conv2d / correlate2d: one call on the block's own chunk, zero-padded where it meets
   its neighbours, computes the block's output in place; the outputs within reach of a
   neighbour (a frame as thick as the halo) are then recomputed from small strips
@@ -32,6 +34,14 @@ How a block is computed (the halo exchange, without map_overlap's copies):
 Threads: each task caps convcore at ``dask.config.get("convcore.threads_per_task", 1)``
 threads (``_core.set_thread_limit``, thread-local), so a scheduler running one task per
 core does not oversubscribe; the GIL is released while convcore computes.
+
+``compute()``: on an in-process scheduler the array a call returns is computed into one
+output array (in recycled memory): each block task copies its result into its part of it
+while the block is still in cache, both threads at once, so no serial concatenation into
+fresh pages follows the last block (on a 4096x4096 image that step alone cost more than
+the whole-array filter). Only the returned array itself works so: anything built on it
+(``dask.array.store``, ``to_zarr``, slices, further operations) sees blocks of their own,
+so writing a result to disk never holds it whole.
 
 Memory: convcore writes each block's output into memory recycled from outputs that died
 (:func:`convcore.set_output_cache_bytes`, ``CONVCORE_OUTPUT_CACHE_MB``; 256 MiB of them
@@ -48,6 +58,7 @@ import functools
 import math
 import pickle
 import warnings
+import weakref
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
@@ -57,7 +68,11 @@ try:
     import dask.array as da
     import dask.local
     import dask.threaded
-    from dask.highlevelgraph import HighLevelGraph
+    from dask.highlevelgraph import HighLevelGraph, MaterializedLayer
+    try:  # Dask's task objects (2024.12 on), to recognise a view of another array's chunks
+        from dask._task_spec import Task, TaskRef
+    except ImportError:  # pragma: no cover - older Dask: such inputs keep their own tasks
+        Task = TaskRef = None
 except ImportError as _error:  # pragma: no cover - exercised only without dask
     raise ImportError(
         "convcore.dask needs Dask: install the extra with  pip install 'convcore[dask]'  "
@@ -498,10 +513,13 @@ def _edges(x: np.ndarray, eh: int, ew: int) -> Tuple[np.ndarray, ...]:
 
 
 def _block(op: _Op, plan: _Plan, own: np.ndarray, edges: List[Tuple[np.ndarray, ...]],
-           fulls: List[np.ndarray]) -> np.ndarray:
+           fulls: List[np.ndarray], lift: Optional[Tuple[Any, ...]] = None) -> np.ndarray:
     """One output block: the plan's regions computed from the block's own chunk, the
-    neighbours' edges and whole chunks, with convcore capped at ``op.threads`` threads on
-    this thread."""
+    neighbours' edges and whole chunks (each viewed through ``lift`` first, see
+    ``_lifted``), with convcore capped at ``op.threads`` threads on this thread."""
+    if lift is not None:
+        own, fulls = own[lift], [f[lift] for f in fulls]
+        edges = [tuple(e[lift] for e in es) for es in edges]
     previous = _core.get_thread_limit()
     _core.set_thread_limit(op.threads)
     try:
@@ -538,6 +556,99 @@ def _empty_block(shape: Tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return np.empty(shape, dtype)
 
 
+# ----------------------------------------------------------------------------- compute()
+
+# The whole outputs of in-process computes not yet handed to a caller, by id (see _assemble).
+_unclaimed: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
+
+
+class _Buffer:
+    """The whole output of one in-process ``compute()``, made by a task (so each run has its
+    own) in recycled memory (``_core.empty``). Each block task copies its result into its
+    part while the block is still in cache, on the scheduler's threads in parallel, and
+    returns a view: the serial concatenation of the blocks into a fresh array that
+    ``compute()`` would do last (page faults and one thread copying everything) is gone.
+    Pickled (a process-based scheduler after all) it arrives detached: blocks then return
+    their own arrays and are concatenated as usual."""
+
+    def __init__(self, shape: Tuple[int, ...], dtype: np.dtype) -> None:
+        self.array: Optional[np.ndarray] = _core.empty(list(shape), np.dtype(dtype))
+        _unclaimed[id(self.array)] = self.array
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return _Buffer._detached, ()
+
+    @classmethod
+    def _detached(cls) -> "_Buffer":
+        buffer = cls.__new__(cls)
+        buffer.array = None
+        return buffer
+
+
+def _into(buffer: _Buffer, index: Tuple[slice, ...], func: Any, *args: Any) -> np.ndarray:
+    """``func(*args)``, copied into its part of the whole output; returns that view."""
+    y = func(*args)
+    if buffer.array is None:
+        return y
+    view = buffer.array[index]
+    view[...] = y
+    return view
+
+
+def _assemble(results: Any) -> np.ndarray:
+    """``compute()``'s last step: the whole output the blocks were written into, if they are
+    this run's views of one (claimed once, so a second result of the same run is a copy),
+    else dask's concatenation."""
+    blocks = list(dask.core.flatten(results, container=list))
+    base = getattr(blocks[0], "base", None) if blocks else None
+    if isinstance(base, np.ndarray) and _unclaimed.pop(id(base), None) is base:
+        spans = da.core.slices_from_chunks(da.core.chunks_from_arrays(results))
+        if len(spans) == len(blocks) and all(
+                b.base is base and b.shape == base[s].shape
+                and b.__array_interface__["data"][0] == base[s].__array_interface__["data"][0]
+                for b, s in zip(blocks, spans)):
+            return base
+    return da.core.finalize(results)
+
+
+def _filled_in_place(graph: HighLevelGraph, name: str, chunks: Tuple[Tuple[int, ...], ...],
+                     dtype: np.dtype) -> HighLevelGraph:
+    """``graph`` with layer ``name``'s block tasks writing into one ``_Buffer`` (a task of
+    the layer)."""
+    layer = graph.layers.get(name)
+    if layer is None:
+        return graph
+    spans = dict(zip(np.ndindex(*(len(c) for c in chunks)), da.core.slices_from_chunks(chunks)))
+    buffer = f"buffer-{name}"
+    dsk: Dict[Any, Any] = {buffer: (_Buffer, tuple(sum(c) for c in chunks), dtype)}
+    for key, task in layer.items():
+        if (isinstance(key, tuple) and key[0] == name and isinstance(task, tuple) and task
+                and task[0] in (_block, _empty_block)):
+            dsk[key] = (_into, buffer, spans[key[1:]]) + task
+        else:
+            dsk[key] = task
+    layers = dict(graph.layers)
+    layers[name] = MaterializedLayer(dsk)
+    return HighLevelGraph(layers, dict(graph.dependencies))
+
+
+class _Result(da.Array):
+    """A convcore.dask result: a ``dask.array.Array`` whose own ``compute()`` (and
+    ``persist()``) on an in-process scheduler lets each block task write its part of the
+    whole output (``_Buffer``). Anything built on it (``store``, ``to_zarr``, slicing,
+    ``map_blocks``) sees an ordinary array: blocks of their own, nothing held whole."""
+
+    __slots__ = ()
+
+    def __dask_optimize__(self, dsk: Any, keys: Any, **kwargs: Any) -> Any:
+        if _shared_memory() and isinstance(dsk, HighLevelGraph):
+            dsk = _filled_in_place(dsk, self.name, self.chunks, self.dtype)
+        return da.Array.__dask_optimize__(dsk, keys, **kwargs)
+
+    def __dask_postcompute__(self) -> Tuple[Any, Tuple[()]]:
+        return _assemble, ()
+
+
 @functools.lru_cache(maxsize=16)
 def _layout(kind: str, hx: _Axis, wx: _Axis, mode: str, fill: Any,
             shared: bool) -> Tuple[Any, ...]:
@@ -563,6 +674,31 @@ def _layout(kind: str, hx: _Axis, wx: _Axis, mode: str, fill: Any,
     return tuple(blocks)
 
 
+def _lifted(x: "da.Array") -> Tuple[Dict[Any, Any], Optional[Tuple[Any, ...]]]:
+    """When ``x`` only adds leading axes to another array (``img[None, None]``, how a 2-D
+    image reaches ``conv2d``: one view task per chunk), the source chunk of each of ``x``'s
+    chunks and the index making the view: blocks read the source chunks and make the views
+    themselves, and those tasks drop out of the graph (16 of them for 16 chunks; Dask's
+    cost per task is a large part of a small filter's). Else ``({}, None)``."""
+    layer = x.dask.layers.get(x.name)
+    if not isinstance(layer, MaterializedLayer) or Task is None:
+        return {}, None
+    sources: Dict[Any, Any] = {}
+    index = None
+    for key in layer:
+        task = layer[key]
+        if not (isinstance(task, Task) and task.func is da.chunk.getitem and not task.kwargs
+                and len(task.args) == 2 and isinstance(task.args[0], TaskRef)):
+            return {}, None
+        view = task.args[1]
+        if not (isinstance(view, tuple) and None in view and (index is None or view == index)
+                and all(v is None or v == slice(None) for v in view)):
+            return {}, None
+        index = view
+        sources[key] = task.args[0].key
+    return (sources, index) if len(sources) == math.prod(x.numblocks) else ({}, None)
+
+
 def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, kind: str,
                 lead_chunks: Tuple[Tuple[int, ...], ...], lead_out: Any, mode: str,
                 fill: Any) -> "da.Array":
@@ -575,6 +711,12 @@ def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, kind: s
     token = dask.base.tokenize(func, x.name, pickle.dumps(op), hx, wx, mode, fill, shared)
     name, edges_name, op_name = f"{func}-{token}", f"{func}-edges-{token}", f"{func}-op-{token}"
     eh, ew = _edge_depth(hx), _edge_depth(wx)
+    sources, lift = _lifted(x)
+
+    def chunk(index: Tuple[int, ...]) -> Any:
+        key = (x.name,) + index
+        return sources.get(key, key)
+
     dsk: Dict[Any, Any] = {op_name: op}
     lead_blocks = list(np.ndindex(*x.numblocks[:x.ndim - 2]))
     used_edges = set()
@@ -586,16 +728,23 @@ def _spatial_op(func: str, x: "da.Array", op: _Op, hx: _Axis, wx: _Axis, kind: s
             if plan is None:
                 dsk[key] = (_empty_block, out_lead + shape, op.dtype)
             else:
-                dsk[key] = (_block, op_name, plan, (x.name,) + li + (a, b),
+                dsk[key] = (_block, op_name, plan, chunk(li + (a, b)),
                             [(edges_name,) + li + pq for pq in edges],
-                            [(x.name,) + li + pq for pq in fulls])
+                            [chunk(li + pq) for pq in fulls], lift)
     for li in lead_blocks:
         for pq in used_edges:
-            dsk[(edges_name,) + li + pq] = (_edges, (x.name,) + li + pq, eh, ew)
-    graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
+            dsk[(edges_name,) + li + pq] = (_edges, chunk(li + pq), eh, ew)
+    if lift is None:
+        graph = HighLevelGraph.from_collections(name, dsk, dependencies=[x])
+    else:  # x's own layer (the views) left out: the blocks depend on what it depended on
+        layers, dependencies = dict(x.dask.layers), dict(x.dask.dependencies)
+        del layers[x.name]
+        layers[name] = MaterializedLayer(dsk)
+        dependencies[name] = set(dependencies.pop(x.name))
+        graph = HighLevelGraph(layers, dependencies)
     chunks = lead_chunks + (tuple(np.diff(hx.out_bounds).tolist()),
                             tuple(np.diff(wx.out_bounds).tolist()))
-    return da.Array(graph, name, chunks, dtype=op.dtype)
+    return _Result(graph, name, chunks, dtype=op.dtype)
 
 
 # ----------------------------------------------------------------------------- conv2d
