@@ -910,7 +910,9 @@ def conv2d_backward(
     ``torch.ops.aten.convolution_backward``: a ``False`` in ``output_mask`` gives ``None``
     in that place. Same arguments, dtype rules and errors as ``conv2d``; unbatched
     ``(C, H, W)`` inputs give an unbatched ``grad_input``. Bitwise the same for any thread
-    count.
+    count. With both ``grad_input`` and ``grad_weight`` asked for, on two threads (or
+    when a pass is too small to split over more), the two passes run side by side, one
+    thread each.
     """
     x = _float_array(input, "input")
     w = _float_array(weight, "weight")
