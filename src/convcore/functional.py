@@ -1010,11 +1010,17 @@ def linear_backward(
         m *= d
     _size_check((m, max(in_f, out_f)), "input")
     gi, gw, gb = _grads(mask, (x.shape, w.shape, (out_f,)), dtype)
-    _core.linear_backward(
-        _contiguous(g.reshape(m, out_f)), _contiguous(x.reshape(m, in_f)), _contiguous(w),
-        None if gi is None else gi.reshape(m, in_f), gw, gb,
-    )
+    _linear_backward_run(g.reshape(m, out_f), x.reshape(m, in_f), w,
+                         None if gi is None else gi.reshape(m, in_f), gw, gb)
     return gi, gw, gb
+
+
+def _linear_backward_run(g2: np.ndarray, x2: np.ndarray, w: np.ndarray,
+                         gi2: Optional[np.ndarray], gw: Optional[np.ndarray],
+                         gb: Optional[np.ndarray]) -> None:
+    """linear_backward into the given gradients (None: not wanted) for 2-D ``g2`` (m, out)
+    and ``x2`` (m, in) already checked, shared with Dense's training path."""
+    _core.linear_backward(_contiguous(g2), _contiguous(x2), _contiguous(w), gi2, gw, gb)
 
 
 def locally_connected2d_backward(
