@@ -955,7 +955,9 @@ def conv2d_backward(
     ``torch.ops.aten.convolution_backward``: a ``False`` in ``output_mask`` gives ``None``
     in that place. Same arguments, dtype rules and errors as ``conv2d``; unbatched
     ``(C, H, W)`` inputs give an unbatched ``grad_input``. Bitwise the same for any thread
-    count.
+    count. With both ``grad_input`` and ``grad_weight`` asked for, on two threads (or
+    when a pass is too small to split over more), the two passes run side by side, one
+    thread each.
     """
     x = _float_array(input, "input")
     w = _float_array(weight, "weight")
@@ -1053,11 +1055,17 @@ def linear_backward(
         m *= d
     _size_check((m, max(in_f, out_f)), "input")
     gi, gw, gb = _grads(mask, (x.shape, w.shape, (out_f,)), dtype)
-    _core.linear_backward(
-        _contiguous(g.reshape(m, out_f)), _contiguous(x.reshape(m, in_f)), _contiguous(w),
-        None if gi is None else gi.reshape(m, in_f), gw, gb,
-    )
+    _linear_backward_run(g.reshape(m, out_f), x.reshape(m, in_f), w,
+                         None if gi is None else gi.reshape(m, in_f), gw, gb)
     return gi, gw, gb
+
+
+def _linear_backward_run(g2: np.ndarray, x2: np.ndarray, w: np.ndarray,
+                         gi2: Optional[np.ndarray], gw: Optional[np.ndarray],
+                         gb: Optional[np.ndarray]) -> None:
+    """linear_backward into the given gradients (None: not wanted) for 2-D ``g2`` (m, out)
+    and ``x2`` (m, in) already checked, shared with Dense's training path."""
+    _core.linear_backward(_contiguous(g2), _contiguous(x2), _contiguous(w), gi2, gw, gb)
 
 
 def locally_connected2d_backward(

@@ -561,7 +561,7 @@ class _Activation(Module):
     def backward(self, grad_output: Any, *, input_grad: bool = True) -> Optional[np.ndarray]:
         x, dtype = self._take_saved()
         g = self._grad_output(grad_output, x.shape, dtype)
-        return F.activation_backward(self, g, x) if input_grad else None
+        return F._activation_backward(self.activation_spec, g, x) if input_grad else None
 
 
 class ReLU(_Activation):
@@ -830,8 +830,12 @@ class Dense(_Weighted):
         x2, z2, lead = self._take_saved()
         g = self._grad_output(grad_output, lead + (self.out_features,), self.dtype)
         g2 = self._activation_backward(g.reshape(z2.shape), z2)
-        gx, gw, gb = F.linear_backward(g2, x2, self._weight,
-                                       output_mask=self._output_mask(input_grad))
+        w = self._weight
+        want_x, _, want_b = self._output_mask(input_grad)
+        gx = _core.empty(x2.shape, self.dtype) if want_x else None
+        gw = _core.empty(w.shape, self.dtype)
+        gb = _core.empty((self.out_features,), self.dtype) if want_b else None
+        F._linear_backward_run(g2, x2, w, gx, gw, gb)
         self._accumulate_weights(gw, gb)
         return None if gx is None else gx.reshape(lead + (self.in_features,))
 
