@@ -254,6 +254,24 @@ void plane_in_place(const Conv2dParams& p, const DirectWeights<T>& pw,
 }
 
 
+// One band's output rows oh0.. of image n, group g: the kernel once per block of pw.kb
+// filters (a: the band's tile arguments; its kn is set here).
+template <class T>
+void filter_blocks(const Conv2dParams& p, const DirectWeights<T>& pw,
+                   const kernels::Kernel<kernels::DirectTileFn<T>>& kernel,
+                   kernels::DirectTileArgs& a, const T* xg, const T* bias, T* y, int64_t n,
+                   int64_t g, int64_t oh0) {
+  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, taps = p.R * p.S;
+  const int64_t Ho = p.out_h(), Wo = p.out_w();
+  for (int64_t blk = 0; blk < pw.blocks; ++blk) {
+    const int64_t k0 = g * Kg + blk * pw.kb;
+    a.kn = std::min(pw.kb, Kg - blk * pw.kb);
+    kernel.fn(a, xg, pw.w.get() + (g * pw.blocks + blk) * pw.kb * Cg * taps,
+              bias != nullptr ? bias + k0 : nullptr, y + ((n * p.K + k0) * Ho + oh0) * Wo,
+              p.activation);
+  }
+}
+
 // direct_nchwc on unpadded input read in place: no band, the kernel reads the NCHW
 // planes, output pixels stride_w apart (DirectTileArgs::col_step). Tasks are (image,
 // group, band of output rows), whole planes unless more tasks are needed to feed the
@@ -263,7 +281,7 @@ void nchwc_in_place(const Conv2dParams& p, const DirectWeights<T>& pw,
                     const kernels::Kernel<kernels::DirectTileFn<T>>& kernel, const T* x,
                     const T* bias, T* y) {
   const int64_t Ho = p.out_h(), Wo = p.out_w();
-  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, taps = p.R * p.S;
+  const int64_t Cg = p.C / p.groups, taps = p.R * p.S;
   int64_t rows = Ho;
   const int64_t want = 4 * pool_threads();
   if (p.N * p.groups < want) rows = ceil_div(Ho, ceil_div(want, p.N * p.groups));
@@ -275,13 +293,7 @@ void nchwc_in_place(const Conv2dParams& p, const DirectWeights<T>& pw,
                               p.stride_h * p.W, std::min(rows, Ho - oh0), Wo, 0, Ho * Wo, Wo};
     a.col_step = p.stride_w;
     const T* xg = x + (n * p.C + g * Cg) * p.H * p.W + oh0 * p.stride_h * p.W;
-    for (int64_t blk = 0; blk < pw.blocks; ++blk) {
-      const int64_t k0 = g * Kg + blk * pw.kb;
-      a.kn = std::min(pw.kb, Kg - blk * pw.kb);
-      kernel.fn(a, xg, pw.w.get() + (g * pw.blocks + blk) * pw.kb * Cg * taps,
-                bias != nullptr ? bias + k0 : nullptr, y + ((n * p.K + k0) * Ho + oh0) * Wo,
-                p.activation);
-    }
+    filter_blocks(p, pw, kernel, a, xg, bias, y, n, g, oh0);
   });
 }
 
@@ -298,7 +310,7 @@ void direct_run(const Conv2dParams& p, const DirectWeights<T>& pw,
     return;
   }
   const int64_t Ho = p.out_h(), Wo = p.out_w();
-  const int64_t Cg = p.C / p.groups, Kg = p.K / p.groups, taps = p.R * p.S;
+  const int64_t Cg = p.C / p.groups, taps = p.R * p.S;
   const Band band(p);
   // Bands of about 64 KiB of packed input (L2-resident while the channel blocks run;
   // measured best on the one-channel 1024x1024 filter), and enough tasks to keep every
@@ -345,13 +357,7 @@ void direct_run(const Conv2dParams& p, const DirectWeights<T>& pw,
                 oh0 * p.stride_h - p.pad_top, rin_used, xb + c * rin * band.row_len);
     kernels::DirectTileArgs a{Cg, taps, p.S, pw.taps.data(), rin * band.row_len,
                               p.stride_h * band.row_len, nrows, Wo, 0, Ho * Wo, Wo};
-    for (int64_t blk = 0; blk < pw.blocks; ++blk) {
-      const int64_t k0 = g * Kg + blk * pw.kb;
-      a.kn = std::min(pw.kb, Kg - blk * pw.kb);
-      kernel.fn(a, xb, pw.w.get() + (g * pw.blocks + blk) * pw.kb * Cg * taps,
-                bias != nullptr ? bias + k0 : nullptr, y + ((n * p.K + k0) * Ho + oh0) * Wo,
-                p.activation);
-    }
+    filter_blocks(p, pw, kernel, a, xb, bias, y, n, g, oh0);
   });
 }
 
