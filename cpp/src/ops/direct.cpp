@@ -221,6 +221,13 @@ void direct_pack(const Conv2dParams& p, const kernels::Kernel<kernels::DirectTil
 }
 
 
+// Output rows per task of the drivers that read the input in place: whole planes,
+// unless more tasks are needed to feed the threads (no band to keep cache-resident).
+int64_t in_place_rows(const Conv2dParams& p) {
+  const int64_t Ho = p.out_h(), want = 4 * pool_threads();
+  return p.N * p.groups < want ? ceil_div(Ho, ceil_div(want, p.N * p.groups)) : Ho;
+}
+
 // direct_plane on a kernel that reads the input in place (stride_w == 1): no band is
 // copied, the kernel masks the padding itself. Tasks are (image, group, band of output
 // rows), bands whole planes unless more tasks are needed to feed the threads (the
@@ -231,9 +238,7 @@ void plane_in_place(const Conv2dParams& p, const DirectWeights<T>& pw,
                     const T* bias, T* y) {
   const int64_t Ho = p.out_h(), Wo = p.out_w();
   const int64_t Cg = p.C / p.groups, taps = p.R * p.S;
-  int64_t rows = Ho;
-  const int64_t want = 4 * pool_threads();
-  if (p.N * p.groups < want) rows = ceil_div(Ho, ceil_div(want, p.N * p.groups));
+  int64_t rows = in_place_rows(p);
   if (rows > 4 && rows < Ho) rows -= rows % 4;  // whole 4-row tiles
   const int64_t bands = ceil_div(Ho, rows);
   parallel_for(p.N * p.groups * bands, [&](int64_t task) {
@@ -282,9 +287,7 @@ void nchwc_in_place(const Conv2dParams& p, const DirectWeights<T>& pw,
                     const T* bias, T* y) {
   const int64_t Ho = p.out_h(), Wo = p.out_w();
   const int64_t Cg = p.C / p.groups, taps = p.R * p.S;
-  int64_t rows = Ho;
-  const int64_t want = 4 * pool_threads();
-  if (p.N * p.groups < want) rows = ceil_div(Ho, ceil_div(want, p.N * p.groups));
+  const int64_t rows = in_place_rows(p);
   const int64_t bands = ceil_div(Ho, rows);
   parallel_for(p.N * p.groups * bands, [&](int64_t task) {
     const int64_t b = task % bands, g = (task / bands) % p.groups, n = task / (bands * p.groups);
