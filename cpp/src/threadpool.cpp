@@ -129,6 +129,10 @@ class Pool {
   }
   // index: 0 for the first worker; workers from `helpers_` on sit this job out.
   void worker(int index) {
+#if defined(__linux__)
+    // Named so that `top -H`, gdb and the tests can tell the pool's threads from others.
+    pthread_setname_np(pthread_self(), "convcore-pool");
+#endif
     uint64_t seen = 0;
     for (;;) {
       // Spin a moment for the next job before sleeping (yielding, so a loaded machine's
